@@ -1,0 +1,57 @@
+//! scrim's normalised event model, and the catalogue of every field an event
+//! can carry.
+//!
+//! Probes decode kernel records into [`Event`]s; sinks write them. The
+//! catalogue ([`field`]) names each field once, with its OpenTelemetry
+//! semantic-convention name where one exists and its data category, so the
+//! archive schema, JSON keys and (later) policies all agree on one name.
+pub mod field;
+mod process;
+
+pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
+
+/// Nanoseconds since the Unix epoch, UTC.
+pub type UnixNanos = i64;
+
+/// One thing that happened on the node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Process(ProcessEvent),
+}
+
+/// The family an event belongs to: the archive keeps one table per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    Process,
+}
+
+impl EventKind {
+    /// The name used in archive paths (`kind=process`) and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Process => "process",
+        }
+    }
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Process(_) => EventKind::Process,
+        }
+    }
+
+    /// When it happened.
+    pub fn time(&self) -> UnixNanos {
+        match self {
+            Event::Process(event) => event.time,
+        }
+    }
+
+    /// The cgroup v2 id of the task that caused it: what tenants are resolved from.
+    pub fn cgroup_id(&self) -> u64 {
+        match self {
+            Event::Process(event) => event.cgroup_id,
+        }
+    }
+}

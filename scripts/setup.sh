@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs everything scrim needs to build and test, skipping what is already
+# there. Safe to run again: every step checks before it acts, and says what it did.
+#
+# What it sets up (see ../README.md, "Requirements"):
+#   - LLVM 22 development files, which bpf-linker links against;
+#   - the nightly toolchain's rust-src, for building the kernel programs with
+#     -Z build-std=core;
+#   - bpf-linker, which links the kernel programs into one BPF object;
+#   - tracefs mounted at /sys/kernel/tracing, where tracepoints are attached;
+#   - DuckDB for Python, the independent reader the tests check archives with.
+set -euo pipefail
+
+LLVM_VERSION=22
+BPF_LINKER_VERSION=0.13.0
+APT_PACKAGES=(
+  "llvm-${LLVM_VERSION}-dev"
+  "libpolly-${LLVM_VERSION}-dev"
+  libzstd-dev
+  zlib1g-dev
+)
+
+say() { printf 'setup: %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_apt_packages() {
+  local missing=()
+  for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$package")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "apt packages present: ${APT_PACKAGES[*]}"
+    return
+  fi
+  say "installing apt packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_rust_src() {
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    say "installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+    say "nightly rust-src present"
+  else
+    say "adding rust-src to the nightly toolchain"
+    rustup component add rust-src --toolchain nightly
+  fi
+}
+
+install_bpf_linker() {
+  if command -v bpf-linker >/dev/null 2>&1; then
+    say "bpf-linker present: $(bpf-linker --version 2>/dev/null || echo unknown version)"
+    return
+  fi
+  say "building bpf-linker ${BPF_LINKER_VERSION} against LLVM ${LLVM_VERSION} (takes a few minutes)"
+  LLVM_PREFIX="/usr/lib/llvm-${LLVM_VERSION}" cargo install --locked bpf-linker \
+    --version "${BPF_LINKER_VERSION}" --no-default-features --features "llvm-${LLVM_VERSION}"
+}
+
+mount_tracefs() {
+  if [ -d /sys/kernel/tracing/events ]; then
+    say "tracefs mounted at /sys/kernel/tracing"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    say "tracefs not mounted and not root: run as root to mount it, or capture will fail"
+    return
+  fi
+  say "mounting tracefs at /sys/kernel/tracing"
+  mount -t tracefs tracefs /sys/kernel/tracing
+}
+
+install_duckdb() {
+  if python3 -c 'import duckdb' >/dev/null 2>&1; then
+    say "DuckDB for Python present: $(python3 -c 'import duckdb; print(duckdb.__version__)')"
+    return
+  fi
+  say "installing DuckDB for Python (the independent archive reader)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb
+}
+
+started=$(date +%s)
+install_apt_packages
+install_rust_src
+install_bpf_linker
+mount_tracefs
+install_duckdb
+say "done in $(( $(date +%s) - started ))s"

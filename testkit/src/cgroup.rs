@@ -1,0 +1,99 @@
+//! Real cgroup v2 groups for test workloads: what the kernel reports as an
+//! event's cgroup id is the inode number of the group's directory.
+use std::{
+    fs,
+    io::{self, Write as _},
+    os::unix::{fs::MetadataExt as _, process::CommandExt as _},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+/// A cgroup made for one test, removed when dropped.
+#[derive(Debug)]
+pub struct TestCgroup {
+    path: PathBuf,
+    id: u64,
+}
+
+impl TestCgroup {
+    /// Makes a fresh group under the cgroup v2 root.
+    pub fn create(label: &str) -> io::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "scrim-test-{label}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = cgroup2_root()?.join(name);
+        fs::create_dir(&path)?;
+        let id = fs::metadata(&path)?.ino();
+        Ok(TestCgroup { path, id })
+    }
+
+    /// The id the kernel reports for tasks in this group.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A command whose process joins this group between fork and exec, so
+    /// its exec and exit happen inside it (its fork, in the parent's group).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> io::Result<Command> {
+        let mut procs = fs::OpenOptions::new()
+            .write(true)
+            .open(self.path.join("cgroup.procs"))?;
+        let mut command = Command::new(program);
+        // SAFETY: the hook only calls write(2) on an fd opened before fork,
+        // which is async-signal-safe; "0" means "the writing process".
+        unsafe {
+            command.pre_exec(move || procs.write_all(b"0"));
+        }
+        Ok(command)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // A process that just exited may hold the group for a moment.
+        for _ in 0..50 {
+            if fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "warning: could not remove test cgroup {}",
+            self.path.display()
+        );
+    }
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup` on unified hosts,
+/// `/sys/fs/cgroup/unified` on hybrid ones).
+pub fn cgroup2_root() -> io::Result<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (mount, filesystem) = line.split_once(" - ")?;
+            let mount_point = mount.split(' ').nth(4)?;
+            (filesystem.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount_point))
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount"))
+}
+
+/// The cgroup v2 id of the calling process.
+pub fn current_cgroup_id() -> io::Result<u64> {
+    let membership = fs::read_to_string("/proc/self/cgroup")?;
+    let relative = membership
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup v2 membership"))?;
+    let path = cgroup2_root()?.join(relative.trim_start_matches('/'));
+    Ok(fs::metadata(path)?.ino())
+}

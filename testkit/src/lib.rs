@@ -1,0 +1,9 @@
+//! What scrim's real-kernel tests share.
+//!
+//! - [`gate`]: whether a test that needs eBPF must run or may skip;
+//! - [`cgroup`]: real cgroup v2 groups to run test workloads in, as tenants;
+//! - [`archive`]: reading archives back, with the `parquet` crate and with
+//!   DuckDB as an independent reader.
+pub mod archive;
+pub mod cgroup;
+pub mod gate;
