@@ -7,6 +7,7 @@
 //! archive schema, JSON keys and (later) policies all agree on one name.
 pub mod field;
 mod process;
+pub mod time;
 
 pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
 
@@ -54,4 +55,26 @@ impl Event {
             Event::Process(event) => event.cgroup_id,
         }
     }
+
+    /// Calls `visit` once for each catalogued field of this event's kind, in
+    /// [`field::of_kind`] order, with [`FieldValue::Null`] for absent ones.
+    ///
+    /// This is the one place that maps events to named fields: every sink
+    /// writes through it, so a column and a JSON key can never disagree.
+    pub fn visit_fields<'a>(&'a self, visit: impl FnMut(&'static field::Field, FieldValue<'a>)) {
+        match self {
+            Event::Process(event) => event.visit_fields(visit),
+        }
+    }
+}
+
+/// One field's value, borrowed from an event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    Null,
+    Int(i64),
+    Bool(bool),
+    String(&'a str),
+    StringList(&'a [String]),
+    Timestamp(UnixNanos),
 }

@@ -1,5 +1,8 @@
 //! Process lifecycle events.
-use crate::UnixNanos;
+use crate::{
+    FieldValue, UnixNanos,
+    field::{self, Field},
+};
 
 /// What happened to the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,69 @@ pub struct ProcessEvent {
     pub exit: Option<ExitStatus>,
 }
 
+impl ProcessEvent {
+    pub(crate) fn visit_fields<'a>(
+        &'a self,
+        mut visit: impl FnMut(&'static Field, FieldValue<'a>),
+    ) {
+        use FieldValue::{Bool, Int, Null, String, StringList, Timestamp};
+        let exec_only = |value| {
+            if self.kind == ProcessEventKind::Exec {
+                Bool(value)
+            } else {
+                Null
+            }
+        };
+        visit(&field::TIME, Timestamp(self.time));
+        visit(&field::EVENT_NAME, String(self.kind.event_name()));
+        visit(&field::PROCESS_PID, Int(self.pid.into()));
+        visit(&field::THREAD_ID, Int(self.thread_id.into()));
+        visit(&field::PROCESS_PARENT_PID, Int(self.parent_pid.into()));
+        visit(&field::PROCESS_REAL_USER_ID, Int(self.real_user_id.into()));
+        visit(
+            &field::PROCESS_REAL_GROUP_ID,
+            Int(self.real_group_id.into()),
+        );
+        // cgroup ids are inode numbers: they fit in i64 on every filesystem.
+        visit(&field::CGROUP_ID, Int(self.cgroup_id as i64));
+        visit(
+            &field::PROCESS_EXECUTABLE_NAME,
+            String(&self.executable_name),
+        );
+        visit(&field::PROCESS_CREATION_TIME, Timestamp(self.creation_time));
+        visit(
+            &field::PROCESS_EXECUTABLE_PATH,
+            self.executable_path.as_deref().map_or(Null, String),
+        );
+        visit(
+            &field::PROCESS_EXECUTABLE_PATH_TRUNCATED,
+            exec_only(self.executable_path_truncated),
+        );
+        visit(
+            &field::PROCESS_COMMAND_ARGS,
+            self.command_args.as_deref().map_or(Null, StringList),
+        );
+        visit(
+            &field::PROCESS_COMMAND_ARGS_TRUNCATED,
+            if self.command_args.is_some() {
+                Bool(self.command_args_truncated)
+            } else {
+                Null
+            },
+        );
+        visit(
+            &field::PROCESS_EXIT_CODE,
+            self.exit.map_or(Null, |exit| Int(exit.code.into())),
+        );
+        visit(
+            &field::PROCESS_EXIT_SIGNAL,
+            self.exit
+                .and_then(|exit| exit.signal)
+                .map_or(Null, |signal| Int(signal.into())),
+        );
+    }
+}
+
 /// How a process ended, decoded from a `wait(2)` status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExitStatus {
@@ -80,6 +146,42 @@ impl ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Event, EventKind};
+
+    #[test]
+    fn visits_every_catalogued_field_in_order() {
+        let event = Event::Process(ProcessEvent {
+            kind: ProcessEventKind::Exit,
+            time: 2,
+            pid: 10,
+            thread_id: 11,
+            parent_pid: 1,
+            real_user_id: 1000,
+            real_group_id: 100,
+            cgroup_id: 77,
+            executable_name: "sh".into(),
+            creation_time: 1,
+            executable_path: None,
+            executable_path_truncated: false,
+            command_args: None,
+            command_args_truncated: false,
+            exit: Some(ExitStatus::from_wait_status(9)),
+        });
+        let mut visited = Vec::new();
+        event.visit_fields(|field, value| visited.push((field.name, value)));
+        let names: Vec<_> = visited.iter().map(|(name, _)| *name).collect();
+        let catalogue: Vec<_> = field::of_kind(EventKind::Process).map(|f| f.name).collect();
+        assert_eq!(names, catalogue);
+        let value = |name| visited.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(value("process.exit.code"), Some(FieldValue::Int(137)));
+        assert_eq!(value("scrim.process.exit.signal"), Some(FieldValue::Int(9)));
+        assert_eq!(value("process.executable.path"), Some(FieldValue::Null));
+        assert_eq!(
+            value("scrim.process.executable.path_truncated"),
+            Some(FieldValue::Null)
+        );
+        assert_eq!(value("scrim.cgroup.id"), Some(FieldValue::Int(77)));
+    }
 
     #[test]
     fn decodes_normal_exit() {

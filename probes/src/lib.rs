@@ -19,8 +19,7 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
 use scrim_abi::{
-    CAPTURE_COMMAND_ARGS, CaptureSettings, DEFAULT_RING_BUFFER_BYTES, KernelLayout, LossReason,
-    names,
+    CAPTURE_COMMAND_ARGS, CaptureSettings, DEFAULT_RING_BUFFER_BYTES, KernelLayout, names,
 };
 use scrim_event::Event;
 use tokio::io::{Interest, unix::AsyncFd};
@@ -28,6 +27,7 @@ use tokio::io::{Interest, unix::AsyncFd};
 pub use clock::BootClock;
 pub use decode::{DecodeError, Decoder};
 pub use error::ProbeError;
+pub use scrim_abi::LossReason;
 
 /// The kernel object built from `probes/ebpf` by `build.rs`.
 static KERNEL_OBJECT: &[u8] =

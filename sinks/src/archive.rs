@@ -1,0 +1,242 @@
+//! The partitioned archive: routes each event to its partition's open file,
+//! rolls files, and publishes them by rename.
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fs::{self, File},
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use scrim_event::Event;
+
+use crate::{SinkError, jsonl::JsonLinesFile, parquet::ParquetFile, partition::PartitionKey};
+
+/// How files are encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Parquet,
+    JsonLines,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::JsonLines => "jsonl",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ArchiveOptions {
+    pub root: PathBuf,
+    pub format: Format,
+    /// A file is completed (and becomes visible) at most this long after it
+    /// was opened, so readers see data without waiting for shutdown.
+    pub roll_interval: Duration,
+    /// A file is completed once it holds this many rows.
+    pub max_rows_per_file: u64,
+}
+
+impl ArchiveOptions {
+    pub fn new(root: impl Into<PathBuf>, format: Format) -> Self {
+        ArchiveOptions {
+            root: root.into(),
+            format,
+            roll_interval: Duration::from_secs(60),
+            max_rows_per_file: 1_000_000,
+        }
+    }
+}
+
+/// Where every row handed to the archive stands. `accepted = committed +
+/// pending + failed` at every moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveStats {
+    /// Rows in completed, renamed files: what readers can see.
+    pub rows_committed: u64,
+    /// Rows in files still open.
+    pub rows_pending: u64,
+    /// Rows lost to write errors (a full disk, a removed directory).
+    pub rows_failed: u64,
+    pub files_committed: u64,
+}
+
+/// One file of one format; [`Archive`] owns where it lives.
+pub(crate) trait PartitionWriter {
+    fn append(&mut self, event: &Event) -> Result<(), SinkError>;
+    /// Flushes, closes and syncs the file; it is renamed only if this succeeds.
+    fn finish(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+struct OpenFile {
+    writer: Box<dyn PartitionWriter + Send>,
+    temporary_path: PathBuf,
+    final_path: PathBuf,
+    opened_at: Instant,
+    rows: u64,
+}
+
+/// A Hive-partitioned archive of Parquet or JSON-lines files.
+pub struct Archive {
+    options: ArchiveOptions,
+    open_files: HashMap<PartitionKey, OpenFile>,
+    stats: ArchiveStats,
+    next_file_number: u64,
+}
+
+impl Archive {
+    /// Creates the root directory if needed; fails now rather than on the
+    /// first event if it cannot.
+    pub fn create(options: ArchiveOptions) -> Result<Self, SinkError> {
+        fs::create_dir_all(&options.root).map_err(|source| SinkError::CreateDirectory {
+            path: options.root.clone(),
+            source,
+        })?;
+        Ok(Archive {
+            options,
+            open_files: HashMap::new(),
+            stats: ArchiveStats::default(),
+            next_file_number: 0,
+        })
+    }
+
+    pub fn stats(&self) -> ArchiveStats {
+        self.stats
+    }
+
+    /// Appends `event` to `tenant`'s archive. On error the row is counted in
+    /// [`ArchiveStats::rows_failed`] and the error returned for reporting.
+    pub fn write(&mut self, tenant: &str, event: &Event) -> Result<(), SinkError> {
+        let outcome = self.try_write(tenant, event);
+        match outcome {
+            Ok(()) => self.stats.rows_pending += 1,
+            Err(_) => self.stats.rows_failed += 1,
+        }
+        outcome
+    }
+
+    fn try_write(&mut self, tenant: &str, event: &Event) -> Result<(), SinkError> {
+        let key = PartitionKey::new(tenant, event.kind(), event.time())?;
+        let file = match self.open_files.entry(key.clone()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                self.next_file_number += 1;
+                entry.insert(open_file(&self.options, &key, self.next_file_number)?)
+            }
+        };
+        file.writer.append(event)?;
+        file.rows += 1;
+        if file.rows >= self.options.max_rows_per_file {
+            self.complete(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Completes every file opened at least a roll interval before `now`.
+    /// Returns the first error; the other files are still completed.
+    pub fn roll_expired(&mut self, now: Instant) -> Result<(), SinkError> {
+        let expired: Vec<PartitionKey> = self
+            .open_files
+            .iter()
+            .filter(|(_, file)| now.duration_since(file.opened_at) >= self.options.roll_interval)
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.complete_all(expired)
+    }
+
+    /// Completes every open file: call before exiting.
+    pub fn close(mut self) -> (ArchiveStats, Result<(), SinkError>) {
+        let keys: Vec<PartitionKey> = self.open_files.keys().cloned().collect();
+        let outcome = self.complete_all(keys);
+        (self.stats, outcome)
+    }
+
+    fn complete_all(&mut self, keys: Vec<PartitionKey>) -> Result<(), SinkError> {
+        let mut first_error = Ok(());
+        for key in keys {
+            if let Err(error) = self.complete(&key)
+                && first_error.is_ok()
+            {
+                first_error = Err(error);
+            }
+        }
+        first_error
+    }
+
+    fn complete(&mut self, key: &PartitionKey) -> Result<(), SinkError> {
+        let Some(file) = self.open_files.remove(key) else {
+            return Ok(());
+        };
+        self.stats.rows_pending -= file.rows;
+        let outcome = file
+            .writer
+            .finish()
+            .and_then(|()| publish(&file.temporary_path, &file.final_path));
+        match outcome {
+            Ok(()) => {
+                self.stats.rows_committed += file.rows;
+                self.stats.files_committed += 1;
+            }
+            Err(_) => self.stats.rows_failed += file.rows,
+        }
+        outcome
+    }
+}
+
+fn open_file(
+    options: &ArchiveOptions,
+    key: &PartitionKey,
+    file_number: u64,
+) -> Result<OpenFile, SinkError> {
+    let directory = options.root.join(key.directory());
+    fs::create_dir_all(&directory).map_err(|source| SinkError::CreateDirectory {
+        path: directory.clone(),
+        source,
+    })?;
+    let name = file_name(options.format, file_number);
+    let final_path = directory.join(&name);
+    // Hidden and suffixed: Hive-style readers skip dot files, and no
+    // `*.parquet` glob matches `.tmp`.
+    let temporary_path = directory.join(format!(".{name}.tmp"));
+    let file = File::create(&temporary_path).map_err(|source| SinkError::Io {
+        path: temporary_path.clone(),
+        source,
+    })?;
+    let writer: Box<dyn PartitionWriter + Send> = match options.format {
+        Format::Parquet => Box::new(ParquetFile::create(
+            temporary_path.clone(),
+            file,
+            key.kind(),
+        )?),
+        Format::JsonLines => Box::new(JsonLinesFile::new(temporary_path.clone(), file)),
+    };
+    Ok(OpenFile {
+        writer,
+        temporary_path,
+        final_path,
+        opened_at: Instant::now(),
+        rows: 0,
+    })
+}
+
+/// `part-<unix ms>-<pid>-<n>.<ext>`: unique across restarts and across
+/// collectors writing to one shared directory.
+fn file_name(format: Format, file_number: u64) -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis());
+    format!(
+        "part-{millis}-{}-{file_number}.{}",
+        std::process::id(),
+        format.extension()
+    )
+}
+
+fn publish(temporary: &Path, final_path: &Path) -> Result<(), SinkError> {
+    fs::rename(temporary, final_path).map_err(|source| SinkError::Io {
+        path: final_path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,20 @@
+use std::{io, path::PathBuf};
+
+/// What can go wrong writing an archive; each names the sink and the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("archive: cannot create directory {path}: {source}")]
+    CreateDirectory { path: PathBuf, source: io::Error },
+
+    #[error("archive: writing {path} failed: {source}")]
+    Io { path: PathBuf, source: io::Error },
+
+    #[error("archive: encoding Parquet for {path} failed: {detail}")]
+    Parquet { path: PathBuf, detail: String },
+
+    #[error(
+        "archive: tenant name {tenant:?} cannot name a directory: use letters, digits, `.`, `_` \
+         and `-`, not starting with `.`"
+    )]
+    InvalidTenant { tenant: String },
+}

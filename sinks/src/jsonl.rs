@@ -1,0 +1,85 @@
+//! JSON lines: one object per event, keys in catalogue order, absent fields
+//! left out, timestamps in RFC 3339. Meant for reading with `jq` while
+//! debugging a policy, not for archives of any size.
+use std::{
+    fs::File,
+    io::{BufWriter, Write as _},
+    path::PathBuf,
+};
+
+use scrim_event::{Event, FieldValue, time::UtcDateTime};
+
+use crate::{SinkError, archive::PartitionWriter};
+
+pub(crate) struct JsonLinesFile {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    line: Vec<u8>,
+}
+
+impl JsonLinesFile {
+    pub(crate) fn new(path: PathBuf, file: File) -> Self {
+        JsonLinesFile {
+            path,
+            writer: BufWriter::new(file),
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Appends `event` as one JSON object and a newline.
+fn encode(event: &Event, line: &mut Vec<u8>) -> serde_json::Result<()> {
+    line.push(b'{');
+    let mut first = true;
+    let mut outcome = Ok(());
+    event.visit_fields(|field, value| {
+        if outcome.is_err() || value == FieldValue::Null {
+            return;
+        }
+        if !first {
+            line.push(b',');
+        }
+        first = false;
+        outcome = serde_json::to_writer(&mut *line, field.name).and_then(|()| {
+            line.push(b':');
+            match value {
+                FieldValue::Null => Ok(()),
+                FieldValue::Int(value) => serde_json::to_writer(&mut *line, &value),
+                FieldValue::Bool(value) => serde_json::to_writer(&mut *line, &value),
+                FieldValue::String(value) => serde_json::to_writer(&mut *line, value),
+                FieldValue::StringList(values) => serde_json::to_writer(&mut *line, values),
+                FieldValue::Timestamp(value) => serde_json::to_writer(
+                    &mut *line,
+                    &UtcDateTime::from_unix_nanos(value).rfc3339(),
+                ),
+            }
+        });
+    });
+    line.extend_from_slice(b"}\n");
+    outcome
+}
+
+impl PartitionWriter for JsonLinesFile {
+    fn append(&mut self, event: &Event) -> Result<(), SinkError> {
+        self.line.clear();
+        encode(event, &mut self.line).map_err(|error| self.io_error(error.into()))?;
+        self.writer
+            .write_all(&self.line)
+            .map_err(|error| self.io_error(error))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.writer.flush().map_err(|error| self.io_error(error))?;
+        self.writer
+            .get_ref()
+            .sync_all()
+            .map_err(|error| self.io_error(error))
+    }
+}

@@ -1,0 +1,16 @@
+//! Where scrim's events go.
+//!
+//! [`Archive`] writes a Hive-partitioned archive
+//! (`tenant=<t>/kind=<k>/date=<YYYY-MM-DD>/hour=<HH>/`) of Parquet files (zstd)
+//! or JSON lines. Each file is written under a hidden temporary name and
+//! renamed when complete, so readers (DuckDB, Spark, Trino, pyarrow) only ever
+//! see whole files.
+mod archive;
+mod error;
+mod jsonl;
+mod parquet;
+mod partition;
+
+pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
+pub use error::SinkError;
+pub use parquet::schema_of;

@@ -1,0 +1,192 @@
+//! Parquet files: one column per catalogued field, named as in the catalogue.
+use std::{fs::File, path::PathBuf, sync::Arc};
+
+use arrow::{
+    array::{
+        ArrayRef, BooleanBuilder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+        TimestampNanosecondBuilder,
+    },
+    datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit},
+};
+use parquet::{
+    arrow::ArrowWriter,
+    basic::{Compression, ZstdLevel},
+    file::properties::WriterProperties,
+};
+use scrim_event::{
+    Event, EventKind, FieldValue,
+    field::{self, FieldType},
+};
+
+use crate::{SinkError, archive::PartitionWriter};
+
+/// Rows buffered in builders before they are encoded as one record batch.
+const BATCH_ROWS: usize = 8192;
+
+/// The archive schema of one event kind, derived from the field catalogue.
+pub fn schema_of(kind: EventKind) -> SchemaRef {
+    let fields: Vec<ArrowField> = field::of_kind(kind)
+        .map(|field| {
+            ArrowField::new(
+                field.name,
+                arrow_type(field.field_type),
+                !field.always_present,
+            )
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn arrow_type(field_type: FieldType) -> DataType {
+    match field_type {
+        FieldType::Int => DataType::Int64,
+        FieldType::Bool => DataType::Boolean,
+        FieldType::String => DataType::Utf8,
+        FieldType::StringList => {
+            DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
+        }
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
+    }
+}
+
+/// A column being filled, typed by its field.
+enum ColumnBuilder {
+    Int(Int64Builder),
+    Bool(BooleanBuilder),
+    String(StringBuilder),
+    StringList(ListBuilder<StringBuilder>),
+    Timestamp(TimestampNanosecondBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(field_type: FieldType) -> Self {
+        match field_type {
+            FieldType::Int => ColumnBuilder::Int(Int64Builder::new()),
+            FieldType::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+            FieldType::String => ColumnBuilder::String(StringBuilder::new()),
+            FieldType::StringList => {
+                ColumnBuilder::StringList(ListBuilder::new(StringBuilder::new()))
+            }
+            FieldType::Timestamp => {
+                ColumnBuilder::Timestamp(TimestampNanosecondBuilder::new().with_timezone("+00:00"))
+            }
+        }
+    }
+
+    /// Appends `value`; a value of the wrong type (a catalogue bug) is
+    /// written as null rather than misfiled.
+    fn append(&mut self, value: FieldValue<'_>) {
+        match (self, value) {
+            (ColumnBuilder::Int(builder), FieldValue::Int(value)) => builder.append_value(value),
+            (ColumnBuilder::Bool(builder), FieldValue::Bool(value)) => builder.append_value(value),
+            (ColumnBuilder::String(builder), FieldValue::String(value)) => {
+                builder.append_value(value)
+            }
+            (ColumnBuilder::StringList(builder), FieldValue::StringList(values)) => {
+                for value in values {
+                    builder.values().append_value(value);
+                }
+                builder.append(true);
+            }
+            (ColumnBuilder::Timestamp(builder), FieldValue::Timestamp(value)) => {
+                builder.append_value(value)
+            }
+            (ColumnBuilder::Int(builder), _) => builder.append_null(),
+            (ColumnBuilder::Bool(builder), _) => builder.append_null(),
+            (ColumnBuilder::String(builder), _) => builder.append_null(),
+            (ColumnBuilder::StringList(builder), _) => builder.append(false),
+            (ColumnBuilder::Timestamp(builder), _) => builder.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Int(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::Bool(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::String(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::StringList(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::Timestamp(builder) => Arc::new(builder.finish()),
+        }
+    }
+}
+
+/// One Parquet file of one event kind.
+pub(crate) struct ParquetFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    columns: Vec<ColumnBuilder>,
+    buffered_rows: usize,
+    writer: ArrowWriter<File>,
+}
+
+impl ParquetFile {
+    pub(crate) fn create(path: PathBuf, file: File, kind: EventKind) -> Result<Self, SinkError> {
+        let schema = schema_of(kind);
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_created_by(format!("scrim {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+            .map_err(|error| parquet_error(&path, error))?;
+        let columns = field::of_kind(kind)
+            .map(|field| ColumnBuilder::new(field.field_type))
+            .collect();
+        Ok(ParquetFile {
+            path,
+            schema,
+            columns,
+            buffered_rows: 0,
+            writer,
+        })
+    }
+
+    fn encode_buffered_rows(&mut self) -> Result<(), SinkError> {
+        if self.buffered_rows == 0 {
+            return Ok(());
+        }
+        let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|error| parquet_error(&self.path, error))?;
+        self.buffered_rows = 0;
+        self.writer
+            .write(&batch)
+            .map_err(|error| parquet_error(&self.path, error))
+    }
+}
+
+impl PartitionWriter for ParquetFile {
+    fn append(&mut self, event: &Event) -> Result<(), SinkError> {
+        let mut columns = self.columns.iter_mut();
+        event.visit_fields(|_, value| {
+            if let Some(column) = columns.next() {
+                column.append(value);
+            }
+        });
+        self.buffered_rows += 1;
+        if self.buffered_rows >= BATCH_ROWS {
+            self.encode_buffered_rows()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.encode_buffered_rows()?;
+        self.writer
+            .finish()
+            .map_err(|error| parquet_error(&self.path, error))?;
+        self.writer
+            .inner_mut()
+            .sync_all()
+            .map_err(|source| SinkError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+fn parquet_error(path: &std::path::Path, error: impl std::fmt::Display) -> SinkError {
+    SinkError::Parquet {
+        path: path.to_path_buf(),
+        detail: error.to_string(),
+    }
+}
