@@ -58,13 +58,22 @@ fn missing_tracepoint_field(tracepoint: &str, field: &str) -> ProbeError {
     }
 }
 
-/// Finds where tracefs is mounted.
+/// Finds where tracefs is mounted. An unreadable mount is a permission
+/// problem, not a missing one, and says so.
 pub(crate) fn tracefs_root() -> Result<PathBuf, ProbeError> {
-    TRACEFS_MOUNTS
-        .iter()
-        .map(PathBuf::from)
-        .find(|root| root.join("events").is_dir())
-        .ok_or(ProbeError::NoTracefs)
+    for root in TRACEFS_MOUNTS.iter().map(PathBuf::from) {
+        let events = root.join("events");
+        match std::fs::metadata(&events) {
+            Ok(metadata) if metadata.is_dir() => return Ok(root),
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ProbeError::PermissionDenied {
+                    action: format!("reading {}", events.display()),
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(ProbeError::NoTracefs)
 }
 
 /// Byte offset of `member` in `struct structure`, looking through anonymous
@@ -123,8 +132,13 @@ fn tracepoint_field_offset(
         .join(category)
         .join(name)
         .join("format");
-    let format = std::fs::read_to_string(&path).map_err(|error| ProbeError::KernelLayout {
-        what: format!("cannot read {}: {error}", path.display()),
+    let format = std::fs::read_to_string(&path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::PermissionDenied => ProbeError::PermissionDenied {
+            action: format!("reading {}", path.display()),
+        },
+        _ => ProbeError::KernelLayout {
+            what: format!("cannot read {}: {error}", path.display()),
+        },
     })?;
     Ok(parse_field_offset(&format, field))
 }

@@ -1,0 +1,250 @@
+//! `scrim run` end to end: the real binary, real probes, a child process in a
+//! fresh cgroup, and the archive read back by the `parquet` crate and DuckDB.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use scrim_testkit::{
+    archive::{Row, duckdb_or_skip, duckdb_query, files_with_suffix, parquet_rows},
+    cgroup::TestCgroup,
+    gate,
+};
+
+const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
+
+/// A running `scrim run`, with its stderr lines collected.
+struct Collector {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Collector {
+    fn start(output: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(SCRIM)
+            .args([
+                "run",
+                "--duration",
+                "60s",
+                "--summary-interval",
+                "1s",
+                "--output",
+            ])
+            .arg(output)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start scrim");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("  | {line}");
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Collector {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`; `Err` holds what was seen.
+    fn wait_for(&mut self, needle: &str) -> Result<String, String> {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Ok(line);
+                    }
+                }
+                Err(_) => return Err(self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status and the final summary line.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let summary = self
+            .wait_for("(final)")
+            .unwrap_or_else(|seen| panic!("no final summary after SIGTERM; stderr was:\n{seen}"));
+        (self.child.wait().expect("wait for scrim"), summary)
+    }
+}
+
+/// Starts scrim, or decides the test cannot run here (see `gate`).
+fn start_capturing(test: &str, output: &Path, extra: &[&str]) -> Option<Collector> {
+    if !gate::root_or_skip(test) {
+        return None;
+    }
+    let mut collector = Collector::start(output, extra);
+    let started = collector.wait_for("capturing");
+    if started.is_err() {
+        let _ = collector.child.kill();
+    }
+    gate::or_skip(
+        test,
+        started.map_err(|seen| format!("scrim did not start:\n{seen}")),
+    )?;
+    Some(collector)
+}
+
+fn rows_of(rows: &[Row], pid: u32, event_name: &str) -> Vec<Row> {
+    rows.iter()
+        .filter(|row| row["process.pid"] == pid.to_string() && row["event.name"] == event_name)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sigterm() {
+    let test = "archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sigterm";
+    let output = tempfile::tempdir().expect("tempdir");
+    let Some(collector) = start_capturing(test, output.path(), &[]) else {
+        return;
+    };
+    let tenant = TestCgroup::create("e2e").expect("create a cgroup");
+    let marker = format!("scrim-e2e-password={}", std::process::id());
+    let mut workload = tenant
+        .command("/bin/sh")
+        .expect("open cgroup.procs")
+        .args(["-c", "exit 5", "sh", &marker])
+        .spawn()
+        .expect("spawn the workload");
+    let pid = workload.id();
+    assert_eq!(workload.wait().expect("wait").code(), Some(5));
+    // Let the ring buffer be read before stopping.
+    thread::sleep(Duration::from_millis(500));
+
+    let (status, summary) = collector.stop();
+    assert!(status.success(), "scrim exited with {status}");
+    assert!(summary.contains(" 0 lost"), "{summary}");
+
+    assert!(
+        files_with_suffix(output.path(), ".tmp")
+            .expect("list")
+            .is_empty()
+    );
+    let rows = parquet_rows(output.path()).expect("read the archive");
+    let fork = rows_of(&rows, pid, "process.fork");
+    let exec = rows_of(&rows, pid, "process.exec");
+    let exit = rows_of(&rows, pid, "process.exit");
+    assert_eq!((fork.len(), exec.len(), exit.len()), (1, 1, 1), "{rows:#?}");
+    let me = std::process::id().to_string();
+    assert_eq!(fork[0]["process.parent_pid"], me);
+    assert_eq!(exec[0]["process.parent_pid"], me);
+    assert_eq!(exec[0]["process.executable.path"], "/bin/sh");
+    assert_eq!(exec[0]["scrim.cgroup.id"], tenant.id().to_string());
+    assert_eq!(exit[0]["scrim.cgroup.id"], tenant.id().to_string());
+    assert_eq!(exit[0]["process.exit.code"], "5");
+    // The built-in default keeps arguments in the kernel.
+    assert_eq!(exec[0]["process.command_args"], "");
+    assert!(
+        rows.iter()
+            .all(|row| row.values().all(|value| !value.contains(&marker))),
+        "an argument reached the archive"
+    );
+
+    if duckdb_or_skip(test) {
+        let found = duckdb_query(&format!(
+            "SELECT \"event.name\", \"process.exit.code\", \"scrim.cgroup.id\" \
+             FROM read_parquet('{}/**/*.parquet', hive_partitioning = true) \
+             WHERE \"process.pid\" = {pid} AND tenant = 'default' AND kind = 'process' \
+             ORDER BY time",
+            output.path().display()
+        ))
+        .expect("DuckDB query");
+        let id = serde_json::json!(tenant.id());
+        assert_eq!(
+            found,
+            [
+                vec![
+                    "process.fork".into(),
+                    serde_json::Value::Null,
+                    found[0][2].clone()
+                ],
+                vec!["process.exec".into(), serde_json::Value::Null, id.clone()],
+                vec!["process.exit".into(), serde_json::json!(5), id],
+            ]
+        );
+    }
+}
+
+#[test]
+fn writes_json_lines_when_asked() {
+    let test = "writes_json_lines_when_asked";
+    let output = tempfile::tempdir().expect("tempdir");
+    let Some(collector) = start_capturing(test, output.path(), &["--format", "jsonl"]) else {
+        return;
+    };
+    let mut workload = Command::new("/bin/true").spawn().expect("spawn /bin/true");
+    let pid = workload.id();
+    workload.wait().expect("wait");
+    thread::sleep(Duration::from_millis(500));
+    let (status, _) = collector.stop();
+    assert!(status.success());
+
+    let lines: Vec<serde_json::Value> = files_with_suffix(output.path(), ".jsonl")
+        .expect("list")
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .expect("read")
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let exec = lines
+        .iter()
+        .find(|line| line["process.pid"] == pid && line["event.name"] == "process.exec")
+        .unwrap_or_else(|| panic!("no exec line for {pid}"));
+    assert_eq!(exec["process.executable.path"], "/bin/true");
+}
+
+#[test]
+fn says_what_to_do_without_privileges() {
+    let test = "says_what_to_do_without_privileges";
+    if !gate::root_or_skip(test) {
+        return;
+    }
+    let output = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        output.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("let nobody write the archive");
+    // As `nobody`, with no capabilities at all.
+    let result = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg("--")
+        .arg(SCRIM)
+        .args(["run", "--duration", "1s", "--output"])
+        .arg(output.path().join("archive"))
+        .output();
+    let Some(result) = gate::or_skip(test, result.map_err(|error| format!("setpriv: {error}")))
+    else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(stderr.contains("run scrim as root"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one clear line, got: {stderr}");
+}
