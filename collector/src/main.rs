@@ -1,5 +1,6 @@
 //! `scrim`: privacy-aware runtime telemetry for multi-tenant Linux nodes.
 mod capture;
+mod fields;
 mod summary;
 
 use std::process::ExitCode;
@@ -18,6 +19,9 @@ enum Command {
     /// Capture process events from the kernel into an archive, until Ctrl-C,
     /// SIGTERM or --duration.
     Run(capture::RunArgs),
+    /// Print the catalogue of fields scrim can collect, with their types and
+    /// data categories, as a Markdown table.
+    Fields,
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,13 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(capture::run(args))),
+        Command::Fields => {
+            print!(
+                "{}",
+                fields::catalogue_table(scrim_event::EventKind::Process)
+            );
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -95,8 +95,6 @@ catalogue! {
         "`process.fork`, `process.exec` or `process.exit`.";
     PROCESS_PID = "process.pid", Process, Int, Technical, true,
         "Process id (the kernel's thread-group id). For a fork, the new child.";
-    THREAD_ID = "thread.id", Process, Int, Technical, true,
-        "Kernel task id of the thread that caused the event.";
     PROCESS_PARENT_PID = "process.parent_pid", Process, Int, Technical, true,
         "Process id of the real parent.";
     PROCESS_REAL_USER_ID = "process.real_user.id", Process, Int, Identifier, true,
@@ -147,7 +145,6 @@ mod tests {
             "time",
             "event.name",
             "process.pid",
-            "thread.id",
             "process.parent_pid",
             "process.real_user.id",
             "process.executable.name",

@@ -32,7 +32,6 @@ pub struct ProcessEvent {
     pub kind: ProcessEventKind,
     pub time: UnixNanos,
     pub pid: u32,
-    pub thread_id: u32,
     pub parent_pid: u32,
     pub real_user_id: u32,
     pub real_group_id: u32,
@@ -66,7 +65,6 @@ impl ProcessEvent {
         visit(&field::TIME, Timestamp(self.time));
         visit(&field::EVENT_NAME, String(self.kind.event_name()));
         visit(&field::PROCESS_PID, Int(self.pid.into()));
-        visit(&field::THREAD_ID, Int(self.thread_id.into()));
         visit(&field::PROCESS_PARENT_PID, Int(self.parent_pid.into()));
         visit(&field::PROCESS_REAL_USER_ID, Int(self.real_user_id.into()));
         visit(
@@ -154,7 +152,6 @@ mod tests {
             kind: ProcessEventKind::Exit,
             time: 2,
             pid: 10,
-            thread_id: 11,
             parent_pid: 1,
             real_user_id: 1000,
             real_group_id: 100,

@@ -14,7 +14,6 @@ fn process_event(kind: ProcessEventKind, pid: u32, time: i64) -> Event {
         kind,
         time,
         pid,
-        thread_id: pid,
         parent_pid: 1,
         real_user_id: 1000,
         real_group_id: 1000,

@@ -129,15 +129,12 @@ pub struct RecordHeader {
 pub struct ProcessInfo {
     /// Thread-group id: what userspace calls the process id.
     pub tgid: u32,
-    /// Kernel task id: the thread id.
-    pub pid: u32,
     /// Thread-group id of the real parent.
     pub ppid: u32,
     /// Real user id, in the initial user namespace.
     pub uid: u32,
     /// Real group id, in the initial user namespace.
     pub gid: u32,
-    pub reserved: u32,
     /// cgroup v2 id (the inode number of the cgroup's directory).
     pub cgroup_id: u64,
     /// `task_struct.start_boottime`: when the process was created.

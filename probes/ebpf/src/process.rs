@@ -178,7 +178,6 @@ pub fn scrim_process_exit(ctx: TracePointContext) -> u32 {
     fill_process_info(&mut record.process, task, &layout);
     // The last thread to go may not be the leader: report the process, not it.
     record.process.tgid = tgid;
-    record.process.pid = tgid;
     record.exit_code = task.read(layout.task_exit_code).unwrap_or(0);
     record.reserved = 0;
     entry.submit(0);

@@ -36,12 +36,10 @@ pub fn fill_process_info(info: &mut ProcessInfo, task: Task, layout: &KernelLayo
     info.tgid = task
         .read(layout.task_tgid)
         .unwrap_or((current >> 32) as u32);
-    info.pid = task.read(layout.task_pid).unwrap_or(current as u32);
     info.ppid = task.real_parent_tgid(layout);
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
-    info.reserved = 0;
     info.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     info.start_boot_time_ns = task.read(layout.task_start_boottime).unwrap_or(0);
     info.comm = bpf_get_current_comm().unwrap_or([0; scrim_abi::COMM_LEN]);
