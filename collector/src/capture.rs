@@ -161,6 +161,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut last = summary(received, &probes);
     last.archive = final_stats;
     eprintln!("{last} (final)");
+    if received == 0 {
+        eprintln!(
+            "scrim: no process was created, exec'd or exited while capturing; \
+             start some programs while scrim runs"
+        );
+    } else {
+        eprintln!(
+            "scrim: archive in {}/tenant={DEFAULT_TENANT}/",
+            args.output.display()
+        );
+    }
     Ok(())
 }
 
