@@ -10,7 +10,7 @@ use std::{
 };
 
 use scrim_testkit::{
-    archive::{Row, duckdb_or_skip, duckdb_query, files_with_suffix, parquet_rows},
+    archive::{Row, duckdb_or_skip, duckdb_query, files_with_suffix, json_lines, parquet_rows},
     cgroup::TestCgroup,
     gate,
 };
@@ -128,14 +128,10 @@ fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sig
     };
     let tenant = TestCgroup::create("e2e").expect("create a cgroup");
     let marker = format!("scrim-e2e-password={}", std::process::id());
-    let mut workload = tenant
-        .command("/bin/sh")
-        .expect("open cgroup.procs")
-        .args(["-c", "exit 5", "sh", &marker])
-        .spawn()
-        .expect("spawn the workload");
-    let pid = workload.id();
-    assert_eq!(workload.wait().expect("wait").code(), Some(5));
+    let (pid, code) = tenant
+        .run(&["/bin/sh", "-c", "exit 5", "sh", &marker])
+        .expect("run the workload");
+    assert_eq!(code, Some(5));
     // Let the ring buffer be read before stopping.
     thread::sleep(Duration::from_millis(500));
 
@@ -210,17 +206,7 @@ fn writes_json_lines_when_asked() {
     let (status, _) = collector.stop();
     assert!(status.success());
 
-    let lines: Vec<serde_json::Value> = files_with_suffix(output.path(), ".jsonl")
-        .expect("list")
-        .iter()
-        .flat_map(|file| {
-            std::fs::read_to_string(file)
-                .expect("read")
-                .lines()
-                .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let lines = json_lines(output.path()).expect("one JSON object per line");
     let exec = lines
         .iter()
         .find(|line| line["process.pid"] == pid && line["event.name"] == "process.exec")

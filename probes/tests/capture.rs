@@ -58,14 +58,10 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     };
     let tenant = TestCgroup::create("capture").expect("create a cgroup");
     let marker = format!("scrim-marker-{}", std::process::id());
-    let mut child = tenant
-        .command("/bin/sh")
-        .expect("open cgroup.procs")
-        .args(["-c", "exit 7", "sh", &marker])
-        .spawn()
-        .expect("spawn /bin/sh");
-    let pid = child.id();
-    assert_eq!(child.wait().expect("wait").code(), Some(7));
+    let (pid, code) = tenant
+        .run(&["/bin/sh", "-c", "exit 7", "sh", &marker])
+        .expect("run /bin/sh");
+    assert_eq!(code, Some(7));
 
     let events = events_of(&mut probes, pid).await;
     let fork = one(&events, ProcessEventKind::Fork);

@@ -3,7 +3,9 @@ use std::{path::Path, time::Instant};
 
 use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
-use scrim_testkit::archive::{duckdb_or_skip, duckdb_query, files_with_suffix, parquet_rows};
+use scrim_testkit::archive::{
+    duckdb_or_skip, duckdb_query, files_with_suffix, json_lines, parquet_rows,
+};
 
 /// 2026-11-25T18:59:29Z
 const NOV_25_18H: i64 = 1_795_633_169_000_000_000;
@@ -160,17 +162,7 @@ fn writes_json_lines_with_catalogue_names() {
     let root = tempfile::tempdir().expect("tempdir");
     let stats = write_all(root.path(), Format::JsonLines, "default");
     assert_eq!(stats.rows_committed, 3);
-    let files = files_with_suffix(root.path(), ".jsonl").expect("list");
-    let lines: Vec<serde_json::Value> = files
-        .iter()
-        .flat_map(|file| {
-            std::fs::read_to_string(file)
-                .expect("read")
-                .lines()
-                .map(|line| serde_json::from_str(line).expect("valid JSON line"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let lines = json_lines(root.path()).expect("one JSON object per line");
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["event.name"], "process.exec");
     assert_eq!(

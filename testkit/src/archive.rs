@@ -31,6 +31,17 @@ pub fn files_with_suffix(root: &Path, suffix: &str) -> io::Result<Vec<PathBuf>> 
     Ok(found)
 }
 
+/// Every JSON-lines object in every `.jsonl` file under `root`.
+pub fn json_lines(root: &Path) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+    let mut objects = Vec::new();
+    for path in files_with_suffix(root, ".jsonl")? {
+        for line in std::fs::read_to_string(&path)?.lines() {
+            objects.push(serde_json::from_str(line)?);
+        }
+    }
+    Ok(objects)
+}
+
 /// One row as column name -> displayed value ("" for null).
 pub type Row = std::collections::BTreeMap<String, String>;
 

@@ -41,6 +41,17 @@ impl TestCgroup {
         &self.path
     }
 
+    /// Runs `argv` inside this group to completion; returns its pid and
+    /// exit code.
+    pub fn run(&self, argv: &[&str]) -> io::Result<(u32, Option<i32>)> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
+        let mut child = self.command(program)?.args(args).spawn()?;
+        let pid = child.id();
+        Ok((pid, child.wait()?.code()))
+    }
+
     /// A command whose process joins this group between fork and exec, so
     /// its exec and exit happen inside it (its fork, in the parent's group).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> io::Result<Command> {
