@@ -321,3 +321,54 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verifier_rejection_names_the_program_and_keeps_the_end_of_the_log() {
+        let log: String = (1..=30)
+            .map(|line| format!("verifier line {line}\n"))
+            .collect();
+        let error = load_error(
+            names::EXEC_PROGRAM,
+            ProgramError::LoadError {
+                io_error: std::io::Error::from_raw_os_error(libc::EINVAL),
+                verifier_log: aya_obj::VerifierLog::new(log),
+            },
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("rejected program `scrim_process_exec`"),
+            "{message}"
+        );
+        assert!(message.contains("uname -r"), "{message}");
+        assert!(message.contains("verifier line 30"), "{message}");
+        assert!(message.contains("verifier line 11"), "{message}");
+        assert!(!message.contains("verifier line 10\n"), "{message}");
+    }
+
+    #[test]
+    fn a_permission_error_says_how_to_get_permission() {
+        let error = load_error(
+            names::FORK_PROGRAM,
+            ProgramError::LoadError {
+                io_error: std::io::Error::from_raw_os_error(libc::EPERM),
+                verifier_log: aya_obj::VerifierLog::new(String::new()),
+            },
+        );
+        let message = error.to_string();
+        assert!(message.contains("permission denied"), "{message}");
+        assert!(message.contains("CAP_BPF and CAP_PERFMON"), "{message}");
+    }
+
+    #[test]
+    fn refuses_ring_buffer_sizes_the_kernel_would() {
+        assert!(validate_ring_buffer_size(4 << 20).is_ok());
+        for bytes in [0, 1000, 3 << 20] {
+            let error = validate_ring_buffer_size(bytes).expect_err("invalid size accepted");
+            assert!(error.to_string().contains("power of two"), "{error}");
+        }
+    }
+}

@@ -154,3 +154,38 @@ async fn leaves_arguments_in_the_kernel_and_excludes_its_own_process_by_default(
         "fork of an excluded process leaked: {events:#?}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn counts_records_lost_to_a_full_ring_buffer() {
+    let test = "counts_records_lost_to_a_full_ring_buffer";
+    // One page holds two exec records; nothing is read while processes run.
+    let options = ProbeOptions {
+        ring_buffer_bytes: 4096,
+        ..ProbeOptions::default()
+    };
+    let Some(mut probes) = load(test, options) else {
+        return;
+    };
+    const PROCESSES: usize = 20;
+    for _ in 0..PROCESSES {
+        let status = std::process::Command::new("/bin/true")
+            .status()
+            .expect("run /bin/true");
+        assert!(status.success());
+    }
+    let mut delivered = Vec::new();
+    probes.drain(&mut delivered);
+    let lost = probes
+        .kernel_losses()
+        .expect("loss counters")
+        .get(scrim_probes::LossReason::RingBufferFull);
+    // Each process makes an exec and an exit record (its fork ran in this,
+    // excluded, process): at most a page's worth can have been delivered.
+    assert!(delivered.len() < PROCESSES, "{} delivered", delivered.len());
+    assert!(
+        lost as usize >= 2 * PROCESSES - delivered.len(),
+        "{lost} counted lost, {} delivered of at least {}",
+        delivered.len(),
+        2 * PROCESSES
+    );
+}
