@@ -14,8 +14,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use scrim_event::Event;
-use scrim_probes::{ProbeOptions, Probes};
+use scrim_probes::{Captured, ProbeOptions, Probes};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -65,7 +64,7 @@ enum OutputFormat {
 }
 
 enum SinkMessage {
-    Events(Vec<Event>),
+    Events(Vec<Captured>),
     /// Time to complete files whose roll interval has passed.
     Tick,
 }
@@ -84,12 +83,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .ring_buffer_mib
         .checked_mul(1 << 20)
         .context("--ring-buffer-mib is too large")?;
+    // Until policies can ask for them (and scrub them), arguments stay in
+    // the kernel: the built-in default filter never reads them.
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes,
-        // Until policies can ask for them (and scrub them), arguments stay in
-        // the kernel.
-        capture_command_args: false,
-        excluded_tgid: Some(std::process::id()),
+        ..ProbeOptions::default()
     })?;
     eprintln!(
         "scrim: capturing process events into {} ({:?}); Ctrl-C to stop",
@@ -113,7 +111,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         elapsed: started.elapsed(),
         received,
         archive: archive_stats.lock().map(|stats| *stats).unwrap_or_default(),
-        kernel_losses: probes.kernel_losses().unwrap_or_default(),
+        kernel: probes.kernel_counters().unwrap_or_default(),
         undecodable: probes.undecodable(),
     };
 
@@ -136,6 +134,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             read = probes.read(&mut batch) => {
                 read?;
                 received += batch.len() as u64;
+                // New cgroups need no placing yet: without tenants, all fall
+                // into the default one.
+                probes.take_new_cgroups();
                 if sender.send(SinkMessage::Events(std::mem::take(&mut batch))).await.is_err() {
                     break; // the sink thread died; its error is reported below
                 }
@@ -196,8 +197,10 @@ fn sink_loop(
     while let Some(message) = receiver.blocking_recv() {
         match message {
             SinkMessage::Events(events) => {
-                for event in &events {
-                    report(archive.write(DEFAULT_TENANT, event));
+                // Every slot is the default tenant until tenant resolution
+                // assigns cgroups to others.
+                for captured in &events {
+                    report(archive.write(DEFAULT_TENANT, &captured.event));
                 }
             }
             SinkMessage::Tick => report(archive.roll_expired(Instant::now())),

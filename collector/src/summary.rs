@@ -2,7 +2,7 @@
 //! queued, or lost, and each loss is counted by reason.
 use std::{fmt, time::Duration};
 
-use scrim_probes::KernelLosses;
+use scrim_probes::{KernelCounter, KernelCounters};
 use scrim_sinks::ArchiveStats;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -11,7 +11,7 @@ pub struct Summary {
     /// Records decoded from the ring buffer.
     pub received: u64,
     pub archive: ArchiveStats,
-    pub kernel_losses: KernelLosses,
+    pub kernel: KernelCounters,
     pub undecodable: u64,
 }
 
@@ -22,7 +22,7 @@ impl Summary {
     }
 
     pub fn lost(&self) -> u64 {
-        self.kernel_losses.total() + self.undecodable + self.archive.rows_failed
+        self.kernel.lost() + self.undecodable + self.archive.rows_failed
     }
 }
 
@@ -31,16 +31,16 @@ impl fmt::Display for Summary {
         write!(
             f,
             "scrim: {}s: {} events in, {} written ({} files complete), {} lost \
-             (ring buffer full {}, undecodable {}, sink errors {})",
+             (ring buffer full {}, undecodable {}, sink errors {}), {} filtered in kernel",
             self.elapsed.as_secs(),
             self.received,
             self.written(),
             self.archive.files_committed,
             self.lost(),
-            self.kernel_losses
-                .get(scrim_probes::LossReason::RingBufferFull),
+            self.kernel.get(KernelCounter::RingBufferFull),
             self.undecodable,
             self.archive.rows_failed,
+            self.kernel.filtered(),
         )
     }
 }

@@ -103,8 +103,8 @@ catalogue! {
         "Real group id, as seen from the host's user namespace.";
     CGROUP_ID = "scrim.cgroup.id", Process, Int, QuasiIdentifier, true,
         "cgroup v2 id (the inode of the cgroup's directory): what tenants are resolved from.";
-    PROCESS_EXECUTABLE_NAME = "process.executable.name", Process, String, QuasiIdentifier, true,
-        "The kernel's task name (`comm`): the executable's base name, at most 15 bytes.";
+    PROCESS_EXECUTABLE_NAME = "process.executable.name", Process, String, QuasiIdentifier, false,
+        "The kernel's task name (`comm`): the executable's base name, at most 15 bytes. Absent when the tenant masks it.";
     PROCESS_CREATION_TIME = "process.creation.time", Process, Timestamp, QuasiIdentifier, true,
         "When the process was created; with `process.pid` it names one process across pid reuse.";
     PROCESS_EXECUTABLE_PATH = "process.executable.path", Process, String, Content, false,

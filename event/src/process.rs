@@ -36,8 +36,9 @@ pub struct ProcessEvent {
     pub real_user_id: u32,
     pub real_group_id: u32,
     pub cgroup_id: u64,
-    /// The kernel's task name (`comm`), at most 15 bytes.
-    pub executable_name: String,
+    /// The kernel's task name (`comm`), at most 15 bytes; absent when the
+    /// tenant's filter masks it.
+    pub executable_name: Option<String>,
     pub creation_time: UnixNanos,
     /// Exec only: the path given to exec, which may be relative.
     pub executable_path: Option<String>,
@@ -75,7 +76,7 @@ impl ProcessEvent {
         visit(&field::CGROUP_ID, Int(self.cgroup_id as i64));
         visit(
             &field::PROCESS_EXECUTABLE_NAME,
-            String(&self.executable_name),
+            self.executable_name.as_deref().map_or(Null, String),
         );
         visit(&field::PROCESS_CREATION_TIME, Timestamp(self.creation_time));
         visit(
@@ -156,7 +157,7 @@ mod tests {
             real_user_id: 1000,
             real_group_id: 100,
             cgroup_id: 77,
-            executable_name: "sh".into(),
+            executable_name: Some("sh".into()),
             creation_time: 1,
             executable_path: None,
             executable_path_truncated: false,

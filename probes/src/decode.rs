@@ -5,15 +5,38 @@
 //! and a bad record is an error for the caller to count, never a panic.
 use bytemuck::Pod;
 use scrim_abi::{
-    COMM_LEN, EXEC_ARGS_CAPTURED, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, ProcessExecRecord,
-    ProcessExitRecord, ProcessForkRecord, ProcessInfo, RecordHeader, RecordKind,
+    COMM_LEN, CgroupCreatedRecord, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_COMM,
+    FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord,
+    ProcessInfo, RecordHeader, RecordKind,
 };
 use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind};
 
-use crate::clock::BootClock;
+use crate::{TenantSlot, clock::BootClock};
+
+/// An event, with the tenant slot the kernel filtered it for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Captured {
+    pub tenant: TenantSlot,
+    pub event: Event,
+}
+
+/// A cgroup that was just created, for userspace to place in a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCgroup {
+    pub id: u64,
+    /// Relative to the cgroup v2 root, starting with `/`.
+    pub path: String,
+}
+
+/// What one ring-buffer record turned out to be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    Event(Captured),
+    CgroupCreated(NewCgroup),
+}
 
 /// Why a record could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("decoder: record of {len} bytes is shorter than its {header}-byte header")]
     ShorterThanHeader { len: usize, header: usize },
@@ -25,6 +48,8 @@ pub enum DecodeError {
         len: usize,
         expected: usize,
     },
+    #[error("decoder: record names tenant slot {slot}, beyond the kernel's {max}", max = TenantSlot::COUNT)]
+    TenantSlotOutOfRange { slot: u32 },
     #[error(
         "decoder: {kind:?} record field `{field}` is {value}, beyond its capacity of {capacity}"
     )]
@@ -47,22 +72,26 @@ impl Decoder {
         Decoder { clock }
     }
 
-    pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+    pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let header_len = size_of::<RecordHeader>();
+        let short = DecodeError::ShorterThanHeader {
+            len: bytes.len(),
+            header: header_len,
+        };
+        let header_bytes = bytes.get(..header_len).ok_or(short.clone())?;
         let header: RecordHeader =
-            bytemuck::try_pod_read_unaligned(bytes.get(..header_len).ok_or(
-                DecodeError::ShorterThanHeader {
-                    len: bytes.len(),
-                    header: header_len,
-                },
-            )?)
-            .map_err(|_| DecodeError::ShorterThanHeader {
-                len: bytes.len(),
-                header: header_len,
-            })?;
+            bytemuck::try_pod_read_unaligned(header_bytes).map_err(|_| short)?;
         let kind = RecordKind::from_u32(header.kind)
             .ok_or(DecodeError::UnknownKind { kind: header.kind })?;
         let event = match kind {
+            RecordKind::CgroupCreated => {
+                let record = read_record::<CgroupCreatedRecord>(kind, bytes)?;
+                let path = bounded(kind, "path_len", &record.path, record.path_len)?;
+                return Ok(Decoded::CgroupCreated(NewCgroup {
+                    id: record.cgroup_id,
+                    path: String::from_utf8_lossy(path).into_owned(),
+                }));
+            }
             RecordKind::ProcessExec => {
                 self.exec(&read_record::<ProcessExecRecord>(kind, bytes)?)?
             }
@@ -78,25 +107,25 @@ impl Decoder {
                 }
             }
         };
-        Ok(Event::Process(event))
+        let tenant =
+            TenantSlot::new(header.tenant_slot).map_err(|_| DecodeError::TenantSlotOutOfRange {
+                slot: header.tenant_slot,
+            })?;
+        Ok(Decoded::Event(Captured {
+            tenant,
+            event: Event::Process(event),
+        }))
     }
 
     fn exec(&self, record: &ProcessExecRecord) -> Result<ProcessEvent, DecodeError> {
-        let path = bounded(
-            RecordKind::ProcessExec,
-            "path_len",
-            &record.path,
-            record.path_len,
-        )?;
-        let args = bounded(
-            RecordKind::ProcessExec,
-            "args_len",
-            &record.args,
-            record.args_len,
-        )?;
-        let args_captured = record.flags & EXEC_ARGS_CAPTURED != 0;
+        let kind = RecordKind::ProcessExec;
+        let path = bounded(kind, "path_len", &record.path, record.path_len)?;
+        let args = bounded(kind, "args_len", &record.args, record.args_len)?;
+        let fields = record.process.fields;
+        let args_captured = fields & FIELD_COMMAND_ARGS != 0;
         Ok(ProcessEvent {
-            executable_path: Some(String::from_utf8_lossy(path).into_owned()),
+            executable_path: (fields & FIELD_EXEC_PATH != 0)
+                .then(|| String::from_utf8_lossy(path).into_owned()),
             executable_path_truncated: record.flags & EXEC_PATH_TRUNCATED != 0,
             command_args: args_captured.then(|| split_args(args)),
             command_args_truncated: args_captured && record.flags & EXEC_ARGS_TRUNCATED != 0,
@@ -118,7 +147,8 @@ impl Decoder {
             real_user_id: process.uid,
             real_group_id: process.gid,
             cgroup_id: process.cgroup_id,
-            executable_name: nul_terminated(&process.comm),
+            executable_name: (process.fields & FIELD_COMM != 0)
+                .then(|| nul_terminated(&process.comm)),
             creation_time: self.clock.to_unix(process.start_boot_time_ns),
             executable_path: None,
             executable_path_truncated: false,
@@ -177,24 +207,32 @@ fn split_args(block: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scrim_abi::{EXEC_ARGS_CAPACITY, EXEC_PATH_CAPACITY};
+    use scrim_abi::{CGROUP_PATH_CAPACITY, EXEC_ARGS_CAPACITY, EXEC_PATH_CAPACITY};
+
+    const ALL_FIELDS: u32 = FIELD_COMM | FIELD_EXEC_PATH | FIELD_COMMAND_ARGS;
 
     fn decoder() -> Decoder {
         Decoder::new(BootClock::now())
     }
 
-    fn exec_record(path: &[u8], args: &[u8], flags: u32) -> ProcessExecRecord {
+    fn header(kind: RecordKind) -> RecordHeader {
+        RecordHeader {
+            kind: kind as u32,
+            tenant_slot: 3,
+            boot_time_ns: 1_000,
+        }
+    }
+
+    fn exec_record(path: &[u8], args: &[u8], fields: u32, flags: u32) -> ProcessExecRecord {
         let mut record = ProcessExecRecord {
-            header: RecordHeader {
-                kind: RecordKind::ProcessExec as u32,
-                reserved: 0,
-                boot_time_ns: 1_000,
-            },
+            header: header(RecordKind::ProcessExec),
             process: ProcessInfo {
                 tgid: 42,
                 ppid: 1,
                 uid: 1000,
                 gid: 100,
+                fields,
+                reserved: 0,
                 cgroup_id: 7,
                 start_boot_time_ns: 500,
                 comm: *b"true\0\0\0\0\0\0\0\0\0\0\0\0",
@@ -210,24 +248,26 @@ mod tests {
         record
     }
 
-    fn process(event: Event) -> ProcessEvent {
-        let Event::Process(process) = event;
-        process
+    fn decode_process(bytes: &[u8]) -> (TenantSlot, ProcessEvent) {
+        match decoder().decode(bytes).expect("decodes") {
+            Decoded::Event(Captured {
+                tenant,
+                event: Event::Process(process),
+            }) => (tenant, process),
+            other => panic!("not a process event: {other:?}"),
+        }
     }
 
     #[test]
     fn decodes_an_exec_with_arguments() {
-        let record = exec_record(b"/bin/true", b"true\0--flag\0x y\0", EXEC_ARGS_CAPTURED);
-        let event = process(
-            decoder()
-                .decode(bytemuck::bytes_of(&record))
-                .expect("decodes"),
-        );
+        let record = exec_record(b"/bin/true", b"true\0--flag\0x y\0", ALL_FIELDS, 0);
+        let (tenant, event) = decode_process(bytemuck::bytes_of(&record));
+        assert_eq!(tenant.index(), 3);
         assert_eq!(event.kind, ProcessEventKind::Exec);
         assert_eq!(event.pid, 42);
         assert_eq!(event.parent_pid, 1);
         assert_eq!(event.cgroup_id, 7);
-        assert_eq!(event.executable_name, "true");
+        assert_eq!(event.executable_name.as_deref(), Some("true"));
         assert_eq!(event.executable_path.as_deref(), Some("/bin/true"));
         assert_eq!(
             event.command_args,
@@ -238,25 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn leaves_arguments_out_unless_captured() {
-        let record = exec_record(b"/bin/true", b"", 0);
-        let event = process(
-            decoder()
-                .decode(bytemuck::bytes_of(&record))
-                .expect("decodes"),
-        );
+    fn leaves_masked_fields_absent() {
+        let record = exec_record(b"", b"", 0, 0);
+        let (_, event) = decode_process(bytemuck::bytes_of(&record));
         assert_eq!(event.command_args, None);
+        assert_eq!(event.executable_path, None);
+        assert_eq!(event.executable_name, None);
     }
 
     #[test]
     fn keeps_a_truncated_last_argument() {
-        let flags = EXEC_ARGS_CAPTURED | EXEC_ARGS_TRUNCATED | EXEC_PATH_TRUNCATED;
-        let record = exec_record(b"/very/long", b"cmd\0abc", flags);
-        let event = process(
-            decoder()
-                .decode(bytemuck::bytes_of(&record))
-                .expect("decodes"),
-        );
+        let flags = EXEC_ARGS_TRUNCATED | EXEC_PATH_TRUNCATED;
+        let record = exec_record(b"/very/long", b"cmd\0abc", ALL_FIELDS, flags);
+        let (_, event) = decode_process(bytemuck::bytes_of(&record));
         assert_eq!(event.command_args, Some(vec!["cmd".into(), "abc".into()]));
         assert!(event.command_args_truncated);
         assert!(event.executable_path_truncated);
@@ -265,31 +299,38 @@ mod tests {
     #[test]
     fn decodes_exit_status() {
         let record = ProcessExitRecord {
-            header: RecordHeader {
-                kind: RecordKind::ProcessExit as u32,
-                reserved: 0,
-                boot_time_ns: 10,
-            },
+            header: header(RecordKind::ProcessExit),
             process: ProcessInfo::default(),
             exit_code: 3 << 8,
             reserved: 0,
         };
-        let event = process(
-            decoder()
-                .decode(bytemuck::bytes_of(&record))
-                .expect("decodes"),
-        );
+        let (_, event) = decode_process(bytemuck::bytes_of(&record));
         assert_eq!(event.exit.map(|exit| exit.code), Some(3));
+    }
+
+    #[test]
+    fn decodes_a_new_cgroup() {
+        let mut record = CgroupCreatedRecord {
+            header: header(RecordKind::CgroupCreated),
+            cgroup_id: 99,
+            path_len: 9,
+            reserved: [0; 3],
+            path: [0; CGROUP_PATH_CAPACITY],
+        };
+        record.path[..9].copy_from_slice(b"/acme/web");
+        assert_eq!(
+            decoder().decode(bytemuck::bytes_of(&record)),
+            Ok(Decoded::CgroupCreated(NewCgroup {
+                id: 99,
+                path: "/acme/web".into()
+            }))
+        );
     }
 
     #[test]
     fn rejects_a_record_with_trailing_bytes() {
         let record = ProcessForkRecord {
-            header: RecordHeader {
-                kind: RecordKind::ProcessFork as u32,
-                reserved: 0,
-                boot_time_ns: 10,
-            },
+            header: header(RecordKind::ProcessFork),
             process: ProcessInfo::default(),
         };
         let mut bytes = bytemuck::bytes_of(&record).to_vec();
@@ -314,7 +355,7 @@ mod tests {
             decoder.decode(&unknown),
             Err(DecodeError::UnknownKind { kind: 99 })
         );
-        let mut record = exec_record(b"/bin/true", b"", 0);
+        let mut record = exec_record(b"/bin/true", b"", ALL_FIELDS, 0);
         record.path_len = u16::MAX;
         assert!(matches!(
             decoder.decode(bytemuck::bytes_of(&record)),
@@ -322,6 +363,12 @@ mod tests {
                 field: "path_len",
                 ..
             })
+        ));
+        record.path_len = 0;
+        record.header.tenant_slot = u32::MAX;
+        assert!(matches!(
+            decoder.decode(bytemuck::bytes_of(&record)),
+            Err(DecodeError::TenantSlotOutOfRange { .. })
         ));
         let short = &bytemuck::bytes_of(&record)[..100];
         assert!(matches!(

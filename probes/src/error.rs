@@ -50,6 +50,9 @@ pub enum ProbeError {
     #[error("probes: cannot load the eBPF object: {detail}")]
     Load { detail: String },
 
+    #[error("probes: tenant slot {index} is out of range (the kernel has {max} slots)", max = scrim_abi::TENANT_SLOTS)]
+    TenantSlotOutOfRange { index: u32 },
+
     #[error("probes: map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 

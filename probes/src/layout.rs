@@ -35,13 +35,7 @@ pub(crate) fn resolve() -> Result<KernelLayout, ProbeError> {
         task_start_boottime: byte_offset("task_struct", "start_boottime")?,
         mm_arg_start: byte_offset("mm_struct", "arg_start")?,
         mm_arg_end: byte_offset("mm_struct", "arg_end")?,
-        exec_filename_loc: tracepoint_field_offset(
-            &tracefs,
-            "sched",
-            "sched_process_exec",
-            "filename",
-        )?
-        .ok_or_else(|| missing_tracepoint_field("sched_process_exec", "filename"))?,
+        exec_filename_loc: required_field(&tracefs, "sched", "sched_process_exec", "filename")?,
         exit_group_dead: tracepoint_field_offset(
             &tracefs,
             "sched",
@@ -49,13 +43,24 @@ pub(crate) fn resolve() -> Result<KernelLayout, ProbeError> {
             "group_dead",
         )?
         .unwrap_or(FIELD_ABSENT),
+        cgroup_mkdir_root: required_field(&tracefs, "cgroup", "cgroup_mkdir", "root")?,
+        cgroup_mkdir_id: required_field(&tracefs, "cgroup", "cgroup_mkdir", "id")?,
+        cgroup_mkdir_path_loc: required_field(&tracefs, "cgroup", "cgroup_mkdir", "path")?,
+        reserved: 0,
     })
 }
 
-fn missing_tracepoint_field(tracepoint: &str, field: &str) -> ProbeError {
-    ProbeError::KernelLayout {
-        what: format!("tracepoint sched/{tracepoint} has no field `{field}`"),
-    }
+fn required_field(
+    tracefs: &Path,
+    category: &str,
+    name: &str,
+    field: &str,
+) -> Result<u32, ProbeError> {
+    tracepoint_field_offset(tracefs, category, name, field)?.ok_or_else(|| {
+        ProbeError::KernelLayout {
+            what: format!("tracepoint {category}/{name} has no field `{field}`"),
+        }
+    })
 }
 
 /// Finds where tracefs is mounted. An unreadable mount is a permission

@@ -1,102 +1,137 @@
-//! Loads scrim's kernel programs, reads their ring buffer and decodes records
-//! into [`scrim_event::Event`]s.
+//! Loads scrim's kernel programs, steers their in-kernel filter, reads their
+//! ring buffer and decodes records into [`scrim_event::Event`]s.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), scrim_probes::ProbeError> {
-//! let mut probes = scrim_probes::Probes::load(&scrim_probes::ProbeOptions::default())?;
-//! let mut events = Vec::new();
-//! probes.read(&mut events).await?;
+//! use scrim_probes::{ProbeOptions, Probes};
+//! let mut probes = Probes::load(&ProbeOptions::default())?;
+//! let mut captured = Vec::new();
+//! probes.read(&mut captured).await?;
 //! # Ok(()) }
 //! ```
 mod clock;
 mod decode;
 mod error;
+mod filter;
 mod layout;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
-use scrim_abi::{
-    CAPTURE_COMMAND_ARGS, CaptureSettings, DEFAULT_RING_BUFFER_BYTES, KernelLayout, names,
-};
-use scrim_event::Event;
+use scrim_abi::{DEFAULT_RING_BUFFER_BYTES, KernelLayout, RateBucket, SLOT_OPTED_OUT, names};
 use tokio::io::{Interest, unix::AsyncFd};
 
 pub use clock::BootClock;
-pub use decode::{DecodeError, Decoder};
+pub use decode::{Captured, DecodeError, Decoded, Decoder, NewCgroup};
 pub use error::ProbeError;
-pub use scrim_abi::LossReason;
+pub use filter::{
+    CaptureFields, CaptureKinds, RateLimit, TenantFilter, TenantSlot, UnknownCgroups,
+};
+pub use scrim_abi::KernelCounter;
 
 /// The kernel object built from `probes/ebpf` by `build.rs`.
 static KERNEL_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/scrim-probes"));
 
-/// What to capture and how.
+/// How to load the probes. Filters can change later; these cannot.
 #[derive(Clone, Debug)]
 pub struct ProbeOptions {
     /// Ring-buffer size in bytes: a power of two, at least one page.
     pub ring_buffer_bytes: u32,
-    /// Copy process arguments out of the kernel. Off by default: arguments are
-    /// where secrets leak, so they are never read unless something needs them.
-    pub capture_command_args: bool,
     /// Drop, in the kernel, events caused by this thread group (normally the
     /// collector's own process).
     pub excluded_tgid: Option<u32>,
+    /// The default tenant's filter, in place before the first event.
+    pub default_tenant: TenantFilter,
+    /// What happens to cgroups no tenant claims.
+    pub unknown_cgroups: UnknownCgroups,
 }
 
 impl Default for ProbeOptions {
     fn default() -> Self {
         ProbeOptions {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
-            capture_command_args: false,
             excluded_tgid: Some(std::process::id()),
+            default_tenant: TenantFilter::DEFAULT,
+            unknown_cgroups: UnknownCgroups::default(),
         }
     }
 }
 
-/// Records the kernel could not deliver, summed over CPUs, by reason.
+/// The kernel's counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelLosses {
-    counts: [u64; LossReason::COUNT as usize],
+pub struct KernelCounters {
+    counts: [u64; KernelCounter::COUNT as usize],
 }
 
-impl KernelLosses {
-    pub fn get(&self, reason: LossReason) -> u64 {
-        self.counts[reason as usize]
+impl KernelCounters {
+    pub fn get(&self, counter: KernelCounter) -> u64 {
+        self.counts[counter as usize]
     }
 
-    pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+    /// Records dropped on purpose by the filter.
+    pub fn filtered(&self) -> u64 {
+        [
+            KernelCounter::OptedOutCgroup,
+            KernelCounter::UnknownCgroup,
+            KernelCounter::FilteredKind,
+            KernelCounter::RateLimited,
+        ]
+        .into_iter()
+        .map(|counter| self.get(counter))
+        .sum()
     }
+
+    /// Records lost against anyone's wishes.
+    pub fn lost(&self) -> u64 {
+        self.get(KernelCounter::RingBufferFull)
+    }
+}
+
+/// The filter maps userspace writes.
+struct FilterMaps {
+    cgroup_tenants: HashMap<MapData, u64, u32>,
+    tenant_filters: Array<MapData, scrim_abi::TenantFilter>,
+    rate_buckets: Array<MapData, RateBucket>,
+    settings: Array<MapData, scrim_abi::FilterSettings>,
 }
 
 /// Loaded and attached probes. Dropping this detaches everything.
 pub struct Probes {
     ring: AsyncFd<RingBuf<MapData>>,
-    losses: PerCpuArray<MapData, u64>,
+    counters: PerCpuArray<MapData, u64>,
+    filters: FilterMaps,
     decoder: Decoder,
     undecodable: u64,
+    new_cgroups: Vec<NewCgroup>,
     // Owns the programs and their links: must outlive the maps above.
     _ebpf: Ebpf,
 }
 
 impl Probes {
-    /// Loads the programs, patches in this kernel's layout and the options,
-    /// and attaches them. Fails with a message that says what to do.
+    /// Loads the programs, patches in this kernel's layout, installs the
+    /// default tenant's filter and attaches everything. Fails with a message
+    /// that says what to do.
     pub fn load(options: &ProbeOptions) -> Result<Self, ProbeError> {
         validate_ring_buffer_size(options.ring_buffer_bytes)?;
         let layout = layout::resolve()?;
-        let settings = CaptureSettings {
-            excluded_tgid: options.excluded_tgid.unwrap_or(0),
-            flags: if options.capture_command_args {
-                CAPTURE_COMMAND_ARGS
-            } else {
-                0
-            },
+        let mut ebpf = load_object(&layout, options)?;
+        let mut filters = FilterMaps {
+            cgroup_tenants: take_map(&mut ebpf, names::CGROUP_TENANTS_MAP, HashMap::try_from)?,
+            tenant_filters: take_map(&mut ebpf, names::TENANT_FILTERS_MAP, Array::try_from)?,
+            rate_buckets: take_map(&mut ebpf, names::RATE_BUCKETS_MAP, Array::try_from)?,
+            settings: take_map(&mut ebpf, names::FILTER_SETTINGS_MAP, Array::try_from)?,
         };
-        let mut ebpf = load_object(&layout, &settings, options.ring_buffer_bytes)?;
+        // Filters first: a program attached before them would see zeroes
+        // and drop everything.
+        write_map(names::FILTER_SETTINGS_MAP, || {
+            filters
+                .settings
+                .set(0, options.unknown_cgroups.to_kernel(), 0)
+        })?;
+        write_tenant_filter(&mut filters, TenantSlot::DEFAULT, &options.default_tenant)?;
         attach_all(&mut ebpf)?;
 
         let ring = take_map(&mut ebpf, names::EVENTS_MAP, RingBuf::try_from)?;
@@ -104,20 +139,22 @@ impl Probes {
         // it while `AsyncFd` holds it; both are dropped together.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|error| ProbeError::RingBuffer(error.into()))?;
-        let losses = take_map(&mut ebpf, names::LOSSES_MAP, PerCpuArray::try_from)?;
+        let counters = take_map(&mut ebpf, names::COUNTERS_MAP, PerCpuArray::try_from)?;
         Ok(Probes {
             ring,
-            losses,
+            counters,
+            filters,
             decoder: Decoder::new(BootClock::now()),
             undecodable: 0,
+            new_cgroups: Vec::new(),
             _ebpf: ebpf,
         })
     }
 
-    /// Waits until records arrive, then decodes every available one into
-    /// `events`. Records that fail to decode are counted in
-    /// [`Probes::undecodable`].
-    pub async fn read(&mut self, events: &mut Vec<Event>) -> Result<(), ProbeError> {
+    /// Waits until records arrive, then decodes every available one: events
+    /// into `captured`, new cgroups into [`Probes::take_new_cgroups`].
+    /// Records that fail to decode are counted in [`Probes::undecodable`].
+    pub async fn read(&mut self, captured: &mut Vec<Captured>) -> Result<(), ProbeError> {
         let mut guard = self
             .ring
             .readable_mut()
@@ -127,7 +164,8 @@ impl Probes {
             guard.get_inner_mut(),
             &self.decoder,
             &mut self.undecodable,
-            events,
+            captured,
+            &mut self.new_cgroups,
         );
         guard.clear_ready();
         Ok(())
@@ -135,13 +173,19 @@ impl Probes {
 
     /// Decodes whatever is in the ring buffer now, without waiting: the last
     /// read before shutting down.
-    pub fn drain(&mut self, events: &mut Vec<Event>) {
+    pub fn drain(&mut self, captured: &mut Vec<Captured>) {
         drain(
             self.ring.get_mut(),
             &self.decoder,
             &mut self.undecodable,
-            events,
+            captured,
+            &mut self.new_cgroups,
         );
+    }
+
+    /// Cgroups created since the last call, for userspace to place.
+    pub fn take_new_cgroups(&mut self) -> Vec<NewCgroup> {
+        std::mem::take(&mut self.new_cgroups)
     }
 
     /// Records that reached userspace but could not be decoded.
@@ -149,20 +193,93 @@ impl Probes {
         self.undecodable
     }
 
-    /// Reads the kernel's per-CPU loss counters.
-    pub fn kernel_losses(&self) -> Result<KernelLosses, ProbeError> {
-        let mut losses = KernelLosses::default();
-        for reason in LossReason::ALL {
-            let per_cpu =
-                self.losses
-                    .get(&(reason as u32), 0)
-                    .map_err(|error| ProbeError::Map {
-                        map: names::LOSSES_MAP,
-                        detail: error.to_string(),
-                    })?;
-            losses.counts[reason as usize] = per_cpu.iter().sum();
+    /// Reads the kernel's per-CPU counters.
+    pub fn kernel_counters(&self) -> Result<KernelCounters, ProbeError> {
+        let mut counters = KernelCounters::default();
+        for counter in KernelCounter::ALL {
+            let per_cpu = self
+                .counters
+                .get(&(counter as u32), 0)
+                .map_err(|error| map_error(names::COUNTERS_MAP, error))?;
+            counters.counts[counter as usize] = per_cpu.iter().sum();
         }
-        Ok(losses)
+        Ok(counters)
+    }
+
+    /// Sets what `slot`'s tenant captures, from its next event on.
+    pub fn set_tenant_filter(
+        &mut self,
+        slot: TenantSlot,
+        filter: &TenantFilter,
+    ) -> Result<(), ProbeError> {
+        write_tenant_filter(&mut self.filters, slot, filter)
+    }
+
+    /// Puts a cgroup's events under `slot`'s tenant.
+    pub fn assign_cgroup(&mut self, cgroup_id: u64, slot: TenantSlot) -> Result<(), ProbeError> {
+        write_map(names::CGROUP_TENANTS_MAP, || {
+            self.filters
+                .cgroup_tenants
+                .insert(cgroup_id, slot.index(), 0)
+        })
+    }
+
+    /// Drops a cgroup's events in the kernel, counted as
+    /// [`KernelCounter::OptedOutCgroup`].
+    pub fn opt_out_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
+        write_map(names::CGROUP_TENANTS_MAP, || {
+            self.filters
+                .cgroup_tenants
+                .insert(cgroup_id, SLOT_OPTED_OUT, 0)
+        })
+    }
+
+    /// Forgets a cgroup (it was removed, or left its tenant): its events, if
+    /// any, get the unknown-cgroup action.
+    pub fn forget_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
+        match self.filters.cgroup_tenants.remove(&cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(error) => Err(map_error(names::CGROUP_TENANTS_MAP, error)),
+        }
+    }
+
+    /// Sets what happens to events of cgroups no tenant claims.
+    pub fn set_unknown_cgroups(&mut self, action: UnknownCgroups) -> Result<(), ProbeError> {
+        write_map(names::FILTER_SETTINGS_MAP, || {
+            self.filters.settings.set(0, action.to_kernel(), 0)
+        })
+    }
+}
+
+fn write_tenant_filter(
+    filters: &mut FilterMaps,
+    slot: TenantSlot,
+    filter: &TenantFilter,
+) -> Result<(), ProbeError> {
+    write_map(names::TENANT_FILTERS_MAP, || {
+        filters
+            .tenant_filters
+            .set(slot.index(), filter.to_kernel(), 0)
+    })?;
+    // A new limit starts with an empty bucket that refills at once.
+    write_map(names::RATE_BUCKETS_MAP, || {
+        filters
+            .rate_buckets
+            .set(slot.index(), RateBucket::default(), 0)
+    })
+}
+
+fn write_map(
+    map: &'static str,
+    write: impl FnOnce() -> Result<(), aya::maps::MapError>,
+) -> Result<(), ProbeError> {
+    write().map_err(|error| map_error(map, error))
+}
+
+fn map_error(map: &'static str, error: aya::maps::MapError) -> ProbeError {
+    ProbeError::Map {
+        map,
+        detail: error_chain(&error),
     }
 }
 
@@ -170,11 +287,13 @@ fn drain(
     ring: &mut RingBuf<MapData>,
     decoder: &Decoder,
     undecodable: &mut u64,
-    events: &mut Vec<Event>,
+    captured: &mut Vec<Captured>,
+    new_cgroups: &mut Vec<NewCgroup>,
 ) {
     while let Some(record) = ring.next() {
         match decoder.decode(&record) {
-            Ok(event) => events.push(event),
+            Ok(Decoded::Event(event)) => captured.push(event),
+            Ok(Decoded::CgroupCreated(cgroup)) => new_cgroups.push(cgroup),
             Err(_) => *undecodable += 1,
         }
     }
@@ -190,18 +309,12 @@ fn validate_ring_buffer_size(bytes: u32) -> Result<(), ProbeError> {
     }
 }
 
-fn load_object(
-    layout: &KernelLayout,
-    settings: &CaptureSettings,
-    ring_buffer_bytes: u32,
-) -> Result<Ebpf, ProbeError> {
-    // aya takes globals as slices of plain integers; both structs are u32s.
-    let layout_words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(layout));
-    let settings_words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(settings));
+fn load_object(layout: &KernelLayout, options: &ProbeOptions) -> Result<Ebpf, ProbeError> {
+    let excluded_tgid = options.excluded_tgid.unwrap_or(0);
     EbpfLoader::new()
-        .override_global(names::KERNEL_LAYOUT, layout_words, true)
-        .override_global(names::CAPTURE_SETTINGS, settings_words, true)
-        .map_max_entries(names::EVENTS_MAP, ring_buffer_bytes)
+        .override_global(names::KERNEL_LAYOUT, layout, true)
+        .override_global(names::EXCLUDED_TGID, &excluded_tgid, true)
+        .map_max_entries(names::EVENTS_MAP, options.ring_buffer_bytes)
         .load(KERNEL_OBJECT)
         .map_err(|error| {
             if error::is_permission_error(&error) {
@@ -216,9 +329,11 @@ fn load_object(
         })
 }
 
-/// The hooks, in the order they are attached: exit and fork before exec, so
-/// no process whose exec was seen goes without its exit.
-const TRACEPOINTS: [(&str, &str, &str); 2] = [
+/// The hooks, in the order they are attached: cgroup creation first, so no
+/// cgroup's first events precede its announcement; exit and fork before
+/// exec, so no process whose exec was seen goes without its exit.
+const TRACEPOINTS: [(&str, &str, &str); 3] = [
+    (names::CGROUP_MKDIR_PROGRAM, "cgroup", "cgroup_mkdir"),
     (names::EXIT_PROGRAM, "sched", "sched_process_exit"),
     (names::EXEC_PROGRAM, "sched", "sched_process_exec"),
 ];

@@ -1,15 +1,41 @@
-//! The probes against the real kernel: a child runs in a fresh cgroup and its
-//! fork, exec and exit must come back with the right ids, path, arguments and
-//! exit code. Needs root; see `scrim_testkit::gate`.
+//! The probes against the real kernel: children run in fresh cgroups, and
+//! what comes back (or is filtered out in the kernel, and counted) is checked.
+//! Needs root; see `scrim_testkit::gate`.
 use std::time::{Duration, Instant};
 
 use scrim_event::{Event, ProcessEvent, ProcessEventKind};
-use scrim_probes::{ProbeOptions, Probes};
+use scrim_probes::{
+    CaptureFields, CaptureKinds, Captured, KernelCounter, ProbeOptions, Probes, RateLimit,
+    TenantFilter, TenantSlot, UnknownCgroups,
+};
 use scrim_testkit::{cgroup, cgroup::TestCgroup, gate};
 
-/// Reads events until the exit of `pid` arrives (or 10 s pass) and returns
-/// that process's events.
-async fn events_of(probes: &mut Probes, pid: u32) -> Vec<ProcessEvent> {
+/// Reads for up to `wait` and returns every process event, with its tenant.
+async fn read_for(probes: &mut Probes, wait: Duration) -> Vec<(TenantSlot, ProcessEvent)> {
+    let deadline = Instant::now() + wait;
+    let mut batch: Vec<Captured> = Vec::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        if let Ok(result) = tokio::time::timeout(remaining, probes.read(&mut batch)).await {
+            result.expect("ring buffer read");
+        }
+    }
+    probes.drain(&mut batch);
+    batch
+        .into_iter()
+        .map(|captured| {
+            let Event::Process(process) = captured.event;
+            (captured.tenant, process)
+        })
+        .collect()
+}
+
+/// Reads until the exit of `pid` arrives (or 10 s pass) and returns that
+/// process's events with their tenant.
+async fn events_of(probes: &mut Probes, pid: u32) -> Vec<(TenantSlot, ProcessEvent)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut mine = Vec::new();
     let mut batch = Vec::new();
@@ -18,11 +44,11 @@ async fn events_of(probes: &mut Probes, pid: u32) -> Vec<ProcessEvent> {
         if let Ok(result) = tokio::time::timeout(remaining, probes.read(&mut batch)).await {
             result.expect("ring buffer read");
         }
-        for event in batch.drain(..) {
-            let Event::Process(process) = event;
+        for captured in batch.drain(..) {
+            let Event::Process(process) = captured.event;
             if process.pid == pid {
                 let is_exit = process.kind == ProcessEventKind::Exit;
-                mine.push(process);
+                mine.push((captured.tenant, process));
                 if is_exit {
                     return mine;
                 }
@@ -32,10 +58,13 @@ async fn events_of(probes: &mut Probes, pid: u32) -> Vec<ProcessEvent> {
     mine
 }
 
-fn one(events: &[ProcessEvent], kind: ProcessEventKind) -> &ProcessEvent {
-    let matching: Vec<_> = events.iter().filter(|event| event.kind == kind).collect();
+fn one(events: &[(TenantSlot, ProcessEvent)], kind: ProcessEventKind) -> &ProcessEvent {
+    let matching: Vec<_> = events
+        .iter()
+        .filter(|(_, event)| event.kind == kind)
+        .collect();
     assert_eq!(matching.len(), 1, "expected one {kind:?} in {events:#?}");
-    matching[0]
+    &matching[0].1
 }
 
 fn load(test: &str, options: ProbeOptions) -> Option<Probes> {
@@ -45,11 +74,30 @@ fn load(test: &str, options: ProbeOptions) -> Option<Probes> {
     gate::or_skip(test, Probes::load(&options))
 }
 
+fn counter(probes: &Probes, counter: KernelCounter) -> u64 {
+    probes
+        .kernel_counters()
+        .expect("kernel counters")
+        .get(counter)
+}
+
+const EVERYTHING: TenantFilter = TenantFilter {
+    kinds: CaptureKinds::ALL_PROCESS,
+    fields: CaptureFields::COMM
+        .union(CaptureFields::EXEC_PATH)
+        .union(CaptureFields::COMMAND_ARGS),
+    rate_limit: None,
+};
+
+fn slot(index: u32) -> TenantSlot {
+    TenantSlot::new(index).expect("valid slot")
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     let test = "reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup";
     let options = ProbeOptions {
-        capture_command_args: true,
+        default_tenant: EVERYTHING,
         excluded_tgid: None,
         ..ProbeOptions::default()
     };
@@ -57,6 +105,12 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
         return;
     };
     let tenant = TestCgroup::create("capture").expect("create a cgroup");
+    probes
+        .set_tenant_filter(slot(1), &EVERYTHING)
+        .expect("tenant filter");
+    probes
+        .assign_cgroup(tenant.id(), slot(1))
+        .expect("assign cgroup");
     let marker = format!("scrim-marker-{}", std::process::id());
     let (pid, code) = tenant
         .run(&["/bin/sh", "-c", "exit 7", "sh", &marker])
@@ -68,8 +122,11 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     let exec = one(&events, ProcessEventKind::Exec);
     let exit = one(&events, ProcessEventKind::Exit);
 
+    // Fork happens in this process's cgroup (the default tenant), before
+    // the child moves itself into the test cgroup; exec and exit inside it.
+    let tenants: Vec<u32> = events.iter().map(|(slot, _)| slot.index()).collect();
+    assert_eq!(tenants, [0, 1, 1], "{events:#?}");
     assert_eq!(fork.parent_pid, std::process::id());
-    // Fork happens before the child moves itself into the test cgroup.
     assert_eq!(
         fork.cgroup_id,
         cgroup::current_cgroup_id().expect("own cgroup")
@@ -77,7 +134,7 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     assert_eq!(exec.parent_pid, std::process::id());
     assert_eq!(exec.cgroup_id, tenant.id());
     assert_eq!(exec.executable_path.as_deref(), Some("/bin/sh"));
-    assert_eq!(exec.executable_name, "sh");
+    assert_eq!(exec.executable_name.as_deref(), Some("sh"));
     assert_eq!(
         exec.command_args.as_deref(),
         Some(&["/bin/sh", "-c", "exit 7", "sh", marker.as_str()].map(String::from)[..])
@@ -94,14 +151,14 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     assert_eq!(exec.real_user_id, unsafe { libc::geteuid() });
 
     assert_eq!(probes.undecodable(), 0);
-    assert_eq!(probes.kernel_losses().expect("loss counters").total(), 0);
+    assert_eq!(counter(&probes, KernelCounter::RingBufferFull), 0);
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn truncates_long_arguments_and_flags_it() {
-    let test = "truncates_long_arguments_and_flags_it";
+async fn truncates_long_arguments_and_counts_it() {
+    let test = "truncates_long_arguments_and_counts_it";
     let options = ProbeOptions {
-        capture_command_args: true,
+        default_tenant: EVERYTHING,
         ..ProbeOptions::default()
     };
     let Some(mut probes) = load(test, options) else {
@@ -123,11 +180,12 @@ async fn truncates_long_arguments_and_flags_it() {
     let captured: usize = args.iter().map(|arg| arg.len() + 1).sum::<usize>() - 1;
     assert_eq!(captured, scrim_abi::EXEC_ARGS_CAPACITY);
     assert!(long_argument.starts_with(&args[1]));
+    assert!(counter(&probes, KernelCounter::StringTruncated) >= 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn leaves_arguments_in_the_kernel_and_excludes_its_own_process_by_default() {
-    let test = "leaves_arguments_in_the_kernel_and_excludes_its_own_process_by_default";
+async fn by_default_leaves_arguments_in_the_kernel_and_excludes_its_own_process() {
+    let test = "by_default_leaves_arguments_in_the_kernel_and_excludes_its_own_process";
     let Some(mut probes) = load(test, ProbeOptions::default()) else {
         return;
     };
@@ -142,6 +200,7 @@ async fn leaves_arguments_in_the_kernel_and_excludes_its_own_process_by_default(
     let exec = one(&events, ProcessEventKind::Exec);
     assert_eq!(exec.command_args, None);
     assert!(!exec.command_args_truncated);
+    assert_eq!(exec.executable_path.as_deref(), Some("/bin/sh"));
     assert_eq!(
         one(&events, ProcessEventKind::Exit).exit.map(|s| s.code),
         Some(3)
@@ -150,9 +209,152 @@ async fn leaves_arguments_in_the_kernel_and_excludes_its_own_process_by_default(
     assert!(
         events
             .iter()
-            .all(|event| event.kind != ProcessEventKind::Fork),
+            .all(|(_, event)| event.kind != ProcessEventKind::Fork),
         "fork of an excluded process leaked: {events:#?}"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn drops_an_opted_out_cgroup_in_the_kernel_and_counts_it() {
+    let test = "drops_an_opted_out_cgroup_in_the_kernel_and_counts_it";
+    let Some(mut probes) = load(test, ProbeOptions::default()) else {
+        return;
+    };
+    let opted_out = TestCgroup::create("opt-out").expect("create a cgroup");
+    probes.opt_out_cgroup(opted_out.id()).expect("opt out");
+    let before = counter(&probes, KernelCounter::OptedOutCgroup);
+    let (pid, _) = opted_out.run(&["/bin/true"]).expect("run /bin/true");
+
+    let events = read_for(&mut probes, Duration::from_millis(500)).await;
+    assert!(
+        events
+            .iter()
+            .all(|(_, event)| event.cgroup_id != opted_out.id() && event.pid != pid),
+        "an opted-out cgroup's event reached userspace: {events:#?}"
+    );
+    // Its exec and exit were dropped in the kernel.
+    assert!(counter(&probes, KernelCounter::OptedOutCgroup) >= before + 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn masks_fields_and_kinds_per_tenant() {
+    let test = "masks_fields_and_kinds_per_tenant";
+    let Some(mut probes) = load(test, ProbeOptions::default()) else {
+        return;
+    };
+    let tenant = TestCgroup::create("masked").expect("create a cgroup");
+    let exit_only_no_fields = TenantFilter {
+        kinds: CaptureKinds::PROCESS_EXIT,
+        fields: CaptureFields::NONE,
+        rate_limit: None,
+    };
+    probes
+        .set_tenant_filter(slot(2), &exit_only_no_fields)
+        .expect("tenant filter");
+    probes.assign_cgroup(tenant.id(), slot(2)).expect("assign");
+    let filtered_before = counter(&probes, KernelCounter::FilteredKind);
+    let (pid, _) = tenant
+        .run(&["/bin/sh", "-c", "exit 4"])
+        .expect("run /bin/sh");
+
+    let events = events_of(&mut probes, pid).await;
+    assert_eq!(events.len(), 1, "only the exit: {events:#?}");
+    let exit = one(&events, ProcessEventKind::Exit);
+    assert_eq!(exit.exit.map(|status| status.code), Some(4));
+    assert_eq!(exit.executable_name, None, "comm was masked");
+    assert!(counter(&probes, KernelCounter::FilteredKind) > filtered_before);
+
+    // Filters change at run time: the same cgroup, now with paths.
+    let with_paths = TenantFilter {
+        kinds: CaptureKinds::ALL_PROCESS,
+        fields: CaptureFields::EXEC_PATH,
+        rate_limit: None,
+    };
+    probes
+        .set_tenant_filter(slot(2), &with_paths)
+        .expect("tenant filter");
+    let (pid, _) = tenant.run(&["/bin/true"]).expect("run /bin/true");
+    let events = events_of(&mut probes, pid).await;
+    let exec = one(&events, ProcessEventKind::Exec);
+    assert_eq!(exec.executable_path.as_deref(), Some("/bin/true"));
+    assert_eq!(exec.executable_name, None);
+    assert_eq!(exec.command_args, None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn drops_unknown_cgroups_when_told_to() {
+    let test = "drops_unknown_cgroups_when_told_to";
+    let options = ProbeOptions {
+        unknown_cgroups: UnknownCgroups::Drop,
+        ..ProbeOptions::default()
+    };
+    let Some(mut probes) = load(test, options) else {
+        return;
+    };
+    let unknown = TestCgroup::create("unknown").expect("create a cgroup");
+    let before = counter(&probes, KernelCounter::UnknownCgroup);
+    let (pid, _) = unknown.run(&["/bin/true"]).expect("run /bin/true");
+    let events = read_for(&mut probes, Duration::from_millis(500)).await;
+    assert!(events.iter().all(|(_, event)| event.pid != pid));
+    assert!(counter(&probes, KernelCounter::UnknownCgroup) >= before + 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rate_limit_caps_a_fork_storm_and_counts_the_excess() {
+    let test = "rate_limit_caps_a_fork_storm_and_counts_the_excess";
+    let Some(mut probes) = load(test, ProbeOptions::default()) else {
+        return;
+    };
+    let tenant = TestCgroup::create("storm").expect("create a cgroup");
+    let limited = TenantFilter {
+        rate_limit: Some(RateLimit {
+            per_second: 1,
+            burst: 10,
+        }),
+        ..TenantFilter::DEFAULT
+    };
+    probes.set_tenant_filter(slot(3), &limited).expect("filter");
+    probes.assign_cgroup(tenant.id(), slot(3)).expect("assign");
+    // A shell in the cgroup forks 100 children: 300 records without a limit.
+    tenant
+        .run(&["/bin/sh", "-c", "for i in $(seq 100); do /bin/true; done"])
+        .expect("run the storm");
+
+    let events = read_for(&mut probes, Duration::from_millis(500)).await;
+    let from_storm = events
+        .iter()
+        .filter(|(tenant_slot, _)| *tenant_slot == slot(3))
+        .count();
+    assert!(
+        (10..=13).contains(&from_storm),
+        "{from_storm} records passed a burst of 10 at 1/s"
+    );
+    assert!(counter(&probes, KernelCounter::RateLimited) >= 290 - from_storm as u64);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn announces_new_cgroups() {
+    let test = "announces_new_cgroups";
+    let Some(mut probes) = load(test, ProbeOptions::default()) else {
+        return;
+    };
+    let created = TestCgroup::create("announced").expect("create a cgroup");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut batch = Vec::new();
+    let mut announced = Vec::new();
+    while Instant::now() < deadline && announced.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_millis(100), probes.read(&mut batch)).await;
+        announced.extend(
+            probes
+                .take_new_cgroups()
+                .into_iter()
+                .filter(|cgroup| cgroup.id == created.id()),
+        );
+    }
+    let root = cgroup::cgroup2_root().expect("cgroup2 root");
+    let relative = created.path().strip_prefix(&root).expect("under the root");
+    assert_eq!(announced.len(), 1, "no announcement of {}", created.id());
+    assert_eq!(announced[0].path, format!("/{}", relative.display()));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -175,10 +377,7 @@ async fn counts_records_lost_to_a_full_ring_buffer() {
     }
     let mut delivered = Vec::new();
     probes.drain(&mut delivered);
-    let lost = probes
-        .kernel_losses()
-        .expect("loss counters")
-        .get(scrim_probes::LossReason::RingBufferFull);
+    let lost = counter(&probes, KernelCounter::RingBufferFull);
     // Each process makes an exec and an exit record (its fork ran in this,
     // excluded, process): at most a page's worth can have been delivered.
     assert!(delivered.len() < PROCESSES, "{} delivered", delivered.len());

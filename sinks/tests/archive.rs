@@ -20,7 +20,7 @@ fn process_event(kind: ProcessEventKind, pid: u32, time: i64) -> Event {
         real_user_id: 1000,
         real_group_id: 1000,
         cgroup_id: 4242,
-        executable_name: "curl".into(),
+        executable_name: Some("curl".into()),
         creation_time: time - 5,
         executable_path: (kind == ProcessEventKind::Exec).then(|| "/usr/bin/curl".into()),
         executable_path_truncated: false,

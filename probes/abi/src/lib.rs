@@ -27,6 +27,9 @@ pub enum RecordKind {
     ProcessExec = 1,
     ProcessFork = 2,
     ProcessExit = 3,
+    /// Not an event: a cgroup was created, so userspace can place it in a
+    /// tenant before its first events.
+    CgroupCreated = 4,
 }
 
 impl RecordKind {
@@ -35,36 +38,119 @@ impl RecordKind {
             1 => Some(Self::ProcessExec),
             2 => Some(Self::ProcessFork),
             3 => Some(Self::ProcessExit),
+            4 => Some(Self::CgroupCreated),
             _ => None,
         }
     }
 }
 
-/// Why a record never reached userspace. Each reason is a slot in the per-CPU
-/// `LOSSES` array; userspace sums the slots across CPUs.
+/// What the kernel programs count, per CPU: each is a slot in the `COUNTERS`
+/// array, and userspace sums the slots across CPUs. All but
+/// [`KernelCounter::StringTruncated`] count records that never reached
+/// userspace; only [`KernelCounter::RingBufferFull`] is an unintended loss.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossReason {
+pub enum KernelCounter {
     /// `bpf_ringbuf_reserve` failed: userspace is not draining fast enough.
     RingBufferFull = 0,
+    /// The cgroup is opted out of capture entirely.
+    OptedOutCgroup = 1,
+    /// The cgroup has no tenant and unknown cgroups are dropped.
+    UnknownCgroup = 2,
+    /// The tenant does not capture this kind of event.
+    FilteredKind = 3,
+    /// The tenant's rate limit was exhausted.
+    RateLimited = 4,
+    /// A captured string was cut at its capacity (the record was delivered).
+    StringTruncated = 5,
 }
 
-impl LossReason {
-    /// Number of slots in the `LOSSES` map.
-    pub const COUNT: u32 = 1;
-    pub const ALL: [LossReason; Self::COUNT as usize] = [LossReason::RingBufferFull];
+impl KernelCounter {
+    /// Number of slots in the `COUNTERS` map.
+    pub const COUNT: u32 = 6;
+    pub const ALL: [KernelCounter; Self::COUNT as usize] = [
+        KernelCounter::RingBufferFull,
+        KernelCounter::OptedOutCgroup,
+        KernelCounter::UnknownCgroup,
+        KernelCounter::FilteredKind,
+        KernelCounter::RateLimited,
+        KernelCounter::StringTruncated,
+    ];
+}
+
+/// Tenant slots the kernel knows; slot 0 is the default tenant.
+pub const TENANT_SLOTS: u32 = 256;
+pub const DEFAULT_TENANT_SLOT: u32 = 0;
+/// `CGROUP_TENANTS` value of a cgroup whose events are dropped in the kernel.
+pub const SLOT_OPTED_OUT: u32 = u32::MAX;
+/// Cgroups the kernel can map to tenants at once.
+pub const MAX_CGROUPS: u32 = 65_536;
+
+/// Event kinds a tenant can switch on (`TenantFilter::kinds`).
+pub const KIND_PROCESS_FORK: u32 = 1 << 0;
+pub const KIND_PROCESS_EXEC: u32 = 1 << 1;
+pub const KIND_PROCESS_EXIT: u32 = 1 << 2;
+
+/// Fields a tenant can have copied out of the kernel (`TenantFilter::fields`).
+/// A field whose bit is clear is neither read nor copied.
+pub const FIELD_COMM: u32 = 1 << 0;
+pub const FIELD_EXEC_PATH: u32 = 1 << 1;
+pub const FIELD_COMMAND_ARGS: u32 = 1 << 2;
+
+/// What one tenant captures: the value type of `TENANT_FILTERS`, indexed by
+/// tenant slot. Userspace rewrites entries at run time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct TenantFilter {
+    /// Bit set of `KIND_*`.
+    pub kinds: u32,
+    /// Bit set of `FIELD_*`.
+    pub fields: u32,
+    /// Records per second the tenant may emit; 0 = unlimited.
+    pub rate_per_second: u32,
+    /// Records the tenant may emit in a burst above the rate.
+    pub burst: u32,
+}
+
+/// Token-bucket state of one tenant: the value type of `RATE_BUCKETS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct RateBucket {
+    pub tokens: u64,
+    pub refilled_at_ns: u64,
+}
+
+/// What happens to events of cgroups no tenant claims (`FilterSettings`).
+pub const UNKNOWN_CGROUPS_CAPTURE_AS_DEFAULT: u32 = 0;
+pub const UNKNOWN_CGROUPS_DROP: u32 = 1;
+
+/// Node-wide filter settings: the single entry of `FILTER_SETTINGS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct FilterSettings {
+    /// `UNKNOWN_CGROUPS_*`.
+    pub unknown_cgroups: u32,
+    pub reserved: u32,
 }
 
 /// Names of the maps and globals in the kernel object, shared so a rename on
 /// one side cannot silently break the other.
 pub mod names {
     pub const EVENTS_MAP: &str = "EVENTS";
-    pub const LOSSES_MAP: &str = "LOSSES";
+    pub const COUNTERS_MAP: &str = "COUNTERS";
+    pub const CGROUP_TENANTS_MAP: &str = "CGROUP_TENANTS";
+    pub const TENANT_FILTERS_MAP: &str = "TENANT_FILTERS";
+    pub const RATE_BUCKETS_MAP: &str = "RATE_BUCKETS";
+    pub const FILTER_SETTINGS_MAP: &str = "FILTER_SETTINGS";
     pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
-    pub const CAPTURE_SETTINGS: &str = "CAPTURE_SETTINGS";
+    pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
     pub const EXEC_PROGRAM: &str = "scrim_process_exec";
     pub const EXIT_PROGRAM: &str = "scrim_process_exit";
     pub const FORK_PROGRAM: &str = "scrim_process_fork";
+    pub const CGROUP_MKDIR_PROGRAM: &str = "scrim_cgroup_mkdir";
 }
 
 /// Byte offsets of the kernel structure and tracepoint fields the programs
@@ -89,26 +175,16 @@ pub struct KernelLayout {
     /// kernels older than 6.16, where only the thread-group leader's exit is
     /// reported.
     pub exit_group_dead: u32,
+    /// Offsets of `root` (the hierarchy id; 0 is cgroup v2), `id` and the
+    /// `__data_loc` of `path` in `cgroup_mkdir`.
+    pub cgroup_mkdir_root: u32,
+    pub cgroup_mkdir_id: u32,
+    pub cgroup_mkdir_path_loc: u32,
+    pub reserved: u32,
 }
 
 /// Marks a [`KernelLayout`] field this kernel does not have.
 pub const FIELD_ABSENT: u32 = u32::MAX;
-
-/// What to capture, fixed at load time.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
-pub struct CaptureSettings {
-    /// Thread-group id whose events are dropped in the kernel (the collector
-    /// itself, so its own work does not feed back into the stream); 0 = none.
-    pub excluded_tgid: u32,
-    /// Bit set of `CAPTURE_*` flags.
-    pub flags: u32,
-}
-
-/// Copy process arguments out of the kernel. Off unless asked for: arguments
-/// are the field most likely to carry secrets.
-pub const CAPTURE_COMMAND_ARGS: u32 = 1 << 0;
 
 /// First bytes of every record.
 #[repr(C)]
@@ -117,7 +193,8 @@ pub const CAPTURE_COMMAND_ARGS: u32 = 1 << 0;
 pub struct RecordHeader {
     /// A [`RecordKind`] value.
     pub kind: u32,
-    pub reserved: u32,
+    /// The tenant slot the kernel filtered the record for.
+    pub tenant_slot: u32,
     /// `bpf_ktime_get_boot_ns()` when the hook fired.
     pub boot_time_ns: u64,
 }
@@ -135,11 +212,15 @@ pub struct ProcessInfo {
     pub uid: u32,
     /// Real group id, in the initial user namespace.
     pub gid: u32,
+    /// Bit set of the `FIELD_*` this record carries (`comm` and, for exec,
+    /// the path and arguments); the others were masked in the kernel.
+    pub fields: u32,
+    pub reserved: u32,
     /// cgroup v2 id (the inode number of the cgroup's directory).
     pub cgroup_id: u64,
     /// `task_struct.start_boottime`: when the process was created.
     pub start_boot_time_ns: u64,
-    /// NUL-padded task name.
+    /// NUL-padded task name; zeros unless `fields` has [`FIELD_COMM`].
     pub comm: [u8; COMM_LEN],
 }
 
@@ -164,8 +245,6 @@ pub struct ProcessExecRecord {
 
 /// `path` holds only the first [`EXEC_PATH_CAPACITY`] bytes.
 pub const EXEC_PATH_TRUNCATED: u32 = 1 << 0;
-/// `args` was filled: argument capture was on and the read succeeded.
-pub const EXEC_ARGS_CAPTURED: u32 = 1 << 1;
 /// `args` holds only the first [`EXEC_ARGS_CAPACITY`] bytes.
 pub const EXEC_ARGS_TRUNCATED: u32 = 1 << 2;
 
@@ -189,4 +268,30 @@ pub struct ProcessExitRecord {
     /// `task_struct.exit_code`, encoded as a `wait(2)` status.
     pub exit_code: i32,
     pub reserved: u32,
+}
+
+/// Bytes of a cgroup path copied out of the kernel.
+pub const CGROUP_PATH_CAPACITY: usize = 256;
+
+/// A cgroup was created (`cgroup:cgroup_mkdir` on the v2 hierarchy).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct CgroupCreatedRecord {
+    pub header: RecordHeader,
+    pub cgroup_id: u64,
+    pub path_len: u16,
+    pub reserved: [u16; 3],
+    /// Path relative to the cgroup v2 root, starting with `/`.
+    pub path: [u8; CGROUP_PATH_CAPACITY],
+}
+
+// SAFETY: each is `#[repr(C)]`, made only of integers, with no padding (the
+// bytemuck derives above check that at compile time).
+#[cfg(feature = "user")]
+mod user {
+    unsafe impl aya::Pod for super::KernelLayout {}
+    unsafe impl aya::Pod for super::TenantFilter {}
+    unsafe impl aya::Pod for super::RateBucket {}
+    unsafe impl aya::Pod for super::FilterSettings {}
 }

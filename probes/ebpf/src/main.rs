@@ -1,11 +1,15 @@
-//! scrim's kernel programs. One module per hook family; records go to one BPF
-//! ring buffer, and anything that cannot be delivered is counted in `LOSSES`.
+//! scrim's kernel programs. One module per hook family; every event passes
+//! the tenant filter (`filter`) before anything is read, goes to one BPF ring
+//! buffer, and whatever is not delivered is counted (`output`).
 #![no_std]
 #![no_main]
 
+mod cgroup;
+mod filter;
 mod output;
 mod process;
 mod settings;
+mod strings;
 mod task;
 
 #[cfg(not(test))]

@@ -1,32 +1,32 @@
-//! The ring buffer every record goes through, and the per-CPU loss counters
-//! that make a full buffer visible instead of silent.
+//! The ring buffer every record goes through, and the per-CPU counters that
+//! make every record that does not go through it visible.
 use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf, ring_buf::RingBufEntry},
 };
-use scrim_abi::{DEFAULT_RING_BUFFER_BYTES, LossReason};
+use scrim_abi::{DEFAULT_RING_BUFFER_BYTES, KernelCounter};
 
 /// Userspace may resize it at load time.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BUFFER_BYTES, 0);
 
 #[map]
-static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(LossReason::COUNT, 0);
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(KernelCounter::COUNT, 0);
 
 /// Reserves room for one `T`, counting the loss if the buffer is full.
 #[inline(always)]
 pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
     let entry = EVENTS.reserve::<T>(0);
     if entry.is_none() {
-        count_loss(LossReason::RingBufferFull);
+        count(KernelCounter::RingBufferFull);
     }
     entry
 }
 
 #[inline(always)]
-fn count_loss(reason: LossReason) {
-    if let Some(counter) = LOSSES.get_ptr_mut(reason as u32) {
+pub fn count(counter: KernelCounter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
         // Per-CPU slot: no other CPU writes it, so a plain add is safe.
-        unsafe { *counter += 1 };
+        unsafe { *slot += 1 };
     }
 }

@@ -1,30 +1,32 @@
 //! Process lifecycle: exec, fork (processes only, not threads) and exit.
 use aya_ebpf::{
-    EbpfContext,
     helpers::{
         bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_buf, bpf_probe_read_user_buf,
+        bpf_probe_read_user_buf,
     },
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
 use scrim_abi::{
-    EXEC_ARGS_CAPACITY, EXEC_ARGS_CAPTURED, EXEC_ARGS_TRUNCATED, EXEC_PATH_CAPACITY,
-    EXEC_PATH_TRUNCATED, FIELD_ABSENT, KernelLayout, ProcessExecRecord, ProcessExitRecord,
-    ProcessForkRecord, RecordHeader, RecordKind,
+    EXEC_ARGS_CAPACITY, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_ABSENT, FIELD_COMMAND_ARGS,
+    FIELD_EXEC_PATH, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT, KIND_PROCESS_FORK, KernelCounter,
+    KernelLayout, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord, RecordHeader,
+    RecordKind,
 };
 
 use crate::{
-    output::reserve,
-    settings::{capture_command_args, is_excluded, layout},
+    filter::admit,
+    output::{count, reserve},
+    settings::{is_excluded, layout},
+    strings::read_data_loc,
     task::{Task, fill_process_info},
 };
 
 #[inline(always)]
-fn header(kind: RecordKind) -> RecordHeader {
+pub fn header(kind: RecordKind, tenant_slot: u32) -> RecordHeader {
     RecordHeader {
         kind: kind as u32,
-        reserved: 0,
+        tenant_slot,
         boot_time_ns: unsafe { bpf_ktime_get_boot_ns() },
     }
 }
@@ -39,6 +41,9 @@ pub fn scrim_process_exec(ctx: TracePointContext) -> u32 {
     if is_excluded(current_tgid()) {
         return 0;
     }
+    let Some(admitted) = admit(KIND_PROCESS_EXEC) else {
+        return 0;
+    };
     let Some(mut entry) = reserve::<ProcessExecRecord>() else {
         return 0;
     };
@@ -46,82 +51,56 @@ pub fn scrim_process_exec(ctx: TracePointContext) -> u32 {
     // 512-byte BPF stack.
     let record = unsafe { &mut *entry.as_mut_ptr() };
     let layout = layout();
-    record.header = header(RecordKind::ProcessExec);
-    fill_process_info(&mut record.process, Task::current(), &layout);
+    record.header = header(RecordKind::ProcessExec, admitted.slot);
+    fill_process_info(&mut record.process, Task::current(), &layout, &admitted);
     record.flags = 0;
-    record.path_len = read_exec_path(&ctx, &layout, &mut record.path, &mut record.flags);
-    record.args_len = if capture_command_args() {
-        read_exec_args(&layout, &mut record.args, &mut record.flags)
-    } else {
-        0
-    };
+    record.path_len = 0;
+    record.args_len = 0;
+    if admitted.fields & FIELD_EXEC_PATH != 0 {
+        let (len, truncated) = read_data_loc(&ctx, layout.exec_filename_loc, &mut record.path);
+        record.path_len = len;
+        record.process.fields |= FIELD_EXEC_PATH;
+        if truncated {
+            record.flags |= EXEC_PATH_TRUNCATED;
+            count(KernelCounter::StringTruncated);
+        }
+    }
+    if admitted.fields & FIELD_COMMAND_ARGS != 0
+        && let Some((len, truncated)) = read_exec_args(&layout, &mut record.args)
+    {
+        record.args_len = len;
+        record.process.fields |= FIELD_COMMAND_ARGS;
+        if truncated {
+            record.flags |= EXEC_ARGS_TRUNCATED;
+            count(KernelCounter::StringTruncated);
+        }
+    }
     entry.submit(0);
     0
 }
 
-/// Copies the tracepoint's `filename` into `path`, returning the bytes used.
-#[inline(always)]
-fn read_exec_path(
-    ctx: &TracePointContext,
-    layout: &KernelLayout,
-    path: &mut [u8; EXEC_PATH_CAPACITY],
-    flags: &mut u32,
-) -> u16 {
-    // A `__data_loc` field: the low 16 bits are the string's offset in the
-    // record, the high 16 bits its length including the NUL.
-    let Ok(location) = (unsafe { ctx.read_at::<u32>(layout.exec_filename_loc as usize) }) else {
-        return 0;
-    };
-    let offset = (location & 0xffff) as usize;
-    let mut len = ((location >> 16) as usize).saturating_sub(1);
-    if len > EXEC_PATH_CAPACITY {
-        len = EXEC_PATH_CAPACITY;
-        *flags |= EXEC_PATH_TRUNCATED;
-    }
-    let source = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
-    let Some(destination) = path.get_mut(..len) else {
-        return 0;
-    };
-    match unsafe { bpf_probe_read_kernel_buf(source, destination) } {
-        Ok(()) => len as u16,
-        Err(_) => 0,
-    }
-}
-
 /// Copies the new image's argument block (`mm->arg_start..arg_end`, as in
-/// `/proc/PID/cmdline`) into `args`, returning the bytes used.
+/// `/proc/PID/cmdline`) into `args`: the bytes used and whether it was cut.
 #[inline(always)]
 fn read_exec_args(
     layout: &KernelLayout,
     args: &mut [u8; EXEC_ARGS_CAPACITY],
-    flags: &mut u32,
-) -> u16 {
-    let Some(mm) = Task::current().read::<*const u8>(layout.task_mm) else {
-        return 0;
-    };
+) -> Option<(u16, bool)> {
+    let mm = Task::current().read::<*const u8>(layout.task_mm)?;
     let start =
         unsafe { bpf_probe_read_kernel(mm.add(layout.mm_arg_start as usize) as *const u64) };
     let end = unsafe { bpf_probe_read_kernel(mm.add(layout.mm_arg_end as usize) as *const u64) };
     let (Ok(start), Ok(end)) = (start, end) else {
-        return 0;
+        return None;
     };
     let mut len = end.saturating_sub(start) as usize;
-    let mut truncated = false;
-    if len > EXEC_ARGS_CAPACITY {
-        len = EXEC_ARGS_CAPACITY;
-        truncated = true;
-    }
-    let Some(destination) = args.get_mut(..len) else {
-        return 0;
-    };
-    if unsafe { bpf_probe_read_user_buf(start as *const u8, destination) }.is_err() {
-        return 0;
-    }
-    *flags |= EXEC_ARGS_CAPTURED;
+    let truncated = len > EXEC_ARGS_CAPACITY;
     if truncated {
-        *flags |= EXEC_ARGS_TRUNCATED;
+        len = EXEC_ARGS_CAPACITY;
     }
-    len as u16
+    let destination = args.get_mut(..len)?;
+    unsafe { bpf_probe_read_user_buf(start as *const u8, destination) }.ok()?;
+    Some((len as u16, truncated))
 }
 
 /// `sched_process_fork` as a raw tracepoint: its arguments are the parent and
@@ -143,12 +122,15 @@ pub fn scrim_process_fork(ctx: RawTracePointContext) -> i32 {
     if child_pid != child_tgid {
         return 0; // a thread
     }
+    let Some(admitted) = admit(KIND_PROCESS_FORK) else {
+        return 0;
+    };
     let Some(mut entry) = reserve::<ProcessForkRecord>() else {
         return 0;
     };
     let record = unsafe { &mut *entry.as_mut_ptr() };
-    record.header = header(RecordKind::ProcessFork);
-    fill_process_info(&mut record.process, child, &layout);
+    record.header = header(RecordKind::ProcessFork, admitted.slot);
+    fill_process_info(&mut record.process, child, &layout, &admitted);
     entry.submit(0);
     0
 }
@@ -169,13 +151,16 @@ pub fn scrim_process_exit(ctx: TracePointContext) -> u32 {
     if !process_ended {
         return 0; // another thread of the process lives on
     }
+    let Some(admitted) = admit(KIND_PROCESS_EXIT) else {
+        return 0;
+    };
     let Some(mut entry) = reserve::<ProcessExitRecord>() else {
         return 0;
     };
     let record = unsafe { &mut *entry.as_mut_ptr() };
     let task = Task::current();
-    record.header = header(RecordKind::ProcessExit);
-    fill_process_info(&mut record.process, task, &layout);
+    record.header = header(RecordKind::ProcessExit, admitted.slot);
+    fill_process_info(&mut record.process, task, &layout, &admitted);
     // The last thread to go may not be the leader: report the process, not it.
     record.process.tgid = tgid;
     record.exit_code = task.read(layout.task_exit_code).unwrap_or(0);

@@ -1,6 +1,7 @@
-//! Values userspace patches into the object before loading it.
+//! Values userspace patches into the object before loading it: they never
+//! change while the programs run, so the verifier treats them as constants.
 use aya_ebpf::Global;
-use scrim_abi::{CAPTURE_COMMAND_ARGS, CaptureSettings, KernelLayout};
+use scrim_abi::KernelLayout;
 
 #[unsafe(no_mangle)]
 static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
@@ -14,27 +15,24 @@ static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     mm_arg_end: 0,
     exec_filename_loc: 0,
     exit_group_dead: 0,
+    cgroup_mkdir_root: 0,
+    cgroup_mkdir_id: 0,
+    cgroup_mkdir_path_loc: 0,
+    reserved: 0,
 });
 
+/// The collector's thread group, whose events are dropped so its own work
+/// does not feed back into the stream; 0 = none.
 #[unsafe(no_mangle)]
-static CAPTURE_SETTINGS: Global<CaptureSettings> = Global::new(CaptureSettings {
-    excluded_tgid: 0,
-    flags: 0,
-});
+static EXCLUDED_TGID: Global<u32> = Global::new(0);
 
 #[inline(always)]
 pub fn layout() -> KernelLayout {
     KERNEL_LAYOUT.load()
 }
 
-/// True for the collector's own thread group, whose events are dropped here.
 #[inline(always)]
 pub fn is_excluded(tgid: u32) -> bool {
-    let excluded = CAPTURE_SETTINGS.load().excluded_tgid;
+    let excluded = EXCLUDED_TGID.load();
     excluded != 0 && excluded == tgid
-}
-
-#[inline(always)]
-pub fn capture_command_args() -> bool {
-    CAPTURE_SETTINGS.load().flags & CAPTURE_COMMAND_ARGS != 0
 }

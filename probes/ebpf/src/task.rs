@@ -1,9 +1,10 @@
 //! Reads of `task_struct` fields at the offsets userspace resolved from BTF.
 use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-    bpf_get_current_uid_gid, bpf_probe_read_kernel,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
 };
-use scrim_abi::{KernelLayout, ProcessInfo};
+use scrim_abi::{COMM_LEN, FIELD_COMM, KernelLayout, ProcessInfo};
+
+use crate::filter::Admitted;
 
 /// An opaque `struct task_struct *`.
 #[derive(Clone, Copy)]
@@ -29,9 +30,15 @@ impl Task {
 }
 
 /// Fills `info` for `task`, which must be the current task or a task that
-/// shares its credentials, cgroup and name (a child being forked).
+/// shares its credentials, cgroup and name (a child being forked). `comm` is
+/// read only if the tenant wants it.
 #[inline(always)]
-pub fn fill_process_info(info: &mut ProcessInfo, task: Task, layout: &KernelLayout) {
+pub fn fill_process_info(
+    info: &mut ProcessInfo,
+    task: Task,
+    layout: &KernelLayout,
+    admitted: &Admitted,
+) {
     let current = bpf_get_current_pid_tgid();
     info.tgid = task
         .read(layout.task_tgid)
@@ -40,7 +47,15 @@ pub fn fill_process_info(info: &mut ProcessInfo, task: Task, layout: &KernelLayo
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
-    info.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    info.reserved = 0;
+    info.cgroup_id = admitted.cgroup_id;
     info.start_boot_time_ns = task.read(layout.task_start_boottime).unwrap_or(0);
-    info.comm = bpf_get_current_comm().unwrap_or([0; scrim_abi::COMM_LEN]);
+    info.fields = 0;
+    info.comm = [0; COMM_LEN];
+    if admitted.fields & FIELD_COMM != 0
+        && let Ok(comm) = bpf_get_current_comm()
+    {
+        info.comm = comm;
+        info.fields |= FIELD_COMM;
+    }
 }

@@ -1,0 +1,108 @@
+//! The in-kernel filter: which tenant an event belongs to, and whether that
+//! tenant wants it at all. Userspace owns these maps and rewrites them at run
+//! time; the programs never need reloading.
+use aya_ebpf::{
+    helpers::{bpf_get_current_cgroup_id, bpf_ktime_get_ns},
+    macros::map,
+    maps::{Array, HashMap},
+};
+use scrim_abi::{
+    DEFAULT_TENANT_SLOT, FilterSettings, KernelCounter, MAX_CGROUPS, RateBucket, SLOT_OPTED_OUT,
+    TENANT_SLOTS, TenantFilter, UNKNOWN_CGROUPS_DROP,
+};
+
+use crate::output::count;
+
+#[map]
+static CGROUP_TENANTS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_CGROUPS, 0);
+
+#[map]
+static TENANT_FILTERS: Array<TenantFilter> = Array::with_max_entries(TENANT_SLOTS, 0);
+
+#[map]
+static RATE_BUCKETS: Array<RateBucket> = Array::with_max_entries(TENANT_SLOTS, 0);
+
+#[map]
+static FILTER_SETTINGS: Array<FilterSettings> = Array::with_max_entries(1, 0);
+
+/// An event the filter let through: for whom, and which fields to read.
+pub struct Admitted {
+    pub slot: u32,
+    pub cgroup_id: u64,
+    /// Bit set of the `FIELD_*` the tenant wants.
+    pub fields: u32,
+}
+
+/// Decides whether the current task's event of `kind` (a `KIND_*` bit) is
+/// captured, counting the reason when it is not.
+#[inline(always)]
+pub fn admit(kind: u32) -> Option<Admitted> {
+    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let slot = match unsafe { CGROUP_TENANTS.get(cgroup_id) } {
+        Some(&SLOT_OPTED_OUT) => {
+            count(KernelCounter::OptedOutCgroup);
+            return None;
+        }
+        Some(&slot) => slot,
+        None => {
+            let drop_unknown = FILTER_SETTINGS
+                .get(0)
+                .is_some_and(|settings| settings.unknown_cgroups == UNKNOWN_CGROUPS_DROP);
+            if drop_unknown {
+                count(KernelCounter::UnknownCgroup);
+                return None;
+            }
+            DEFAULT_TENANT_SLOT
+        }
+    };
+    let filter = TENANT_FILTERS.get(slot)?;
+    if filter.kinds & kind == 0 {
+        count(KernelCounter::FilteredKind);
+        return None;
+    }
+    if !within_rate(slot, filter) {
+        count(KernelCounter::RateLimited);
+        return None;
+    }
+    Some(Admitted {
+        slot,
+        cgroup_id,
+        fields: filter.fields,
+    })
+}
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// A token bucket per tenant, shared by all CPUs. Updates race between CPUs,
+/// so the cap is approximate under contention; a lock would cost more than
+/// the precision is worth for storm control.
+#[inline(always)]
+fn within_rate(slot: u32, filter: &TenantFilter) -> bool {
+    let rate = u64::from(filter.rate_per_second);
+    if rate == 0 {
+        return true;
+    }
+    let Some(bucket) = RATE_BUCKETS.get_ptr_mut(slot) else {
+        return true;
+    };
+    let bucket = unsafe { &mut *bucket };
+    let now = unsafe { bpf_ktime_get_ns() };
+    let elapsed = now.saturating_sub(bucket.refilled_at_ns);
+    // Split so the product cannot overflow: under a second, elapsed * rate
+    // stays below 2^63 for any u32 rate.
+    let earned = if elapsed >= NANOS_PER_SECOND {
+        rate * (elapsed / NANOS_PER_SECOND)
+    } else {
+        elapsed * rate / NANOS_PER_SECOND
+    };
+    if earned > 0 {
+        let capacity = u64::from(filter.burst).max(1);
+        bucket.tokens = (bucket.tokens + earned).min(capacity);
+        bucket.refilled_at_ns = now;
+    }
+    if bucket.tokens == 0 {
+        return false;
+    }
+    bucket.tokens -= 1;
+    true
+}

@@ -1,0 +1,153 @@
+//! The in-kernel filter as userspace sees it: which cgroup belongs to which
+//! tenant slot, and what each tenant captures. Changes apply to the running
+//! programs at once; nothing is reloaded.
+use std::ops::BitOr;
+
+use scrim_abi::{
+    FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT,
+    KIND_PROCESS_FORK, TENANT_SLOTS,
+};
+
+use crate::ProbeError;
+
+/// A tenant's index in the kernel's filter maps. Slot 0 is the default
+/// tenant, which unknown cgroups fall into unless they are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantSlot(u32);
+
+impl TenantSlot {
+    pub const DEFAULT: TenantSlot = TenantSlot(scrim_abi::DEFAULT_TENANT_SLOT);
+    /// How many slots the kernel has.
+    pub const COUNT: u32 = TENANT_SLOTS;
+
+    pub fn new(index: u32) -> Result<Self, ProbeError> {
+        if index < TENANT_SLOTS {
+            Ok(TenantSlot(index))
+        } else {
+            Err(ProbeError::TenantSlotOutOfRange { index })
+        }
+    }
+
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+macro_rules! bit_set {
+    ($(#[$doc:meta])* $name:ident { $($(#[$flag_doc:meta])* $flag:ident = $bit:expr;)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name(u32);
+
+        impl $name {
+            pub const NONE: $name = $name(0);
+            $($(#[$flag_doc])* pub const $flag: $name = $name($bit);)*
+
+            pub const fn union(self, other: $name) -> $name {
+                $name(self.0 | other.0)
+            }
+
+            pub fn contains(self, other: $name) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            pub(crate) fn bits(self) -> u32 {
+                self.0
+            }
+        }
+
+        impl BitOr for $name {
+            type Output = $name;
+            fn bitor(self, other: $name) -> $name {
+                self.union(other)
+            }
+        }
+    };
+}
+
+bit_set! {
+    /// Event kinds a tenant captures.
+    CaptureKinds {
+        PROCESS_FORK = KIND_PROCESS_FORK;
+        PROCESS_EXEC = KIND_PROCESS_EXEC;
+        PROCESS_EXIT = KIND_PROCESS_EXIT;
+    }
+}
+
+bit_set! {
+    /// Fields a tenant has copied out of the kernel; the rest are never read.
+    CaptureFields {
+        /// The task name (`process.executable.name`).
+        COMM = FIELD_COMM;
+        /// The path given to exec (`process.executable.path`).
+        EXEC_PATH = FIELD_EXEC_PATH;
+        /// Process arguments (`process.command_args`).
+        COMMAND_ARGS = FIELD_COMMAND_ARGS;
+    }
+}
+
+impl CaptureKinds {
+    pub const ALL_PROCESS: CaptureKinds = CaptureKinds::PROCESS_FORK
+        .union(CaptureKinds::PROCESS_EXEC)
+        .union(CaptureKinds::PROCESS_EXIT);
+}
+
+/// At most `per_second` records a second, with bursts of up to `burst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// What one tenant captures in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TenantFilter {
+    pub kinds: CaptureKinds,
+    pub fields: CaptureFields,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl TenantFilter {
+    /// scrim's built-in default: every process event, with the task name and
+    /// executable path, but never the arguments.
+    pub const DEFAULT: TenantFilter = TenantFilter {
+        kinds: CaptureKinds::ALL_PROCESS,
+        fields: CaptureFields::COMM.union(CaptureFields::EXEC_PATH),
+        rate_limit: None,
+    };
+
+    pub(crate) fn to_kernel(self) -> scrim_abi::TenantFilter {
+        let (rate_per_second, burst) = self
+            .rate_limit
+            .map_or((0, 0), |limit| (limit.per_second, limit.burst));
+        scrim_abi::TenantFilter {
+            kinds: self.kinds.bits(),
+            fields: self.fields.bits(),
+            rate_per_second,
+            burst,
+        }
+    }
+}
+
+/// What happens to events of cgroups no tenant claims (including new ones
+/// in the moment before userspace places them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownCgroups {
+    /// Filter and capture them as the default tenant.
+    #[default]
+    CaptureAsDefault,
+    /// Drop them in the kernel, counted.
+    Drop,
+}
+
+impl UnknownCgroups {
+    pub(crate) fn to_kernel(self) -> scrim_abi::FilterSettings {
+        scrim_abi::FilterSettings {
+            unknown_cgroups: match self {
+                UnknownCgroups::CaptureAsDefault => scrim_abi::UNKNOWN_CGROUPS_CAPTURE_AS_DEFAULT,
+                UnknownCgroups::Drop => scrim_abi::UNKNOWN_CGROUPS_DROP,
+            },
+            reserved: 0,
+        }
+    }
+}
