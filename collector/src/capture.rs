@@ -14,7 +14,9 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use scrim_probes::{Captured, ProbeOptions, Probes};
+use scrim_probes::{
+    CaptureFields, CaptureKinds, Captured, ProbeOptions, Probes, SyscallSet, TenantFilter,
+};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -53,6 +55,33 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
+
+    /// Also capture these syscalls (comma-separated names, for example
+    /// `openat,connect`), with their decoded arguments. Until policies land,
+    /// this applies to every process.
+    #[arg(long, value_delimiter = ',', value_parser = parse_syscall)]
+    syscalls: Vec<u32>,
+}
+
+fn parse_syscall(name: &str) -> Result<u32, String> {
+    scrim_event::syscall_number(name).ok_or_else(|| format!("unknown syscall `{name}`"))
+}
+
+/// The built-in default filter, plus the syscalls asked for on the command line.
+fn default_tenant_filter(syscalls: &[u32]) -> anyhow::Result<TenantFilter> {
+    let syscalls = SyscallSet::from_numbers(syscalls.iter().copied())?;
+    if syscalls.is_empty() {
+        return Ok(TenantFilter::DEFAULT);
+    }
+    Ok(TenantFilter {
+        kinds: TenantFilter::DEFAULT.kinds | CaptureKinds::SYSCALL,
+        fields: TenantFilter::DEFAULT.fields
+            | CaptureFields::SYSCALL_ARGS
+            | CaptureFields::SYSCALL_STRINGS
+            | CaptureFields::SOCKET_ADDRESSES,
+        syscalls,
+        ..TenantFilter::DEFAULT
+    })
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -87,6 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // the kernel: the built-in default filter never reads them.
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes,
+        default_tenant: default_tenant_filter(&args.syscalls)?,
         ..ProbeOptions::default()
     })?;
     eprintln!(
@@ -164,8 +194,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("{last} (final)");
     if received == 0 {
         eprintln!(
-            "scrim: no process was created, exec'd or exited while capturing; \
-             start some programs while scrim runs"
+            "scrim: nothing was captured: no process was created, exec'd or exited \
+             (start some programs while scrim runs)"
         );
     } else {
         eprintln!(

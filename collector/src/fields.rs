@@ -3,6 +3,15 @@
 //! schema section is this table verbatim (a test keeps them equal).
 use scrim_event::{EventKind, field};
 
+/// Every kind's table, each under a heading.
+pub fn catalogue() -> String {
+    EventKind::ALL
+        .iter()
+        .map(|&kind| format!("kind={}\n\n{}", kind.as_str(), catalogue_table(kind)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn catalogue_table(kind: EventKind) -> String {
     let mut table =
         String::from("| column | type | data category | description |\n|---|---|---|---|\n");
@@ -31,11 +40,14 @@ mod tests {
     #[test]
     fn the_readme_shows_the_current_catalogue() {
         let readme = include_str!("../../README.md");
-        let table = catalogue_table(EventKind::Process);
-        assert!(
-            readme.contains(&table),
-            "README.md's schema table is stale; replace it with the output of \
-             `scrim fields`:\n{table}"
-        );
+        for kind in EventKind::ALL {
+            let table = catalogue_table(kind);
+            assert!(
+                readme.contains(&table),
+                "README.md's schema table for kind={} is stale; replace it with the \
+                 output of `scrim fields`:\n{table}",
+                kind.as_str()
+            );
+        }
     }
 }

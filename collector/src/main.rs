@@ -20,7 +20,7 @@ enum Command {
     /// SIGTERM or --duration.
     Run(capture::RunArgs),
     /// Print the catalogue of fields scrim can collect, with their types and
-    /// data categories, as a Markdown table.
+    /// data categories, as one Markdown table per event kind.
     Fields,
 }
 
@@ -33,10 +33,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(capture::run(args))),
         Command::Fields => {
-            print!(
-                "{}",
-                fields::catalogue_table(scrim_event::EventKind::Process)
-            );
+            print!("{}", fields::catalogue());
             Ok(())
         }
     };

@@ -42,6 +42,7 @@ pub enum FieldType {
     Bool,
     String,
     StringList,
+    IntList,
     /// Nanoseconds since the Unix epoch, UTC.
     Timestamp,
 }
@@ -53,6 +54,7 @@ impl FieldType {
             FieldType::Bool => "bool",
             FieldType::String => "string",
             FieldType::StringList => "string[]",
+            FieldType::IntList => "int[]",
             FieldType::Timestamp => "timestamp",
         }
     }
@@ -62,7 +64,8 @@ impl FieldType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
-    pub kind: EventKind,
+    /// The event kinds that carry it.
+    pub kinds: &'static [EventKind],
     pub field_type: FieldType,
     pub category: DataCategory,
     /// False when any event may lack it (an exit code on an exec).
@@ -71,12 +74,12 @@ pub struct Field {
 }
 
 macro_rules! catalogue {
-    ($( $const_name:ident = $name:literal, $kind:ident, $ty:ident, $category:ident, $always:literal, $doc:literal; )*) => {
+    ($( $const_name:ident = $name:literal, [$($kind:ident),+], $ty:ident, $category:ident, $always:literal, $doc:literal; )*) => {
         $(
             #[doc = $doc]
             pub const $const_name: Field = Field {
                 name: $name,
-                kind: EventKind::$kind,
+                kinds: &[$(EventKind::$kind),+],
                 field_type: FieldType::$ty,
                 category: DataCategory::$category,
                 always_present: $always,
@@ -89,41 +92,79 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    TIME = "time", Process, Timestamp, QuasiIdentifier, true,
-        "When the event happened (kernel boot clock, converted to UTC).";
-    EVENT_NAME = "event.name", Process, String, Technical, true,
-        "`process.fork`, `process.exec` or `process.exit`.";
-    PROCESS_PID = "process.pid", Process, Int, Technical, true,
+    TIME = "time", [Process, Syscall], Timestamp, QuasiIdentifier, true,
+        "When the event happened (kernel boot clock, converted to UTC); for a syscall, when it returned.";
+    EVENT_NAME = "event.name", [Process, Syscall], String, Technical, true,
+        "`process.fork`, `process.exec`, `process.exit` or `syscall`.";
+    PROCESS_PID = "process.pid", [Process, Syscall], Int, Technical, true,
         "Process id (the kernel's thread-group id). For a fork, the new child.";
-    PROCESS_PARENT_PID = "process.parent_pid", Process, Int, Technical, true,
+    THREAD_ID = "thread.id", [Syscall], Int, Technical, true,
+        "Kernel task id of the thread that made the syscall.";
+    PROCESS_PARENT_PID = "process.parent_pid", [Process, Syscall], Int, Technical, true,
         "Process id of the real parent.";
-    PROCESS_REAL_USER_ID = "process.real_user.id", Process, Int, Identifier, true,
+    PROCESS_REAL_USER_ID = "process.real_user.id", [Process, Syscall], Int, Identifier, true,
         "Real user id, as seen from the host's user namespace.";
-    PROCESS_REAL_GROUP_ID = "scrim.process.real_group.id", Process, Int, Identifier, true,
+    PROCESS_REAL_GROUP_ID = "scrim.process.real_group.id", [Process, Syscall], Int, Identifier, true,
         "Real group id, as seen from the host's user namespace.";
-    CGROUP_ID = "scrim.cgroup.id", Process, Int, QuasiIdentifier, true,
+    CGROUP_ID = "scrim.cgroup.id", [Process, Syscall], Int, QuasiIdentifier, true,
         "cgroup v2 id (the inode of the cgroup's directory): what tenants are resolved from.";
-    PROCESS_EXECUTABLE_NAME = "process.executable.name", Process, String, QuasiIdentifier, false,
+    PROCESS_EXECUTABLE_NAME = "process.executable.name", [Process, Syscall], String, QuasiIdentifier, false,
         "The kernel's task name (`comm`): the executable's base name, at most 15 bytes. Absent when the tenant masks it.";
-    PROCESS_CREATION_TIME = "process.creation.time", Process, Timestamp, QuasiIdentifier, true,
+    PROCESS_CREATION_TIME = "process.creation.time", [Process, Syscall], Timestamp, QuasiIdentifier, true,
         "When the process was created; with `process.pid` it names one process across pid reuse.";
-    PROCESS_EXECUTABLE_PATH = "process.executable.path", Process, String, Content, false,
+    PROCESS_EXECUTABLE_PATH = "process.executable.path", [Process], String, Content, false,
         "Exec only: the path given to exec (relative if the caller gave a relative path).";
-    PROCESS_EXECUTABLE_PATH_TRUNCATED = "scrim.process.executable.path_truncated", Process, Bool, Technical, false,
+    PROCESS_EXECUTABLE_PATH_TRUNCATED = "scrim.process.executable.path_truncated", [Process], Bool, Technical, false,
         "Exec only: the path was longer than the kernel capture limit (256 bytes) and was cut.";
-    PROCESS_COMMAND_ARGS = "process.command_args", Process, StringList, SecretBearing, false,
+    PROCESS_COMMAND_ARGS = "process.command_args", [Process], StringList, SecretBearing, false,
         "Exec only, and only when argument capture is on: the arguments, `argv[0]` first.";
-    PROCESS_COMMAND_ARGS_TRUNCATED = "scrim.process.command_args_truncated", Process, Bool, Technical, false,
+    PROCESS_COMMAND_ARGS_TRUNCATED = "scrim.process.command_args_truncated", [Process], Bool, Technical, false,
         "Exec only: the arguments were longer than the kernel capture limit (1024 bytes) and were cut.";
-    PROCESS_EXIT_CODE = "process.exit.code", Process, Int, Technical, false,
+    PROCESS_EXIT_CODE = "process.exit.code", [Process], Int, Technical, false,
         "Exit only: the exit code, or 128 + the signal number for a process killed by a signal.";
-    PROCESS_EXIT_SIGNAL = "scrim.process.exit.signal", Process, Int, Technical, false,
+    PROCESS_EXIT_SIGNAL = "scrim.process.exit.signal", [Process], Int, Technical, false,
         "Exit only: the signal that killed the process, if one did.";
+    SYSCALL_NAME = "scrim.syscall.name", [Syscall], String, Technical, false,
+        "The syscall's name (x86_64 numbering); absent for numbers newer than scrim's table.";
+    SYSCALL_NUMBER = "scrim.syscall.number", [Syscall], Int, Technical, true,
+        "The syscall's number.";
+    SYSCALL_RETURN_VALUE = "scrim.syscall.return_value", [Syscall], Int, Technical, true,
+        "What the syscall returned; a negative value is `-errno` (-2 is ENOENT).";
+    SYSCALL_DURATION = "scrim.syscall.duration", [Syscall], Int, Technical, true,
+        "Nanoseconds from entry to return.";
+    FILE_PATH = "file.path", [Syscall], String, Content, false,
+        "The first path argument: the file opened, unlinked or executed, a rename's source, a mount's source.";
+    FILE_PATH_TRUNCATED = "scrim.file.path_truncated", [Syscall], Bool, Technical, false,
+        "`file.path` was longer than the kernel capture limit (255 bytes) and may have been cut.";
+    SYSCALL_SECOND_PATH = "scrim.syscall.second_path", [Syscall], String, Content, false,
+        "A rename's destination, a mount's target.";
+    SYSCALL_TEXT = "scrim.syscall.text", [Syscall], String, Content, false,
+        "A mount's filesystem type, a kernel module's parameters.";
+    SYSCALL_FD = "scrim.syscall.fd", [Syscall], Int, Technical, false,
+        "The descriptor acted on (connect, accept, bind, listen, finit_module) or the directory descriptor of an `*at` syscall (-100 is the working directory).";
+    SYSCALL_FLAGS = "scrim.syscall.flags", [Syscall], Int, Technical, false,
+        "The flags argument: open flags (from `open_how` for openat2), accept4, unlinkat, renameat2, execveat, mount and finit_module flags.";
+    SYSCALL_MODE = "scrim.syscall.mode", [Syscall], Int, Technical, false,
+        "openat's mode.";
+    SYSCALL_IDS = "scrim.syscall.ids", [Syscall], IntList, Identifier, false,
+        "The ids a `set*id` syscall asked for, in argument order (-1 = unchanged).";
+    SYSCALL_REQUEST = "scrim.syscall.request", [Syscall], Int, Technical, false,
+        "ptrace's request, bpf's command.";
+    SYSCALL_TARGET = "scrim.syscall.target", [Syscall], Int, Technical, false,
+        "ptrace's target pid, listen's backlog, init_module's image length, bpf's attribute size.";
+    NETWORK_PEER_ADDRESS = "network.peer.address", [Syscall], String, QuasiIdentifier, false,
+        "connect's destination or accept's peer (IPv4 or IPv6).";
+    NETWORK_PEER_PORT = "network.peer.port", [Syscall], Int, Technical, false,
+        "connect's destination port or accept's peer port.";
+    NETWORK_LOCAL_ADDRESS = "network.local.address", [Syscall], String, QuasiIdentifier, false,
+        "bind's address.";
+    NETWORK_LOCAL_PORT = "network.local.port", [Syscall], Int, Technical, false,
+        "bind's port.";
 }
 
 /// The catalogued fields of one event kind, in column order.
 pub fn of_kind(kind: EventKind) -> impl Iterator<Item = &'static Field> {
-    ALL.iter().filter(move |field| field.kind == kind)
+    ALL.iter().filter(move |field| field.kinds.contains(&kind))
 }
 
 #[cfg(test)]
@@ -152,6 +193,12 @@ mod tests {
             "process.executable.path",
             "process.command_args",
             "process.exit.code",
+            "thread.id",
+            "file.path",
+            "network.peer.address",
+            "network.peer.port",
+            "network.local.address",
+            "network.local.port",
         ];
         for field in ALL {
             assert!(

@@ -7,9 +7,12 @@
 //! archive schema, JSON keys and (later) policies all agree on one name.
 pub mod field;
 mod process;
+mod syscall;
+mod syscall_table;
 pub mod time;
 
 pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
+pub use syscall::{SocketAddress, SyscallEvent, syscall_name, syscall_number};
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type UnixNanos = i64;
@@ -18,19 +21,24 @@ pub type UnixNanos = i64;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Process(ProcessEvent),
+    Syscall(SyscallEvent),
 }
 
 /// The family an event belongs to: the archive keeps one table per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     Process,
+    Syscall,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 2] = [EventKind::Process, EventKind::Syscall];
+
     /// The name used in archive paths (`kind=process`) and reports.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Process => "process",
+            EventKind::Syscall => "syscall",
         }
     }
 }
@@ -39,6 +47,7 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         match self {
             Event::Process(_) => EventKind::Process,
+            Event::Syscall(_) => EventKind::Syscall,
         }
     }
 
@@ -46,6 +55,7 @@ impl Event {
     pub fn time(&self) -> UnixNanos {
         match self {
             Event::Process(event) => event.time,
+            Event::Syscall(event) => event.time,
         }
     }
 
@@ -53,6 +63,7 @@ impl Event {
     pub fn cgroup_id(&self) -> u64 {
         match self {
             Event::Process(event) => event.cgroup_id,
+            Event::Syscall(event) => event.cgroup_id,
         }
     }
 
@@ -64,6 +75,7 @@ impl Event {
     pub fn visit_fields<'a>(&'a self, visit: impl FnMut(&'static field::Field, FieldValue<'a>)) {
         match self {
             Event::Process(event) => event.visit_fields(visit),
+            Event::Syscall(event) => event.visit_fields(visit),
         }
     }
 }
@@ -76,5 +88,8 @@ pub enum FieldValue<'a> {
     Bool(bool),
     String(&'a str),
     StringList(&'a [String]),
+    IntList(&'a [i64]),
+    /// An IP address, stored as text.
+    Ip(std::net::IpAddr),
     Timestamp(UnixNanos),
 }

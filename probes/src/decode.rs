@@ -4,12 +4,15 @@
 //! kernel/userspace version skew away from a crash: every length is checked,
 //! and a bad record is an error for the caller to count, never a panic.
 use bytemuck::Pod;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use scrim_abi::{
     COMM_LEN, CgroupCreatedRecord, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_COMM,
-    FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord,
-    ProcessInfo, RecordHeader, RecordKind,
+    FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS,
+    FIELD_SYSCALL_STRINGS, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord, ProcessInfo,
+    RecordHeader, RecordKind, SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
 };
-use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind};
+use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind, SocketAddress, SyscallEvent};
 
 use crate::{TenantSlot, clock::BootClock};
 
@@ -30,6 +33,10 @@ pub struct NewCgroup {
 
 /// What one ring-buffer record turned out to be.
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are the common case; boxing them would allocate once per event"
+)]
 pub enum Decoded {
     Event(Captured),
     CgroupCreated(NewCgroup),
@@ -93,28 +100,97 @@ impl Decoder {
                 }));
             }
             RecordKind::ProcessExec => {
-                self.exec(&read_record::<ProcessExecRecord>(kind, bytes)?)?
+                Event::Process(self.exec(&read_record::<ProcessExecRecord>(kind, bytes)?)?)
             }
             RecordKind::ProcessFork => {
                 let record = read_record::<ProcessForkRecord>(kind, bytes)?;
-                self.process_event(ProcessEventKind::Fork, &record.header, &record.process)
+                Event::Process(self.process_event(
+                    ProcessEventKind::Fork,
+                    &record.header,
+                    &record.process,
+                ))
             }
             RecordKind::ProcessExit => {
                 let record = read_record::<ProcessExitRecord>(kind, bytes)?;
-                ProcessEvent {
+                Event::Process(ProcessEvent {
                     exit: Some(ExitStatus::from_wait_status(record.exit_code)),
                     ..self.process_event(ProcessEventKind::Exit, &record.header, &record.process)
-                }
+                })
+            }
+            RecordKind::Syscall => {
+                Event::Syscall(self.syscall(&read_record::<SyscallRecord>(kind, bytes)?)?)
             }
         };
         let tenant =
             TenantSlot::new(header.tenant_slot).map_err(|_| DecodeError::TenantSlotOutOfRange {
                 slot: header.tenant_slot,
             })?;
-        Ok(Decoded::Event(Captured {
-            tenant,
-            event: Event::Process(event),
-        }))
+        Ok(Decoded::Event(Captured { tenant, event }))
+    }
+
+    fn syscall(&self, record: &SyscallRecord) -> Result<SyscallEvent, DecodeError> {
+        let process = &record.process;
+        let mut event = SyscallEvent {
+            time: self.clock.to_unix(record.header.boot_time_ns),
+            duration_ns: record
+                .header
+                .boot_time_ns
+                .saturating_sub(record.enter_boot_time_ns),
+            pid: process.tgid,
+            thread_id: record.thread_id,
+            parent_pid: process.ppid,
+            real_user_id: process.uid,
+            real_group_id: process.gid,
+            cgroup_id: process.cgroup_id,
+            executable_name: (process.fields & FIELD_COMM != 0)
+                .then(|| nul_terminated(&process.comm)),
+            creation_time: self.clock.to_unix(process.start_boot_time_ns),
+            number: record.number,
+            return_value: record.return_value,
+            ..SyscallEvent::default()
+        };
+        if process.fields & FIELD_SYSCALL_STRINGS != 0 {
+            let mut strings = [None, None, None];
+            for (slot, string) in strings.iter_mut().enumerate() {
+                let bytes = bounded(
+                    RecordKind::Syscall,
+                    "string_lens",
+                    &record.strings[slot],
+                    record.string_lens[slot],
+                )?;
+                if !bytes.is_empty() {
+                    *string = Some(String::from_utf8_lossy(bytes).into_owned());
+                }
+            }
+            let [first, second, third] = strings;
+            if matches!(record.number, syscall::INIT_MODULE | syscall::FINIT_MODULE) {
+                event.text = first;
+            } else {
+                event.path_truncated =
+                    first.is_some() && record.flags & SYSCALL_STRING_TRUNCATED[0] != 0;
+                event.path = first;
+                event.second_path = second;
+                event.text = third;
+            }
+        }
+        if process.fields & FIELD_SYSCALL_ARGS != 0 {
+            decode_integer_args(record.number, &record.args, record.extra, &mut event);
+        }
+        if process.fields & FIELD_SOCKET_ADDRESSES != 0 {
+            let sockaddr = bounded(
+                RecordKind::Syscall,
+                "sockaddr_len",
+                &record.sockaddr,
+                record.sockaddr_len,
+            )?;
+            let address = socket_address(sockaddr);
+            match record.number {
+                syscall::BIND => event.local = address,
+                syscall::CONNECT | syscall::ACCEPT | syscall::ACCEPT4 => event.peer = address,
+                _ => {}
+            }
+        }
+        Ok(event)
     }
 
     fn exec(&self, record: &ProcessExecRecord) -> Result<ProcessEvent, DecodeError> {
@@ -157,6 +233,90 @@ impl Decoder {
             exit: None,
         }
     }
+}
+
+/// Names the integer arguments the kernel kept. `int` arguments are
+/// sign-extended from their low 32 bits: the upper half of the register is
+/// not theirs.
+fn decode_integer_args(number: u32, args: &[u64; 6], extra: u64, event: &mut SyscallEvent) {
+    let int = |index: usize| i64::from(args[index] as u32 as i32);
+    let unsigned = |index: usize| u64::from(args[index] as u32);
+    match number {
+        syscall::OPENAT => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(2));
+            event.mode = Some(unsigned(3));
+        }
+        syscall::OPENAT2 => {
+            event.fd = Some(int(0));
+            event.flags = Some(extra);
+        }
+        syscall::EXECVEAT => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(4));
+        }
+        syscall::CONNECT | syscall::BIND | syscall::ACCEPT => event.fd = Some(int(0)),
+        syscall::ACCEPT4 => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(3));
+        }
+        syscall::LISTEN => {
+            event.fd = Some(int(0));
+            event.target = Some(int(1));
+        }
+        syscall::UNLINKAT => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(2));
+        }
+        syscall::RENAMEAT2 => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(4));
+        }
+        syscall::SETUID | syscall::SETGID | syscall::SETFSUID | syscall::SETFSGID => {
+            event.ids = Some(vec![int(0)]);
+        }
+        syscall::SETREUID | syscall::SETREGID => event.ids = Some(vec![int(0), int(1)]),
+        syscall::SETRESUID | syscall::SETRESGID => {
+            event.ids = Some(vec![int(0), int(1), int(2)]);
+        }
+        syscall::PTRACE => {
+            event.request = Some(args[0] as i64);
+            event.target = Some(int(1));
+        }
+        syscall::MOUNT => event.flags = Some(args[3]),
+        syscall::INIT_MODULE => event.target = Some(args[1] as i64),
+        syscall::FINIT_MODULE => {
+            event.fd = Some(int(0));
+            event.flags = Some(unsigned(2));
+        }
+        syscall::BPF => {
+            event.request = Some(int(0));
+            event.target = Some(unsigned(2) as i64);
+        }
+        _ => {}
+    }
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// Reads a `sockaddr_in` or `sockaddr_in6`; other families (and short
+/// buffers) have no IP address to report.
+fn socket_address(sockaddr: &[u8]) -> Option<SocketAddress> {
+    let family = u16::from_ne_bytes(sockaddr.get(..2)?.try_into().ok()?);
+    let port = u16::from_be_bytes(sockaddr.get(2..4)?.try_into().ok()?);
+    let address = match family {
+        AF_INET => {
+            let octets: [u8; 4] = sockaddr.get(4..8)?.try_into().ok()?;
+            IpAddr::V4(Ipv4Addr::from(octets))
+        }
+        AF_INET6 => {
+            let octets: [u8; 16] = sockaddr.get(8..24)?.try_into().ok()?;
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+        _ => return None,
+    };
+    Some(SocketAddress { address, port })
 }
 
 fn read_record<T: Pod>(kind: RecordKind, bytes: &[u8]) -> Result<T, DecodeError> {

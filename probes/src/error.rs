@@ -53,6 +53,9 @@ pub enum ProbeError {
     #[error("probes: tenant slot {index} is out of range (the kernel has {max} slots)", max = scrim_abi::TENANT_SLOTS)]
     TenantSlotOutOfRange { index: u32 },
 
+    #[error("probes: syscall number {number} is beyond the {max} the kernel filter holds", max = scrim_abi::SYSCALL_SLOTS)]
+    SyscallOutOfRange { number: u32 },
+
     #[error("probes: map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 

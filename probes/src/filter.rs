@@ -4,8 +4,9 @@
 use std::ops::BitOr;
 
 use scrim_abi::{
-    FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT,
-    KIND_PROCESS_FORK, TENANT_SLOTS,
+    FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS,
+    FIELD_SYSCALL_STRINGS, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT, KIND_PROCESS_FORK, KIND_SYSCALL,
+    SYSCALL_SLOTS, SyscallBitmap, TENANT_SLOTS,
 };
 
 use crate::ProbeError;
@@ -71,6 +72,8 @@ bit_set! {
         PROCESS_FORK = KIND_PROCESS_FORK;
         PROCESS_EXEC = KIND_PROCESS_EXEC;
         PROCESS_EXIT = KIND_PROCESS_EXIT;
+        /// Syscalls in the tenant's [`SyscallSet`].
+        SYSCALL = KIND_SYSCALL;
     }
 }
 
@@ -83,6 +86,13 @@ bit_set! {
         EXEC_PATH = FIELD_EXEC_PATH;
         /// Process arguments (`process.command_args`).
         COMMAND_ARGS = FIELD_COMMAND_ARGS;
+        /// Integer syscall arguments: descriptors, flags, modes, ids, requests.
+        SYSCALL_ARGS = FIELD_SYSCALL_ARGS;
+        /// String syscall arguments: paths, mount sources and types, module
+        /// parameters.
+        SYSCALL_STRINGS = FIELD_SYSCALL_STRINGS;
+        /// Socket addresses given to connect and bind or returned by accept.
+        SOCKET_ADDRESSES = FIELD_SOCKET_ADDRESSES;
     }
 }
 
@@ -90,6 +100,56 @@ impl CaptureKinds {
     pub const ALL_PROCESS: CaptureKinds = CaptureKinds::PROCESS_FORK
         .union(CaptureKinds::PROCESS_EXEC)
         .union(CaptureKinds::PROCESS_EXIT);
+}
+
+/// A set of syscall numbers (x86_64 numbering).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallSet(SyscallBitmap);
+
+impl SyscallSet {
+    pub const EMPTY: SyscallSet = SyscallSet([0; SYSCALL_SLOTS / 64]);
+
+    pub fn from_numbers(numbers: impl IntoIterator<Item = u32>) -> Result<Self, ProbeError> {
+        let mut set = SyscallSet::EMPTY;
+        for number in numbers {
+            set.insert(number)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds `number`; numbers beyond the kernel's bit map are an error.
+    pub fn insert(&mut self, number: u32) -> Result<(), ProbeError> {
+        let index = number as usize;
+        let word = self
+            .0
+            .get_mut(index / 64)
+            .ok_or(ProbeError::SyscallOutOfRange { number })?;
+        *word |= 1 << (index % 64);
+        Ok(())
+    }
+
+    pub fn contains(&self, number: u32) -> bool {
+        let index = number as usize;
+        self.0
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&word| word == 0)
+    }
+
+    pub(crate) fn union(&self, other: &SyscallSet) -> SyscallSet {
+        let mut union = *self;
+        for (word, other) in union.0.iter_mut().zip(other.0) {
+            *word |= other;
+        }
+        union
+    }
+
+    pub(crate) fn bitmap(&self) -> SyscallBitmap {
+        self.0
+    }
 }
 
 /// At most `per_second` records a second, with bursts of up to `burst`.
@@ -104,6 +164,8 @@ pub struct RateLimit {
 pub struct TenantFilter {
     pub kinds: CaptureKinds,
     pub fields: CaptureFields,
+    /// Syscalls captured when `kinds` has [`CaptureKinds::SYSCALL`].
+    pub syscalls: SyscallSet,
     pub rate_limit: Option<RateLimit>,
 }
 
@@ -113,8 +175,18 @@ impl TenantFilter {
     pub const DEFAULT: TenantFilter = TenantFilter {
         kinds: CaptureKinds::ALL_PROCESS,
         fields: CaptureFields::COMM.union(CaptureFields::EXEC_PATH),
+        syscalls: SyscallSet::EMPTY,
         rate_limit: None,
     };
+
+    /// The syscalls this filter actually captures.
+    pub(crate) fn wanted_syscalls(&self) -> SyscallSet {
+        if self.kinds.contains(CaptureKinds::SYSCALL) {
+            self.syscalls
+        } else {
+            SyscallSet::EMPTY
+        }
+    }
 
     pub(crate) fn to_kernel(self) -> scrim_abi::TenantFilter {
         let (rate_per_second, burst) = self
@@ -125,6 +197,7 @@ impl TenantFilter {
             fields: self.fields.bits(),
             rate_per_second,
             burst,
+            syscalls: self.syscalls.bitmap(),
         }
     }
 }

@@ -14,6 +14,15 @@ use scrim_abi::{FIELD_ABSENT, KernelLayout};
 use crate::ProbeError;
 
 pub(crate) const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+// The x86_64 syscall convention: arguments in these `pt_regs` members, the
+// number in `orig_ax` (`ax` holds the return value by exit).
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_ARG_REGISTERS: [&str; 6] = ["di", "si", "dx", "r10", "r8", "r9"];
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_NUMBER_REGISTER: &str = "orig_ax";
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("scrim's syscall probes support x86_64 only so far");
 const TRACEFS_MOUNTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 /// Reads the layout of the running kernel.
@@ -46,7 +55,15 @@ pub(crate) fn resolve() -> Result<KernelLayout, ProbeError> {
         cgroup_mkdir_root: required_field(&tracefs, "cgroup", "cgroup_mkdir", "root")?,
         cgroup_mkdir_id: required_field(&tracefs, "cgroup", "cgroup_mkdir", "id")?,
         cgroup_mkdir_path_loc: required_field(&tracefs, "cgroup", "cgroup_mkdir", "path")?,
-        reserved: 0,
+        regs_args: [
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[0])?,
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[1])?,
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[2])?,
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[3])?,
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[4])?,
+            byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[5])?,
+        ],
+        regs_syscall_number: byte_offset("pt_regs", SYSCALL_NUMBER_REGISTER)?,
     })
 }
 

@@ -15,19 +15,23 @@ mod error;
 mod filter;
 mod layout;
 
+use std::collections::BTreeMap;
+
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLinkId},
 };
-use scrim_abi::{DEFAULT_RING_BUFFER_BYTES, KernelLayout, RateBucket, SLOT_OPTED_OUT, names};
+use scrim_abi::{
+    DEFAULT_RING_BUFFER_BYTES, KernelLayout, RateBucket, SLOT_OPTED_OUT, SyscallBitmap, names,
+};
 use tokio::io::{Interest, unix::AsyncFd};
 
 pub use clock::BootClock;
 pub use decode::{Captured, DecodeError, Decoded, Decoder, NewCgroup};
 pub use error::ProbeError;
 pub use filter::{
-    CaptureFields, CaptureKinds, RateLimit, TenantFilter, TenantSlot, UnknownCgroups,
+    CaptureFields, CaptureKinds, RateLimit, SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
 };
 pub use scrim_abi::KernelCounter;
 
@@ -77,6 +81,7 @@ impl KernelCounters {
             KernelCounter::OptedOutCgroup,
             KernelCounter::UnknownCgroup,
             KernelCounter::FilteredKind,
+            KernelCounter::FilteredSyscall,
             KernelCounter::RateLimited,
         ]
         .into_iter()
@@ -96,6 +101,9 @@ struct FilterMaps {
     tenant_filters: Array<MapData, scrim_abi::TenantFilter>,
     rate_buckets: Array<MapData, RateBucket>,
     settings: Array<MapData, scrim_abi::FilterSettings>,
+    wanted_syscalls: Array<MapData, SyscallBitmap>,
+    /// What userspace last wrote for each slot, to derive `wanted_syscalls`.
+    written: BTreeMap<TenantSlot, TenantFilter>,
 }
 
 /// Loaded and attached probes. Dropping this detaches everything.
@@ -106,8 +114,10 @@ pub struct Probes {
     decoder: Decoder,
     undecodable: u64,
     new_cgroups: Vec<NewCgroup>,
+    /// The syscall hooks' links, while some tenant wants a syscall.
+    syscall_links: Option<[RawTracePointLinkId; 2]>,
     // Owns the programs and their links: must outlive the maps above.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 impl Probes {
@@ -123,6 +133,8 @@ impl Probes {
             tenant_filters: take_map(&mut ebpf, names::TENANT_FILTERS_MAP, Array::try_from)?,
             rate_buckets: take_map(&mut ebpf, names::RATE_BUCKETS_MAP, Array::try_from)?,
             settings: take_map(&mut ebpf, names::FILTER_SETTINGS_MAP, Array::try_from)?,
+            wanted_syscalls: take_map(&mut ebpf, names::WANTED_SYSCALLS_MAP, Array::try_from)?,
+            written: BTreeMap::new(),
         };
         // Filters first: a program attached before them would see zeroes
         // and drop everything.
@@ -133,6 +145,7 @@ impl Probes {
         })?;
         write_tenant_filter(&mut filters, TenantSlot::DEFAULT, &options.default_tenant)?;
         attach_all(&mut ebpf)?;
+        load_syscall_programs(&mut ebpf)?;
 
         let ring = take_map(&mut ebpf, names::EVENTS_MAP, RingBuf::try_from)?;
         // SAFETY: the ring buffer owns its map fd and never closes or replaces
@@ -140,15 +153,18 @@ impl Probes {
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|error| ProbeError::RingBuffer(error.into()))?;
         let counters = take_map(&mut ebpf, names::COUNTERS_MAP, PerCpuArray::try_from)?;
-        Ok(Probes {
+        let mut probes = Probes {
             ring,
             counters,
             filters,
             decoder: Decoder::new(BootClock::now()),
             undecodable: 0,
             new_cgroups: Vec::new(),
-            _ebpf: ebpf,
-        })
+            syscall_links: None,
+            ebpf,
+        };
+        probes.sync_syscall_hooks()?;
+        Ok(probes)
     }
 
     /// Waits until records arrive, then decodes every available one: events
@@ -212,7 +228,38 @@ impl Probes {
         slot: TenantSlot,
         filter: &TenantFilter,
     ) -> Result<(), ProbeError> {
-        write_tenant_filter(&mut self.filters, slot, filter)
+        write_tenant_filter(&mut self.filters, slot, filter)?;
+        self.sync_syscall_hooks()
+    }
+
+    /// Publishes the union of every tenant's syscalls, and attaches the
+    /// syscall hooks only while it is not empty: with no syscall wanted, no
+    /// syscall on the node pays for scrim.
+    fn sync_syscall_hooks(&mut self) -> Result<(), ProbeError> {
+        let wanted = self
+            .filters
+            .written
+            .values()
+            .fold(SyscallSet::EMPTY, |union, filter| {
+                union.union(&filter.wanted_syscalls())
+            });
+        write_map(names::WANTED_SYSCALLS_MAP, || {
+            self.filters.wanted_syscalls.set(0, wanted.bitmap(), 0)
+        })?;
+        self.syscall_links = match (wanted.is_empty(), self.syscall_links.take()) {
+            (false, None) => {
+                let enter = attach_raw(&mut self.ebpf, names::SYS_ENTER_PROGRAM, "sys_enter")?;
+                let exit = attach_raw(&mut self.ebpf, names::SYS_EXIT_PROGRAM, "sys_exit")?;
+                Some([enter, exit])
+            }
+            (true, Some([enter, exit])) => {
+                detach_raw(&mut self.ebpf, names::SYS_ENTER_PROGRAM, enter)?;
+                detach_raw(&mut self.ebpf, names::SYS_EXIT_PROGRAM, exit)?;
+                None
+            }
+            (_, links) => links,
+        };
+        Ok(())
     }
 
     /// Puts a cgroup's events under `slot`'s tenant.
@@ -261,6 +308,7 @@ fn write_tenant_filter(
             .tenant_filters
             .set(slot.index(), filter.to_kernel(), 0)
     })?;
+    filters.written.insert(slot, *filter);
     // A new limit starts with an empty bucket that refills at once.
     write_map(names::RATE_BUCKETS_MAP, || {
         filters
@@ -359,6 +407,42 @@ fn attach_all(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
             .map_err(|error| attach_error(program_name, hook, error))?;
     }
     Ok(())
+}
+
+/// The syscall programs are loaded (so a verifier rejection shows at start)
+/// but attached only when a tenant wants syscalls.
+fn load_syscall_programs(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
+    for program_name in [names::SYS_ENTER_PROGRAM, names::SYS_EXIT_PROGRAM] {
+        let program: &mut RawTracePoint = program_mut(ebpf, program_name)?;
+        program
+            .load()
+            .map_err(|error| load_error(program_name, error))?;
+    }
+    Ok(())
+}
+
+fn attach_raw(
+    ebpf: &mut Ebpf,
+    program_name: &'static str,
+    hook: &'static str,
+) -> Result<RawTracePointLinkId, ProbeError> {
+    let program: &mut RawTracePoint = program_mut(ebpf, program_name)?;
+    program
+        .attach(hook)
+        .map_err(|error| attach_error(program_name, hook, error))
+}
+
+fn detach_raw(
+    ebpf: &mut Ebpf,
+    program_name: &'static str,
+    link: RawTracePointLinkId,
+) -> Result<(), ProbeError> {
+    let program: &mut RawTracePoint = program_mut(ebpf, program_name)?;
+    program.detach(link).map_err(|error| ProbeError::Attach {
+        program: program_name,
+        hook: "detach",
+        detail: error_chain(&error),
+    })
 }
 
 fn program_mut<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>

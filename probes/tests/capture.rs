@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use scrim_event::{Event, ProcessEvent, ProcessEventKind};
 use scrim_probes::{
     CaptureFields, CaptureKinds, Captured, KernelCounter, ProbeOptions, Probes, RateLimit,
-    TenantFilter, TenantSlot, UnknownCgroups,
+    SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
 };
 use scrim_testkit::{cgroup, cgroup::TestCgroup, gate};
 
@@ -26,9 +26,9 @@ async fn read_for(probes: &mut Probes, wait: Duration) -> Vec<(TenantSlot, Proce
     probes.drain(&mut batch);
     batch
         .into_iter()
-        .map(|captured| {
-            let Event::Process(process) = captured.event;
-            (captured.tenant, process)
+        .filter_map(|captured| match captured.event {
+            Event::Process(process) => Some((captured.tenant, process)),
+            Event::Syscall(_) => None,
         })
         .collect()
 }
@@ -45,7 +45,9 @@ async fn events_of(probes: &mut Probes, pid: u32) -> Vec<(TenantSlot, ProcessEve
             result.expect("ring buffer read");
         }
         for captured in batch.drain(..) {
-            let Event::Process(process) = captured.event;
+            let Event::Process(process) = captured.event else {
+                continue;
+            };
             if process.pid == pid {
                 let is_exit = process.kind == ProcessEventKind::Exit;
                 mine.push((captured.tenant, process));
@@ -86,6 +88,7 @@ const EVERYTHING: TenantFilter = TenantFilter {
     fields: CaptureFields::COMM
         .union(CaptureFields::EXEC_PATH)
         .union(CaptureFields::COMMAND_ARGS),
+    syscalls: SyscallSet::EMPTY,
     rate_limit: None,
 };
 
@@ -246,6 +249,7 @@ async fn masks_fields_and_kinds_per_tenant() {
     let exit_only_no_fields = TenantFilter {
         kinds: CaptureKinds::PROCESS_EXIT,
         fields: CaptureFields::NONE,
+        syscalls: SyscallSet::EMPTY,
         rate_limit: None,
     };
     probes
@@ -268,6 +272,7 @@ async fn masks_fields_and_kinds_per_tenant() {
     let with_paths = TenantFilter {
         kinds: CaptureKinds::ALL_PROCESS,
         fields: CaptureFields::EXEC_PATH,
+        syscalls: SyscallSet::EMPTY,
         rate_limit: None,
     };
     probes

@@ -55,6 +55,8 @@ fn encode(event: &Event, line: &mut Vec<u8>) -> serde_json::Result<()> {
                 FieldValue::Bool(value) => serde_json::to_writer(&mut *line, &value),
                 FieldValue::String(value) => serde_json::to_writer(&mut *line, value),
                 FieldValue::StringList(values) => serde_json::to_writer(&mut *line, values),
+                FieldValue::IntList(values) => serde_json::to_writer(&mut *line, values),
+                FieldValue::Ip(address) => serde_json::to_writer(&mut *line, &address),
                 FieldValue::Timestamp(value) => serde_json::to_writer(
                     &mut *line,
                     &UtcDateTime::from_unix_nanos(value).rfc3339(),

@@ -45,6 +45,9 @@ fn arrow_type(field_type: FieldType) -> DataType {
         FieldType::StringList => {
             DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
         }
+        FieldType::IntList => {
+            DataType::List(Arc::new(ArrowField::new("item", DataType::Int64, true)))
+        }
         FieldType::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
     }
 }
@@ -55,6 +58,7 @@ enum ColumnBuilder {
     Bool(BooleanBuilder),
     String(StringBuilder),
     StringList(ListBuilder<StringBuilder>),
+    IntList(ListBuilder<Int64Builder>),
     Timestamp(TimestampNanosecondBuilder),
 }
 
@@ -67,6 +71,7 @@ impl ColumnBuilder {
             FieldType::StringList => {
                 ColumnBuilder::StringList(ListBuilder::new(StringBuilder::new()))
             }
+            FieldType::IntList => ColumnBuilder::IntList(ListBuilder::new(Int64Builder::new())),
             FieldType::Timestamp => {
                 ColumnBuilder::Timestamp(TimestampNanosecondBuilder::new().with_timezone("+00:00"))
             }
@@ -82,6 +87,13 @@ impl ColumnBuilder {
             (ColumnBuilder::String(builder), FieldValue::String(value)) => {
                 builder.append_value(value)
             }
+            (ColumnBuilder::String(builder), FieldValue::Ip(address)) => {
+                builder.append_value(address.to_string())
+            }
+            (ColumnBuilder::IntList(builder), FieldValue::IntList(values)) => {
+                builder.values().append_slice(values);
+                builder.append(true);
+            }
             (ColumnBuilder::StringList(builder), FieldValue::StringList(values)) => {
                 for value in values {
                     builder.values().append_value(value);
@@ -95,6 +107,7 @@ impl ColumnBuilder {
             (ColumnBuilder::Bool(builder), _) => builder.append_null(),
             (ColumnBuilder::String(builder), _) => builder.append_null(),
             (ColumnBuilder::StringList(builder), _) => builder.append(false),
+            (ColumnBuilder::IntList(builder), _) => builder.append(false),
             (ColumnBuilder::Timestamp(builder), _) => builder.append_null(),
         }
     }
@@ -105,6 +118,7 @@ impl ColumnBuilder {
             ColumnBuilder::Bool(builder) => Arc::new(builder.finish()),
             ColumnBuilder::String(builder) => Arc::new(builder.finish()),
             ColumnBuilder::StringList(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::IntList(builder) => Arc::new(builder.finish()),
             ColumnBuilder::Timestamp(builder) => Arc::new(builder.finish()),
         }
     }

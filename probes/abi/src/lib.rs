@@ -30,6 +30,7 @@ pub enum RecordKind {
     /// Not an event: a cgroup was created, so userspace can place it in a
     /// tenant before its first events.
     CgroupCreated = 4,
+    Syscall = 5,
 }
 
 impl RecordKind {
@@ -39,6 +40,7 @@ impl RecordKind {
             2 => Some(Self::ProcessFork),
             3 => Some(Self::ProcessExit),
             4 => Some(Self::CgroupCreated),
+            5 => Some(Self::Syscall),
             _ => None,
         }
     }
@@ -63,11 +65,13 @@ pub enum KernelCounter {
     RateLimited = 4,
     /// A captured string was cut at its capacity (the record was delivered).
     StringTruncated = 5,
+    /// The tenant does not capture this syscall.
+    FilteredSyscall = 6,
 }
 
 impl KernelCounter {
     /// Number of slots in the `COUNTERS` map.
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 7;
     pub const ALL: [KernelCounter; Self::COUNT as usize] = [
         KernelCounter::RingBufferFull,
         KernelCounter::OptedOutCgroup,
@@ -75,6 +79,7 @@ impl KernelCounter {
         KernelCounter::FilteredKind,
         KernelCounter::RateLimited,
         KernelCounter::StringTruncated,
+        KernelCounter::FilteredSyscall,
     ];
 }
 
@@ -90,12 +95,24 @@ pub const MAX_CGROUPS: u32 = 65_536;
 pub const KIND_PROCESS_FORK: u32 = 1 << 0;
 pub const KIND_PROCESS_EXEC: u32 = 1 << 1;
 pub const KIND_PROCESS_EXIT: u32 = 1 << 2;
+pub const KIND_SYSCALL: u32 = 1 << 3;
 
 /// Fields a tenant can have copied out of the kernel (`TenantFilter::fields`).
 /// A field whose bit is clear is neither read nor copied.
 pub const FIELD_COMM: u32 = 1 << 0;
 pub const FIELD_EXEC_PATH: u32 = 1 << 1;
 pub const FIELD_COMMAND_ARGS: u32 = 1 << 2;
+/// Integer syscall arguments (descriptors, flags, modes, ids, requests).
+pub const FIELD_SYSCALL_ARGS: u32 = 1 << 3;
+/// String syscall arguments (paths, mount sources, module parameters).
+pub const FIELD_SYSCALL_STRINGS: u32 = 1 << 4;
+/// Socket addresses given to or returned by syscalls.
+pub const FIELD_SOCKET_ADDRESSES: u32 = 1 << 5;
+
+/// Syscall numbers fit in this many bits of a tenant's syscall bit map.
+pub const SYSCALL_SLOTS: usize = 512;
+/// A set of syscall numbers: bit `n % 64` of word `n / 64`.
+pub type SyscallBitmap = [u64; SYSCALL_SLOTS / 64];
 
 /// What one tenant captures: the value type of `TENANT_FILTERS`, indexed by
 /// tenant slot. Userspace rewrites entries at run time.
@@ -111,6 +128,8 @@ pub struct TenantFilter {
     pub rate_per_second: u32,
     /// Records the tenant may emit in a burst above the rate.
     pub burst: u32,
+    /// Syscalls the tenant captures (with [`KIND_SYSCALL`]).
+    pub syscalls: SyscallBitmap,
 }
 
 /// Token-bucket state of one tenant: the value type of `RATE_BUCKETS`.
@@ -145,12 +164,15 @@ pub mod names {
     pub const TENANT_FILTERS_MAP: &str = "TENANT_FILTERS";
     pub const RATE_BUCKETS_MAP: &str = "RATE_BUCKETS";
     pub const FILTER_SETTINGS_MAP: &str = "FILTER_SETTINGS";
+    pub const WANTED_SYSCALLS_MAP: &str = "WANTED_SYSCALLS";
     pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
     pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
     pub const EXEC_PROGRAM: &str = "scrim_process_exec";
     pub const EXIT_PROGRAM: &str = "scrim_process_exit";
     pub const FORK_PROGRAM: &str = "scrim_process_fork";
     pub const CGROUP_MKDIR_PROGRAM: &str = "scrim_cgroup_mkdir";
+    pub const SYS_ENTER_PROGRAM: &str = "scrim_sys_enter";
+    pub const SYS_EXIT_PROGRAM: &str = "scrim_sys_exit";
 }
 
 /// Byte offsets of the kernel structure and tracepoint fields the programs
@@ -180,7 +202,10 @@ pub struct KernelLayout {
     pub cgroup_mkdir_root: u32,
     pub cgroup_mkdir_id: u32,
     pub cgroup_mkdir_path_loc: u32,
-    pub reserved: u32,
+    /// Offsets in `struct pt_regs` of the six syscall argument registers, in
+    /// argument order, and of the syscall number at exit (`orig_ax`).
+    pub regs_args: [u32; 6],
+    pub regs_syscall_number: u32,
 }
 
 /// Marks a [`KernelLayout`] field this kernel does not have.
@@ -295,3 +320,71 @@ mod user {
     unsafe impl aya::Pod for super::RateBucket {}
     unsafe impl aya::Pod for super::FilterSettings {}
 }
+
+/// Syscall numbers whose arguments the kernel programs decode. The numbering
+/// is the x86_64 one, the only architecture scrim supports so far; other
+/// syscalls get the generic record (number, return value, duration).
+pub mod syscall {
+    pub const OPENAT: u32 = 257;
+    pub const OPENAT2: u32 = 437;
+    pub const EXECVE: u32 = 59;
+    pub const EXECVEAT: u32 = 322;
+    pub const CONNECT: u32 = 42;
+    pub const ACCEPT: u32 = 43;
+    pub const ACCEPT4: u32 = 288;
+    pub const BIND: u32 = 49;
+    pub const LISTEN: u32 = 50;
+    pub const UNLINKAT: u32 = 263;
+    pub const RENAMEAT2: u32 = 316;
+    pub const SETUID: u32 = 105;
+    pub const SETGID: u32 = 106;
+    pub const SETREUID: u32 = 113;
+    pub const SETREGID: u32 = 114;
+    pub const SETRESUID: u32 = 117;
+    pub const SETRESGID: u32 = 119;
+    pub const SETFSUID: u32 = 122;
+    pub const SETFSGID: u32 = 123;
+    pub const PTRACE: u32 = 101;
+    pub const MOUNT: u32 = 165;
+    pub const INIT_MODULE: u32 = 175;
+    pub const FINIT_MODULE: u32 = 313;
+    pub const BPF: u32 = 321;
+}
+
+/// Bytes of each string argument a syscall record can carry.
+pub const SYSCALL_STRING_CAPACITY: usize = 256;
+/// String slots in a syscall record (mount has three: source, target, type).
+pub const SYSCALL_STRINGS: usize = 3;
+/// Bytes of a socket address (`sockaddr_in6` is 28).
+pub const SOCKADDR_CAPACITY: usize = 32;
+
+/// A syscall, recorded at its exit with what was read at its entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct SyscallRecord {
+    /// `boot_time_ns` is the exit time.
+    pub header: RecordHeader,
+    pub process: ProcessInfo,
+    pub thread_id: u32,
+    pub number: u32,
+    pub return_value: i64,
+    pub enter_boot_time_ns: u64,
+    /// Raw integer arguments; zeros unless `process.fields` has
+    /// [`FIELD_SYSCALL_ARGS`]. Pointer arguments are never kept.
+    pub args: [u64; 6],
+    /// Syscall-specific extra value: `open_how.flags` for openat2.
+    pub extra: u64,
+    /// Bytes used in each of `strings`.
+    pub string_lens: [u16; SYSCALL_STRINGS],
+    /// Bytes used in `sockaddr`.
+    pub sockaddr_len: u16,
+    /// Bit set of `SYSCALL_*` flags.
+    pub flags: u32,
+    pub reserved: u32,
+    pub sockaddr: [u8; SOCKADDR_CAPACITY],
+    pub strings: [[u8; SYSCALL_STRING_CAPACITY]; SYSCALL_STRINGS],
+}
+
+/// The string in slot `n` was cut at [`SYSCALL_STRING_CAPACITY`].
+pub const SYSCALL_STRING_TRUNCATED: [u32; SYSCALL_STRINGS] = [1 << 0, 1 << 1, 1 << 2];

@@ -11,7 +11,7 @@ use scrim_abi::{
     TENANT_SLOTS, TenantFilter, UNKNOWN_CGROUPS_DROP,
 };
 
-use crate::output::count;
+use crate::{output::count, syscall::in_bitmap};
 
 #[map]
 static CGROUP_TENANTS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_CGROUPS, 0);
@@ -37,6 +37,17 @@ pub struct Admitted {
 /// captured, counting the reason when it is not.
 #[inline(always)]
 pub fn admit(kind: u32) -> Option<Admitted> {
+    admit_where(kind, None)
+}
+
+/// [`admit`] for a syscall, which the tenant must also want by number.
+#[inline(always)]
+pub fn admit_syscall(kind: u32, number: u32) -> Option<Admitted> {
+    admit_where(kind, Some(number))
+}
+
+#[inline(always)]
+fn admit_where(kind: u32, syscall: Option<u32>) -> Option<Admitted> {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     let slot = match unsafe { CGROUP_TENANTS.get(cgroup_id) } {
         Some(&SLOT_OPTED_OUT) => {
@@ -58,6 +69,12 @@ pub fn admit(kind: u32) -> Option<Admitted> {
     let filter = TENANT_FILTERS.get(slot)?;
     if filter.kinds & kind == 0 {
         count(KernelCounter::FilteredKind);
+        return None;
+    }
+    if let Some(number) = syscall
+        && !in_bitmap(&filter.syscalls, number)
+    {
+        count(KernelCounter::FilteredSyscall);
         return None;
     }
     if !within_rate(slot, filter) {

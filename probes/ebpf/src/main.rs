@@ -10,6 +10,7 @@ mod output;
 mod process;
 mod settings;
 mod strings;
+mod syscall;
 mod task;
 
 #[cfg(not(test))]

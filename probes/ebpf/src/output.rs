@@ -23,6 +23,15 @@ pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
     entry
 }
 
+/// Copies a finished record (built elsewhere, for example in a map) into the
+/// ring buffer, counting the loss if it is full.
+#[inline(always)]
+pub fn output<T: 'static>(record: &T) {
+    if EVENTS.output::<T>(record, 0).is_err() {
+        count(KernelCounter::RingBufferFull);
+    }
+}
+
 #[inline(always)]
 pub fn count(counter: KernelCounter) {
     if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {

@@ -18,7 +18,8 @@ static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     cgroup_mkdir_root: 0,
     cgroup_mkdir_id: 0,
     cgroup_mkdir_path_loc: 0,
-    reserved: 0,
+    regs_args: [0; 6],
+    regs_syscall_number: 0,
 });
 
 /// The collector's thread group, whose events are dropped so its own work
