@@ -1,4 +1,5 @@
 //! `scrim`: privacy-aware runtime telemetry for multi-tenant Linux nodes.
+mod bench;
 mod capture;
 mod fields;
 mod summary;
@@ -22,16 +23,23 @@ enum Command {
     /// Print the catalogue of fields scrim can collect, with their types and
     /// data categories, as one Markdown table per event kind.
     Fields,
+    /// Measure scrim on this machine.
+    Bench(bench::BenchArgs),
+}
+
+fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(task))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(capture::run(args))),
+        Command::Run(args) => block_on(capture::run(args)),
+        Command::Bench(args) => block_on(bench::run(args)),
         Command::Fields => {
             print!("{}", fields::catalogue());
             Ok(())

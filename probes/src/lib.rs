@@ -35,6 +35,12 @@ pub use filter::{
 };
 pub use scrim_abi::KernelCounter;
 
+/// The kernel wakes the reader once this fraction of the ring buffer is
+/// unread; below it, the reader's timed poll collects records.
+const WAKEUP_FRACTION: u32 = 8;
+/// How long a record can wait for the reader when no wakeup comes.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The kernel object built from `probes/ebpf` by `build.rs`.
 static KERNEL_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/scrim-probes"));
@@ -167,23 +173,25 @@ impl Probes {
         Ok(probes)
     }
 
-    /// Waits until records arrive, then decodes every available one: events
-    /// into `captured`, new cgroups into [`Probes::take_new_cgroups`].
-    /// Records that fail to decode are counted in [`Probes::undecodable`].
+    /// Waits until the kernel signals a backlog or a short poll interval
+    /// passes, then decodes every available record: events into `captured`,
+    /// new cgroups into [`Probes::take_new_cgroups`]. Records that fail to
+    /// decode are counted in [`Probes::undecodable`].
     pub async fn read(&mut self, captured: &mut Vec<Captured>) -> Result<(), ProbeError> {
-        let mut guard = self
-            .ring
-            .readable_mut()
-            .await
-            .map_err(ProbeError::RingBuffer)?;
-        drain(
-            guard.get_inner_mut(),
-            &self.decoder,
-            &mut self.undecodable,
-            captured,
-            &mut self.new_cgroups,
-        );
-        guard.clear_ready();
+        match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+            Ok(guard) => {
+                let mut guard = guard.map_err(ProbeError::RingBuffer)?;
+                drain(
+                    guard.get_inner_mut(),
+                    &self.decoder,
+                    &mut self.undecodable,
+                    captured,
+                    &mut self.new_cgroups,
+                );
+                guard.clear_ready();
+            }
+            Err(_) => self.drain(captured),
+        }
         Ok(())
     }
 
@@ -359,9 +367,11 @@ fn validate_ring_buffer_size(bytes: u32) -> Result<(), ProbeError> {
 
 fn load_object(layout: &KernelLayout, options: &ProbeOptions) -> Result<Ebpf, ProbeError> {
     let excluded_tgid = options.excluded_tgid.unwrap_or(0);
+    let wakeup_bytes = u64::from(options.ring_buffer_bytes / WAKEUP_FRACTION);
     EbpfLoader::new()
         .override_global(names::KERNEL_LAYOUT, layout, true)
         .override_global(names::EXCLUDED_TGID, &excluded_tgid, true)
+        .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
         .map_max_entries(names::EVENTS_MAP, options.ring_buffer_bytes)
         .load(KERNEL_OBJECT)
         .map_err(|error| {

@@ -167,6 +167,7 @@ pub mod names {
     pub const WANTED_SYSCALLS_MAP: &str = "WANTED_SYSCALLS";
     pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
     pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
     pub const EXEC_PROGRAM: &str = "scrim_process_exec";
     pub const EXIT_PROGRAM: &str = "scrim_process_exit";
     pub const FORK_PROGRAM: &str = "scrim_process_fork";

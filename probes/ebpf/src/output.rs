@@ -1,6 +1,8 @@
 //! The ring buffer every record goes through, and the per-CPU counters that
 //! make every record that does not go through it visible.
 use aya_ebpf::{
+    Global,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     macros::map,
     maps::{PerCpuArray, RingBuf, ring_buf::RingBufEntry},
 };
@@ -13,6 +15,24 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BUFFER_BYTES, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(KernelCounter::COUNT, 0);
 
+/// Unread bytes past which a submit wakes the reader. Below it, records wait
+/// for the reader's next timed poll: one wakeup per record would cost more
+/// than the record (an irq_work and a scheduler wakeup each).
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: Global<u64> = Global::new(DEFAULT_RING_BUFFER_BYTES as u64 / 8);
+
+/// Publishes a filled record, waking the reader only once a backlog builds.
+#[inline(always)]
+pub fn submit<T: 'static>(entry: RingBufEntry<T>) {
+    let backlog = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
+    let flags = if backlog >= WAKEUP_BYTES.load() {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(u64::from(flags));
+}
+
 /// Reserves room for one `T`, counting the loss if the buffer is full.
 #[inline(always)]
 pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
@@ -21,15 +41,6 @@ pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
         count(KernelCounter::RingBufferFull);
     }
     entry
-}
-
-/// Copies a finished record (built elsewhere, for example in a map) into the
-/// ring buffer, counting the loss if it is full.
-#[inline(always)]
-pub fn output<T: 'static>(record: &T) {
-    if EVENTS.output::<T>(record, 0).is_err() {
-        count(KernelCounter::RingBufferFull);
-    }
 }
 
 #[inline(always)]

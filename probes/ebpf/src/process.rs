@@ -16,7 +16,7 @@ use scrim_abi::{
 
 use crate::{
     filter::admit,
-    output::{count, reserve},
+    output::{count, reserve, submit},
     settings::{is_excluded, layout},
     strings::read_data_loc,
     task::{Task, fill_process_info},
@@ -75,7 +75,7 @@ pub fn scrim_process_exec(ctx: TracePointContext) -> u32 {
             count(KernelCounter::StringTruncated);
         }
     }
-    entry.submit(0);
+    submit(entry);
     0
 }
 
@@ -131,7 +131,7 @@ pub fn scrim_process_fork(ctx: RawTracePointContext) -> i32 {
     let record = unsafe { &mut *entry.as_mut_ptr() };
     record.header = header(RecordKind::ProcessFork, admitted.slot);
     fill_process_info(&mut record.process, child, &layout, &admitted);
-    entry.submit(0);
+    submit(entry);
     0
 }
 
@@ -165,6 +165,6 @@ pub fn scrim_process_exit(ctx: TracePointContext) -> u32 {
     record.process.tgid = tgid;
     record.exit_code = task.read(layout.task_exit_code).unwrap_or(0);
     record.reserved = 0;
-    entry.submit(0);
+    submit(entry);
     0
 }

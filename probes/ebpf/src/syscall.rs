@@ -1,17 +1,18 @@
-//! Syscalls, from the `raw_syscalls` raw tracepoints: arguments are read at
-//! entry (user pointers are valid only then), kept per thread, and the record
-//! is sent at exit with the return value and the duration.
+//! Syscalls, from the `raw_syscalls` raw tracepoints: the filter decides at
+//! entry, which keeps the registers per thread; the record is written at exit
+//! with the return value and the duration, straight into the ring buffer.
 //!
 //! Every syscall on the node passes through here once both hooks are
 //! attached, so the first check is one array lookup: does any tenant want this
 //! syscall number at all?
 use aya_ebpf::{
+    bindings::BPF_F_NO_COMMON_LRU,
     helpers::{
         bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
         bpf_probe_read_user, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
     },
     macros::{map, raw_tracepoint},
-    maps::{Array, LruHashMap, PerCpuArray},
+    maps::{Array, LruHashMap},
     programs::RawTracePointContext,
 };
 use scrim_abi::{
@@ -21,8 +22,8 @@ use scrim_abi::{
 };
 
 use crate::{
-    filter::admit_syscall,
-    output::{count, output},
+    filter::{Admitted, admit_syscall},
+    output::{count, reserve, submit},
     process::header,
     settings::{is_excluded, layout},
     task::{Task, fill_process_info},
@@ -32,14 +33,28 @@ use crate::{
 #[map]
 static WANTED_SYSCALLS: Array<SyscallBitmap> = Array::with_max_entries(1, 0);
 
-/// Records between entry and exit, per thread. LRU so that threads that never
-/// return (killed mid-syscall) cannot fill it.
-#[map]
-static PENDING: LruHashMap<u32, SyscallRecord> = LruHashMap::with_max_entries(16_384, 0);
+/// What sys_enter learned, per thread, until sys_exit builds the record.
+/// Small on purpose: the record itself is written straight into the ring
+/// buffer at exit, never copied through a map.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Pending {
+    enter_boot_time_ns: u64,
+    cgroup_id: u64,
+    args: [u64; 6],
+    /// `open_how.flags` for openat2, read at entry.
+    extra: u64,
+    number: u32,
+    slot: u32,
+    fields: u32,
+    reserved: u32,
+}
 
-/// Where a record is built before it is stored: too big for the BPF stack.
+/// LRU so that threads that never return (killed mid-syscall) cannot fill it;
+/// per-CPU LRU lists, so no CPU waits on another's lock.
 #[map]
-static SCRATCH: PerCpuArray<SyscallRecord> = PerCpuArray::with_max_entries(1, 0);
+static PENDING: LruHashMap<u32, Pending> =
+    LruHashMap::with_max_entries(16_384, BPF_F_NO_COMMON_LRU);
 
 #[inline(always)]
 pub fn in_bitmap(bitmap: &SyscallBitmap, number: u32) -> bool {
@@ -70,46 +85,24 @@ pub fn scrim_sys_enter(ctx: RawTracePointContext) -> i32 {
     let Some(admitted) = admit_syscall(KIND_SYSCALL, number) else {
         return 0;
     };
-    let Some(record) = SCRATCH.get_ptr_mut(0) else {
-        return 0;
+    let args = read_args(ctx.arg::<*const u8>(0), &layout());
+    let extra = if number == syscall::OPENAT2 && admitted.fields & FIELD_SYSCALL_ARGS != 0 {
+        // struct open_how { u64 flags; u64 mode; u64 resolve; }
+        unsafe { bpf_probe_read_user(args[2] as *const u64) }.unwrap_or(0)
+    } else {
+        0
     };
-    let record = unsafe { &mut *record };
-    let layout = layout();
-    record.header = header(RecordKind::Syscall, admitted.slot);
-    fill_process_info(&mut record.process, Task::current(), &layout, &admitted);
-    record.thread_id = pid_tgid as u32;
-    record.number = number;
-    record.return_value = 0;
-    record.enter_boot_time_ns = unsafe { bpf_ktime_get_boot_ns() };
-    record.extra = 0;
-    record.string_lens = [0; 3];
-    record.sockaddr_len = 0;
-    record.flags = 0;
-    record.reserved = 0;
-    let regs = ctx.arg::<*const u8>(0);
-    let args = read_args(regs, &layout);
-    record.args = [0; 6];
-    if admitted.fields & FIELD_SYSCALL_ARGS != 0 {
-        keep_integer_args(number, &args, record);
-        record.process.fields |= FIELD_SYSCALL_ARGS;
-    }
-    if admitted.fields & FIELD_SYSCALL_STRINGS != 0 {
-        read_strings(number, &args, record);
-        record.process.fields |= FIELD_SYSCALL_STRINGS;
-    }
-    if admitted.fields & FIELD_SOCKET_ADDRESSES != 0 {
-        // accept's peer address exists only at exit.
-        if matches!(number, syscall::CONNECT | syscall::BIND) {
-            read_sockaddr(args[1] as *const u8, args[2], record);
-        }
-        record.process.fields |= FIELD_SOCKET_ADDRESSES;
-    }
-    let tid = record.thread_id;
-    #[expect(
-        clippy::needless_borrows_for_generic_args,
-        reason = "by value, the 968-byte record would be copied onto the 512-byte BPF stack"
-    )]
-    let _ = PENDING.insert(tid, &*record, 0);
+    let pending = Pending {
+        enter_boot_time_ns: unsafe { bpf_ktime_get_boot_ns() },
+        cgroup_id: admitted.cgroup_id,
+        args,
+        extra,
+        number,
+        slot: admitted.slot,
+        fields: admitted.fields,
+        reserved: 0,
+    };
+    let _ = PENDING.insert(pid_tgid as u32, pending, 0);
     0
 }
 
@@ -125,25 +118,71 @@ pub fn scrim_sys_exit(ctx: RawTracePointContext) -> i32 {
     if !wanted(number as u32) {
         return 0;
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(record) = PENDING.get_ptr_mut(tid) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    let Some(pending) = PENDING.get_ptr(tid) else {
         return 0; // filtered at entry, or entered before scrim attached
     };
-    let record = unsafe { &mut *record };
-    record.return_value = ctx.arg::<i64>(1);
-    record.header.boot_time_ns = unsafe { bpf_ktime_get_boot_ns() };
-    if matches!(record.number, syscall::ACCEPT | syscall::ACCEPT4)
-        && record.return_value >= 0
-        && record.process.fields & FIELD_SOCKET_ADDRESSES != 0
-    {
-        let args = read_args(regs, &layout);
-        if let Ok(len) = unsafe { bpf_probe_read_user(args[2] as *const u32) } {
-            read_sockaddr(args[1] as *const u8, u64::from(len), record);
-        }
-    }
-    output(&*record);
+    let pending = unsafe { *pending };
     let _ = PENDING.remove(tid);
+    let Some(mut entry) = reserve::<SyscallRecord>() else {
+        return 0;
+    };
+    let record = unsafe { &mut *entry.as_mut_ptr() };
+    let admitted = Admitted {
+        slot: pending.slot,
+        cgroup_id: pending.cgroup_id,
+        fields: pending.fields,
+    };
+    record.header = header(RecordKind::Syscall, pending.slot);
+    fill_process_info(&mut record.process, Task::current(), &layout, &admitted);
+    record.thread_id = tid;
+    record.number = pending.number;
+    record.return_value = ctx.arg::<i64>(1);
+    record.enter_boot_time_ns = pending.enter_boot_time_ns;
+    record.args = [0; 6];
+    record.extra = pending.extra;
+    record.string_lens = [0; 3];
+    record.sockaddr_len = 0;
+    record.flags = 0;
+    record.reserved = 0;
+    let args = &pending.args;
+    if pending.fields & FIELD_SYSCALL_ARGS != 0 {
+        keep_integer_args(pending.number, args, record);
+        record.process.fields |= FIELD_SYSCALL_ARGS;
+    }
+    // Strings and addresses are read now, from the caller's memory: it is
+    // still there at return, except after a successful exec, whose path the
+    // process exec event carries.
+    let exec_succeeded =
+        matches!(pending.number, syscall::EXECVE | syscall::EXECVEAT) && record.return_value == 0;
+    if pending.fields & FIELD_SYSCALL_STRINGS != 0 && !exec_succeeded {
+        read_strings(pending.number, args, record);
+        record.process.fields |= FIELD_SYSCALL_STRINGS;
+    }
+    if pending.fields & FIELD_SOCKET_ADDRESSES != 0 {
+        read_socket_address(pending.number, args, record);
+        record.process.fields |= FIELD_SOCKET_ADDRESSES;
+    }
+    submit(entry);
     0
+}
+
+/// connect's and bind's address argument; accept's peer, which the kernel
+/// wrote into the caller's buffer on success.
+#[inline(always)]
+fn read_socket_address(number: u32, args: &[u64; 6], record: &mut SyscallRecord) {
+    match number {
+        syscall::CONNECT | syscall::BIND => {
+            read_sockaddr(args[1] as *const u8, args[2], record);
+        }
+        syscall::ACCEPT | syscall::ACCEPT4 if record.return_value >= 0 => {
+            if let Ok(len) = unsafe { bpf_probe_read_user(args[2] as *const u32) } {
+                read_sockaddr(args[1] as *const u8, u64::from(len), record);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[inline(always)]
@@ -193,10 +232,6 @@ fn keep_integer_args(number: u32, args: &[u64; 6], record: &mut SyscallRecord) {
         if keep {
             *kept = arg;
         }
-    }
-    if number == syscall::OPENAT2 {
-        // struct open_how { u64 flags; u64 mode; u64 resolve; }
-        record.extra = unsafe { bpf_probe_read_user(args[2] as *const u64) }.unwrap_or(0);
     }
 }
 
