@@ -4,7 +4,10 @@
 //! kernel/userspace version skew away from a crash: every length is checked,
 //! and a bad record is an error for the caller to count, never a panic.
 use bytemuck::Pod;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    borrow::Cow,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 use scrim_abi::{
     COMM_LEN, CgroupCreatedRecord, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_COMM,
@@ -100,7 +103,7 @@ impl Decoder {
                 }));
             }
             RecordKind::ProcessExec => {
-                Event::Process(self.exec(&read_record::<ProcessExecRecord>(kind, bytes)?)?)
+                Event::Process(self.exec(&*read_record::<ProcessExecRecord>(kind, bytes)?)?)
             }
             RecordKind::ProcessFork => {
                 let record = read_record::<ProcessForkRecord>(kind, bytes)?;
@@ -118,7 +121,7 @@ impl Decoder {
                 })
             }
             RecordKind::Syscall => {
-                Event::Syscall(self.syscall(&read_record::<SyscallRecord>(kind, bytes)?)?)
+                Event::Syscall(self.syscall(&*read_record::<SyscallRecord>(kind, bytes)?)?)
             }
         };
         let tenant =
@@ -319,12 +322,23 @@ fn socket_address(sockaddr: &[u8]) -> Option<SocketAddress> {
     Some(SocketAddress { address, port })
 }
 
-fn read_record<T: Pod>(kind: RecordKind, bytes: &[u8]) -> Result<T, DecodeError> {
-    bytemuck::try_pod_read_unaligned(bytes).map_err(|_| DecodeError::WrongSize {
+/// Views `bytes` as a `T` in place: ring-buffer records are 8-byte aligned,
+/// so the common case copies nothing; a misaligned buffer is copied.
+fn read_record<T: Pod>(kind: RecordKind, bytes: &[u8]) -> Result<Cow<'_, T>, DecodeError> {
+    let wrong_size = || DecodeError::WrongSize {
         kind,
         len: bytes.len(),
         expected: size_of::<T>(),
-    })
+    };
+    if bytes.len() != size_of::<T>() {
+        return Err(wrong_size());
+    }
+    match bytemuck::try_from_bytes::<T>(bytes) {
+        Ok(record) => Ok(Cow::Borrowed(record)),
+        Err(_) => bytemuck::try_pod_read_unaligned(bytes)
+            .map(Cow::Owned)
+            .map_err(|_| wrong_size()),
+    }
 }
 
 fn bounded<'a>(

@@ -21,11 +21,16 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(KernelCounter:
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: Global<u64> = Global::new(DEFAULT_RING_BUFFER_BYTES as u64 / 8);
 
-/// Publishes a filled record, waking the reader only once a backlog builds.
+/// Publishes a filled record, waking the reader only when this record takes
+/// the unread backlog across a multiple of `WAKEUP_BYTES`: a few wakeups as
+/// the buffer fills, not one per record (the reader's timed poll covers the
+/// rest).
 #[inline(always)]
 pub fn submit<T: 'static>(entry: RingBufEntry<T>) {
+    let step = WAKEUP_BYTES.load().max(1);
     let backlog = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
-    let flags = if backlog >= WAKEUP_BYTES.load() {
+    let before = backlog.saturating_sub(size_of::<T>() as u64);
+    let flags = if backlog / step > before / step {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

@@ -19,6 +19,7 @@ use crate::{
     output::{count, reserve, submit},
     settings::{is_excluded, layout},
     strings::read_data_loc,
+    syscall::forget_thread,
     task::{Task, fill_process_info},
 };
 
@@ -138,6 +139,9 @@ pub fn scrim_process_fork(ctx: RawTracePointContext) -> i32 {
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn scrim_process_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
+    // Every exiting thread passes here, including one that dies inside a
+    // syscall (exit_group never returns): forget what it left pending.
+    forget_thread(pid_tgid as u32);
     let tgid = (pid_tgid >> 32) as u32;
     if is_excluded(tgid) {
         return 0;

@@ -6,13 +6,12 @@
 //! attached, so the first check is one array lookup: does any tenant want this
 //! syscall number at all?
 use aya_ebpf::{
-    bindings::BPF_F_NO_COMMON_LRU,
     helpers::{
         bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
         bpf_probe_read_user, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
     },
     macros::{map, raw_tracepoint},
-    maps::{Array, LruHashMap},
+    maps::{Array, HashMap},
     programs::RawTracePointContext,
 };
 use scrim_abi::{
@@ -50,11 +49,23 @@ struct Pending {
     reserved: u32,
 }
 
-/// LRU so that threads that never return (killed mid-syscall) cannot fill it;
-/// per-CPU LRU lists, so no CPU waits on another's lock.
+/// One entry per thread that made a captured syscall, reused for each of its
+/// syscalls. A plain hash map (an LRU costs about twice as much): an exiting
+/// thread's entry is removed by [`forget_thread`] from the process-exit hook,
+/// which every exiting thread passes.
 #[map]
-static PENDING: LruHashMap<u32, Pending> =
-    LruHashMap::with_max_entries(16_384, BPF_F_NO_COMMON_LRU);
+static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(PENDING_CAPACITY, 0);
+
+/// Threads that can hold an entry at once.
+const PENDING_CAPACITY: u32 = 65_536;
+/// `Pending::number` of an entry whose syscall has returned.
+const CONSUMED: u32 = u32::MAX;
+
+/// Drops the pending entry of an exiting thread, if it had one.
+#[inline(always)]
+pub fn forget_thread(tid: u32) {
+    let _ = PENDING.remove(tid);
+}
 
 #[inline(always)]
 pub fn in_bitmap(bitmap: &SyscallBitmap, number: u32) -> bool {
@@ -102,7 +113,15 @@ pub fn scrim_sys_enter(ctx: RawTracePointContext) -> i32 {
         fields: admitted.fields,
         reserved: 0,
     };
-    let _ = PENDING.insert(pid_tgid as u32, pending, 0);
+    let tid = pid_tgid as u32;
+    // A thread's entry is rewritten in place after its first syscall: a
+    // lookup costs far less than an insert.
+    match PENDING.get_ptr_mut(tid) {
+        Some(slot) => unsafe { *slot = pending },
+        None => {
+            let _ = PENDING.insert(tid, pending, 0);
+        }
+    }
     0
 }
 
@@ -120,11 +139,15 @@ pub fn scrim_sys_exit(ctx: RawTracePointContext) -> i32 {
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
-    let Some(pending) = PENDING.get_ptr(tid) else {
-        return 0; // filtered at entry, or entered before scrim attached
+    let Some(slot) = PENDING.get_ptr_mut(tid) else {
+        return 0; // never captured a syscall
     };
-    let pending = unsafe { *pending };
-    let _ = PENDING.remove(tid);
+    let pending = unsafe { *slot };
+    if pending.number != number as u32 {
+        return 0; // filtered at entry, or entered before scrim attached
+    }
+    // Consumed; the entry stays for the thread's next syscall.
+    unsafe { (*slot).number = CONSUMED };
     let Some(mut entry) = reserve::<SyscallRecord>() else {
         return 0;
     };
