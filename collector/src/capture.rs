@@ -61,27 +61,35 @@ pub struct RunArgs {
     /// this applies to every process.
     #[arg(long, value_delimiter = ',', value_parser = parse_syscall)]
     syscalls: Vec<u32>,
+
+    /// Also capture TCP connects, accepts and closes, with addresses, ports
+    /// and byte counts. Until policies land, this applies to every process.
+    #[arg(long)]
+    network: bool,
 }
 
 fn parse_syscall(name: &str) -> Result<u32, String> {
     scrim_event::syscall_number(name).ok_or_else(|| format!("unknown syscall `{name}`"))
 }
 
-/// The built-in default filter, plus the syscalls asked for on the command line.
-fn default_tenant_filter(syscalls: &[u32]) -> anyhow::Result<TenantFilter> {
-    let syscalls = SyscallSet::from_numbers(syscalls.iter().copied())?;
-    if syscalls.is_empty() {
-        return Ok(TenantFilter::DEFAULT);
-    }
-    Ok(TenantFilter {
-        kinds: TenantFilter::DEFAULT.kinds | CaptureKinds::SYSCALL,
-        fields: TenantFilter::DEFAULT.fields
+/// The built-in default filter, plus what the command line asks for.
+fn default_tenant_filter(syscalls: &[u32], network: bool) -> anyhow::Result<TenantFilter> {
+    let mut filter = TenantFilter {
+        syscalls: SyscallSet::from_numbers(syscalls.iter().copied())?,
+        ..TenantFilter::DEFAULT
+    };
+    if !filter.syscalls.is_empty() {
+        filter.kinds = filter.kinds | CaptureKinds::SYSCALL;
+        filter.fields = filter.fields
             | CaptureFields::SYSCALL_ARGS
             | CaptureFields::SYSCALL_STRINGS
-            | CaptureFields::SOCKET_ADDRESSES,
-        syscalls,
-        ..TenantFilter::DEFAULT
-    })
+            | CaptureFields::SOCKET_ADDRESSES;
+    }
+    if network {
+        filter.kinds = filter.kinds | CaptureKinds::NETWORK;
+        filter.fields = filter.fields | CaptureFields::SOCKET_ADDRESSES;
+    }
+    Ok(filter)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -116,7 +124,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // the kernel: the built-in default filter never reads them.
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes,
-        default_tenant: default_tenant_filter(&args.syscalls)?,
+        default_tenant: default_tenant_filter(&args.syscalls, args.network)?,
         ..ProbeOptions::default()
     })?;
     eprintln!(

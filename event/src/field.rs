@@ -92,25 +92,25 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    TIME = "time", [Process, Syscall], Timestamp, QuasiIdentifier, true,
+    TIME = "time", [Process, Syscall, Network], Timestamp, QuasiIdentifier, true,
         "When the event happened (kernel boot clock, converted to UTC); for a syscall, when it returned.";
-    EVENT_NAME = "event.name", [Process, Syscall], String, Technical, true,
-        "`process.fork`, `process.exec`, `process.exit` or `syscall`.";
-    PROCESS_PID = "process.pid", [Process, Syscall], Int, Technical, true,
+    EVENT_NAME = "event.name", [Process, Syscall, Network], String, Technical, true,
+        "`process.fork`, `process.exec`, `process.exit`, `syscall`, `network.connect`, `network.connect_failed`, `network.accept` or `network.close`.";
+    PROCESS_PID = "process.pid", [Process, Syscall, Network], Int, Technical, true,
         "Process id (the kernel's thread-group id). For a fork, the new child.";
     THREAD_ID = "thread.id", [Syscall], Int, Technical, true,
         "Kernel task id of the thread that made the syscall.";
-    PROCESS_PARENT_PID = "process.parent_pid", [Process, Syscall], Int, Technical, true,
+    PROCESS_PARENT_PID = "process.parent_pid", [Process, Syscall, Network], Int, Technical, true,
         "Process id of the real parent.";
-    PROCESS_REAL_USER_ID = "process.real_user.id", [Process, Syscall], Int, Identifier, true,
+    PROCESS_REAL_USER_ID = "process.real_user.id", [Process, Syscall, Network], Int, Identifier, true,
         "Real user id, as seen from the host's user namespace.";
-    PROCESS_REAL_GROUP_ID = "scrim.process.real_group.id", [Process, Syscall], Int, Identifier, true,
+    PROCESS_REAL_GROUP_ID = "scrim.process.real_group.id", [Process, Syscall, Network], Int, Identifier, true,
         "Real group id, as seen from the host's user namespace.";
-    CGROUP_ID = "scrim.cgroup.id", [Process, Syscall], Int, QuasiIdentifier, true,
+    CGROUP_ID = "scrim.cgroup.id", [Process, Syscall, Network], Int, QuasiIdentifier, true,
         "cgroup v2 id (the inode of the cgroup's directory): what tenants are resolved from.";
-    PROCESS_EXECUTABLE_NAME = "process.executable.name", [Process, Syscall], String, QuasiIdentifier, false,
+    PROCESS_EXECUTABLE_NAME = "process.executable.name", [Process, Syscall, Network], String, QuasiIdentifier, false,
         "The kernel's task name (`comm`): the executable's base name, at most 15 bytes. Absent when the tenant masks it.";
-    PROCESS_CREATION_TIME = "process.creation.time", [Process, Syscall], Timestamp, QuasiIdentifier, true,
+    PROCESS_CREATION_TIME = "process.creation.time", [Process, Syscall, Network], Timestamp, QuasiIdentifier, true,
         "When the process was created; with `process.pid` it names one process across pid reuse.";
     PROCESS_EXECUTABLE_PATH = "process.executable.path", [Process], String, Content, false,
         "Exec only: the path given to exec (relative if the caller gave a relative path).";
@@ -152,14 +152,26 @@ catalogue! {
         "ptrace's request, bpf's command.";
     SYSCALL_TARGET = "scrim.syscall.target", [Syscall], Int, Technical, false,
         "ptrace's target pid, listen's backlog, init_module's image length, bpf's attribute size.";
-    NETWORK_PEER_ADDRESS = "network.peer.address", [Syscall], String, QuasiIdentifier, false,
-        "connect's destination or accept's peer (IPv4 or IPv6).";
-    NETWORK_PEER_PORT = "network.peer.port", [Syscall], Int, Technical, false,
-        "connect's destination port or accept's peer port.";
-    NETWORK_LOCAL_ADDRESS = "network.local.address", [Syscall], String, QuasiIdentifier, false,
-        "bind's address.";
-    NETWORK_LOCAL_PORT = "network.local.port", [Syscall], Int, Technical, false,
-        "bind's port.";
+    NETWORK_PEER_ADDRESS = "network.peer.address", [Syscall, Network], String, QuasiIdentifier, false,
+        "The other end: connect's destination, accept's peer, a TCP connection's remote address (IPv4 or IPv6).";
+    NETWORK_PEER_PORT = "network.peer.port", [Syscall, Network], Int, Technical, false,
+        "The other end's port.";
+    NETWORK_LOCAL_ADDRESS = "network.local.address", [Syscall, Network], String, QuasiIdentifier, false,
+        "This end: bind's address, a TCP connection's local address.";
+    NETWORK_LOCAL_PORT = "network.local.port", [Syscall, Network], Int, Technical, false,
+        "This end's port.";
+    NETWORK_TRANSPORT = "network.transport", [Network], String, Technical, true,
+        "`tcp`.";
+    NETWORK_TYPE = "network.type", [Network], String, Technical, false,
+        "`ipv4` or `ipv6`; absent when the tenant masks addresses.";
+    NETWORK_DIRECTION = "scrim.network.direction", [Network], String, Technical, true,
+        "`outbound` (this node connected) or `inbound` (it accepted).";
+    NETWORK_BYTES_SENT = "scrim.network.bytes_sent", [Network], Int, Technical, false,
+        "Close only: data bytes sent over the connection's life (retransmissions included).";
+    NETWORK_BYTES_RECEIVED = "scrim.network.bytes_received", [Network], Int, Technical, false,
+        "Close only: bytes received over the connection's life.";
+    NETWORK_DURATION = "scrim.network.duration", [Network], Int, Technical, false,
+        "Close only: nanoseconds from establishment to close.";
 }
 
 /// The catalogued fields of one event kind, in column order.
@@ -199,6 +211,8 @@ mod tests {
             "network.peer.port",
             "network.local.address",
             "network.local.port",
+            "network.transport",
+            "network.type",
         ];
         for field in ALL {
             assert!(

@@ -6,11 +6,13 @@
 //! semantic-convention name where one exists and its data category, so the
 //! archive schema, JSON keys and (later) policies all agree on one name.
 pub mod field;
+mod network;
 mod process;
 mod syscall;
 mod syscall_table;
 pub mod time;
 
+pub use network::{Direction, NetworkEvent, NetworkEventKind};
 pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
 pub use syscall::{SocketAddress, SyscallEvent, syscall_name, syscall_number};
 
@@ -22,6 +24,7 @@ pub type UnixNanos = i64;
 pub enum Event {
     Process(ProcessEvent),
     Syscall(SyscallEvent),
+    Network(NetworkEvent),
 }
 
 /// The family an event belongs to: the archive keeps one table per kind.
@@ -29,16 +32,18 @@ pub enum Event {
 pub enum EventKind {
     Process,
     Syscall,
+    Network,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 2] = [EventKind::Process, EventKind::Syscall];
+    pub const ALL: [EventKind; 3] = [EventKind::Process, EventKind::Syscall, EventKind::Network];
 
     /// The name used in archive paths (`kind=process`) and reports.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Process => "process",
             EventKind::Syscall => "syscall",
+            EventKind::Network => "network",
         }
     }
 }
@@ -48,6 +53,7 @@ impl Event {
         match self {
             Event::Process(_) => EventKind::Process,
             Event::Syscall(_) => EventKind::Syscall,
+            Event::Network(_) => EventKind::Network,
         }
     }
 
@@ -56,6 +62,7 @@ impl Event {
         match self {
             Event::Process(event) => event.time,
             Event::Syscall(event) => event.time,
+            Event::Network(event) => event.time,
         }
     }
 
@@ -64,6 +71,7 @@ impl Event {
         match self {
             Event::Process(event) => event.cgroup_id,
             Event::Syscall(event) => event.cgroup_id,
+            Event::Network(event) => event.cgroup_id,
         }
     }
 
@@ -76,6 +84,7 @@ impl Event {
         match self {
             Event::Process(event) => event.visit_fields(visit),
             Event::Syscall(event) => event.visit_fields(visit),
+            Event::Network(event) => event.visit_fields(visit),
         }
     }
 }

@@ -139,7 +139,7 @@ impl SyscallEvent {
     }
 }
 
-fn visit_address<'a>(
+pub(crate) fn visit_address<'a>(
     visit: &mut impl FnMut(&'static Field, FieldValue<'a>),
     address_field: &'static Field,
     port_field: &'static Field,

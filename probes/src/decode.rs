@@ -10,12 +10,16 @@ use std::{
 };
 
 use scrim_abi::{
-    COMM_LEN, CgroupCreatedRecord, EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_COMM,
-    FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS,
-    FIELD_SYSCALL_STRINGS, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord, ProcessInfo,
-    RecordHeader, RecordKind, SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
+    COMM_LEN, CgroupCreatedRecord, DIRECTION_INBOUND, DIRECTION_OUTBOUND, EXEC_ARGS_TRUNCATED,
+    EXEC_PATH_TRUNCATED, FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES,
+    FIELD_SYSCALL_ARGS, FIELD_SYSCALL_STRINGS, NETWORK_ACCEPT, NETWORK_CLOSE, NETWORK_CONNECT,
+    NETWORK_CONNECT_FAILED, NetworkRecord, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord,
+    ProcessInfo, RecordHeader, RecordKind, SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
 };
-use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind, SocketAddress, SyscallEvent};
+use scrim_event::{
+    Direction, Event, ExitStatus, NetworkEvent, NetworkEventKind, ProcessEvent, ProcessEventKind,
+    SocketAddress, SyscallEvent,
+};
 
 use crate::{TenantSlot, clock::BootClock};
 
@@ -57,6 +61,12 @@ pub enum DecodeError {
         kind: RecordKind,
         len: usize,
         expected: usize,
+    },
+    #[error("decoder: {kind:?} record field `{field}` has unknown value {value}")]
+    UnknownValue {
+        kind: RecordKind,
+        field: &'static str,
+        value: u64,
     },
     #[error("decoder: record names tenant slot {slot}, beyond the kernel's {max}", max = TenantSlot::COUNT)]
     TenantSlotOutOfRange { slot: u32 },
@@ -120,6 +130,9 @@ impl Decoder {
                     ..self.process_event(ProcessEventKind::Exit, &record.header, &record.process)
                 })
             }
+            RecordKind::Network => {
+                Event::Network(self.network(&*read_record::<NetworkRecord>(kind, bytes)?)?)
+            }
             RecordKind::Syscall => {
                 Event::Syscall(self.syscall(&*read_record::<SyscallRecord>(kind, bytes)?)?)
             }
@@ -129,6 +142,70 @@ impl Decoder {
                 slot: header.tenant_slot,
             })?;
         Ok(Decoded::Event(Captured { tenant, event }))
+    }
+
+    fn network(&self, record: &NetworkRecord) -> Result<NetworkEvent, DecodeError> {
+        let process = &record.process;
+        let kind = match record.event {
+            NETWORK_CONNECT => NetworkEventKind::Connect,
+            NETWORK_CONNECT_FAILED => NetworkEventKind::ConnectFailed,
+            NETWORK_ACCEPT => NetworkEventKind::Accept,
+            NETWORK_CLOSE => NetworkEventKind::Close,
+            other => {
+                return Err(DecodeError::UnknownValue {
+                    kind: RecordKind::Network,
+                    field: "event",
+                    value: u64::from(other),
+                });
+            }
+        };
+        let direction = match record.direction {
+            DIRECTION_OUTBOUND => Direction::Outbound,
+            DIRECTION_INBOUND => Direction::Inbound,
+            other => {
+                return Err(DecodeError::UnknownValue {
+                    kind: RecordKind::Network,
+                    field: "direction",
+                    value: u64::from(other),
+                });
+            }
+        };
+        let addresses = process.fields & FIELD_SOCKET_ADDRESSES != 0;
+        let endpoint = |address: &[u8; 16], port: u16| {
+            let address = match record.family {
+                AF_INET => IpAddr::V4(Ipv4Addr::new(
+                    address[0], address[1], address[2], address[3],
+                )),
+                AF_INET6 => IpAddr::V6(Ipv6Addr::from(*address)),
+                _ => return None,
+            };
+            addresses.then_some(SocketAddress { address, port })
+        };
+        let time = self.clock.to_unix(record.header.boot_time_ns);
+        let closed = kind == NetworkEventKind::Close;
+        Ok(NetworkEvent {
+            kind,
+            time,
+            pid: process.tgid,
+            parent_pid: process.ppid,
+            real_user_id: process.uid,
+            real_group_id: process.gid,
+            cgroup_id: process.cgroup_id,
+            executable_name: (process.fields & FIELD_COMM != 0)
+                .then(|| nul_terminated(&process.comm)),
+            creation_time: self.clock.to_unix(process.start_boot_time_ns),
+            direction,
+            local: endpoint(&record.local_address, record.local_port),
+            peer: endpoint(&record.peer_address, record.peer_port),
+            bytes_sent: closed.then_some(record.bytes_sent),
+            bytes_received: closed.then_some(record.bytes_received),
+            duration_ns: (closed && record.established_boot_time_ns != 0).then(|| {
+                record
+                    .header
+                    .boot_time_ns
+                    .saturating_sub(record.established_boot_time_ns)
+            }),
+        })
     }
 
     fn syscall(&self, record: &SyscallRecord) -> Result<SyscallEvent, DecodeError> {

@@ -5,8 +5,8 @@ use std::ops::BitOr;
 
 use scrim_abi::{
     FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS,
-    FIELD_SYSCALL_STRINGS, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT, KIND_PROCESS_FORK, KIND_SYSCALL,
-    SYSCALL_SLOTS, SyscallBitmap, TENANT_SLOTS,
+    FIELD_SYSCALL_STRINGS, KIND_NETWORK, KIND_PROCESS_EXEC, KIND_PROCESS_EXIT, KIND_PROCESS_FORK,
+    KIND_SYSCALL, SYSCALL_SLOTS, SyscallBitmap, TENANT_SLOTS,
 };
 
 use crate::ProbeError;
@@ -74,6 +74,8 @@ bit_set! {
         PROCESS_EXIT = KIND_PROCESS_EXIT;
         /// Syscalls in the tenant's [`SyscallSet`].
         SYSCALL = KIND_SYSCALL;
+        /// TCP connects, accepts and closes.
+        NETWORK = KIND_NETWORK;
     }
 }
 
@@ -91,7 +93,8 @@ bit_set! {
         /// String syscall arguments: paths, mount sources and types, module
         /// parameters.
         SYSCALL_STRINGS = FIELD_SYSCALL_STRINGS;
-        /// Socket addresses given to connect and bind or returned by accept.
+        /// Socket addresses: given to connect and bind, returned by accept, and
+        /// the addresses and ports of TCP connections.
         SOCKET_ADDRESSES = FIELD_SOCKET_ADDRESSES;
     }
 }

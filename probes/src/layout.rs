@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use btf_rs::{Btf, Type};
-use scrim_abi::{FIELD_ABSENT, KernelLayout};
+use scrim_abi::{FIELD_ABSENT, KernelLayout, sock_state_field};
 
 use crate::ProbeError;
 
@@ -64,7 +64,19 @@ pub(crate) fn resolve() -> Result<KernelLayout, ProbeError> {
             byte_offset("pt_regs", SYSCALL_ARG_REGISTERS[5])?,
         ],
         regs_syscall_number: byte_offset("pt_regs", SYSCALL_NUMBER_REGISTER)?,
+        tcp_bytes_sent: byte_offset("tcp_sock", "bytes_sent")?,
+        tcp_bytes_received: byte_offset("tcp_sock", "bytes_received")?,
+        sock_state: sock_state_offsets(&tracefs)?,
+        reserved: 0,
     })
+}
+
+fn sock_state_offsets(tracefs: &Path) -> Result<[u32; 11], ProbeError> {
+    let mut offsets = [0; 11];
+    for (offset, name) in offsets.iter_mut().zip(sock_state_field::NAMES) {
+        *offset = required_field(tracefs, "sock", "inet_sock_set_state", name)?;
+    }
+    Ok(offsets)
 }
 
 fn required_field(

@@ -390,8 +390,9 @@ fn load_object(layout: &KernelLayout, options: &ProbeOptions) -> Result<Ebpf, Pr
 /// The hooks, in the order they are attached: cgroup creation first, so no
 /// cgroup's first events precede its announcement; exit and fork before
 /// exec, so no process whose exec was seen goes without its exit.
-const TRACEPOINTS: [(&str, &str, &str); 3] = [
+const TRACEPOINTS: [(&str, &str, &str); 4] = [
     (names::CGROUP_MKDIR_PROGRAM, "cgroup", "cgroup_mkdir"),
+    (names::SOCK_STATE_PROGRAM, "sock", "inet_sock_set_state"),
     (names::EXIT_PROGRAM, "sched", "sched_process_exit"),
     (names::EXEC_PROGRAM, "sched", "sched_process_exec"),
 ];

@@ -28,7 +28,7 @@ async fn read_for(probes: &mut Probes, wait: Duration) -> Vec<(TenantSlot, Proce
         .into_iter()
         .filter_map(|captured| match captured.event {
             Event::Process(process) => Some((captured.tenant, process)),
-            Event::Syscall(_) => None,
+            _ => None,
         })
         .collect()
 }

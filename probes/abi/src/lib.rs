@@ -31,6 +31,7 @@ pub enum RecordKind {
     /// tenant before its first events.
     CgroupCreated = 4,
     Syscall = 5,
+    Network = 6,
 }
 
 impl RecordKind {
@@ -41,6 +42,7 @@ impl RecordKind {
             3 => Some(Self::ProcessExit),
             4 => Some(Self::CgroupCreated),
             5 => Some(Self::Syscall),
+            6 => Some(Self::Network),
             _ => None,
         }
     }
@@ -96,6 +98,7 @@ pub const KIND_PROCESS_FORK: u32 = 1 << 0;
 pub const KIND_PROCESS_EXEC: u32 = 1 << 1;
 pub const KIND_PROCESS_EXIT: u32 = 1 << 2;
 pub const KIND_SYSCALL: u32 = 1 << 3;
+pub const KIND_NETWORK: u32 = 1 << 4;
 
 /// Fields a tenant can have copied out of the kernel (`TenantFilter::fields`).
 /// A field whose bit is clear is neither read nor copied.
@@ -174,6 +177,7 @@ pub mod names {
     pub const CGROUP_MKDIR_PROGRAM: &str = "scrim_cgroup_mkdir";
     pub const SYS_ENTER_PROGRAM: &str = "scrim_sys_enter";
     pub const SYS_EXIT_PROGRAM: &str = "scrim_sys_exit";
+    pub const SOCK_STATE_PROGRAM: &str = "scrim_inet_sock_set_state";
 }
 
 /// Byte offsets of the kernel structure and tracepoint fields the programs
@@ -207,6 +211,34 @@ pub struct KernelLayout {
     /// argument order, and of the syscall number at exit (`orig_ax`).
     pub regs_args: [u32; 6],
     pub regs_syscall_number: u32,
+    /// Offsets of `tcp_sock.bytes_sent` (data octets, retransmissions included) and `tcp_sock.bytes_received`.
+    pub tcp_bytes_sent: u32,
+    pub tcp_bytes_received: u32,
+    /// Offsets of the `sock:inet_sock_set_state` fields, in this order:
+    /// skaddr, oldstate, newstate, sport, dport, family, protocol, saddr,
+    /// daddr, saddr_v6, daddr_v6.
+    pub sock_state: [u32; 11],
+    pub reserved: u32,
+}
+
+/// Indexes into [`KernelLayout::sock_state`].
+pub mod sock_state_field {
+    pub const SKADDR: usize = 0;
+    pub const OLDSTATE: usize = 1;
+    pub const NEWSTATE: usize = 2;
+    pub const SPORT: usize = 3;
+    pub const DPORT: usize = 4;
+    pub const FAMILY: usize = 5;
+    pub const PROTOCOL: usize = 6;
+    pub const SADDR: usize = 7;
+    pub const DADDR: usize = 8;
+    pub const SADDR_V6: usize = 9;
+    pub const DADDR_V6: usize = 10;
+    /// The tracepoint's field names, in index order.
+    pub const NAMES: [&str; 11] = [
+        "skaddr", "oldstate", "newstate", "sport", "dport", "family", "protocol", "saddr", "daddr",
+        "saddr_v6", "daddr_v6",
+    ];
 }
 
 /// Marks a [`KernelLayout`] field this kernel does not have.
@@ -389,3 +421,41 @@ pub struct SyscallRecord {
 
 /// The string in slot `n` was cut at [`SYSCALL_STRING_CAPACITY`].
 pub const SYSCALL_STRING_TRUNCATED: [u32; SYSCALL_STRINGS] = [1 << 0, 1 << 1, 1 << 2];
+
+/// What happened to a TCP connection (`NetworkRecord::event`).
+pub const NETWORK_CONNECT: u32 = 1;
+pub const NETWORK_CONNECT_FAILED: u32 = 2;
+pub const NETWORK_ACCEPT: u32 = 3;
+pub const NETWORK_CLOSE: u32 = 4;
+
+/// `NetworkRecord::direction`: who opened the connection.
+pub const DIRECTION_OUTBOUND: u32 = 1;
+pub const DIRECTION_INBOUND: u32 = 2;
+
+/// A TCP connection event. The process is the socket's owner, recorded when
+/// it called connect (or listen, for accepted connections): the state change
+/// itself often runs in softirq context, on behalf of nobody.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct NetworkRecord {
+    pub header: RecordHeader,
+    pub process: ProcessInfo,
+    /// `NETWORK_*`.
+    pub event: u32,
+    /// `DIRECTION_*`.
+    pub direction: u32,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    pub local_port: u16,
+    pub peer_port: u16,
+    pub reserved: u16,
+    /// IPv4 addresses use the first 4 bytes.
+    pub local_address: [u8; 16],
+    pub peer_address: [u8; 16],
+    /// Close only: data bytes sent (retransmissions included) and received.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// When the connection was established (close only).
+    pub established_boot_time_ns: u64,
+}

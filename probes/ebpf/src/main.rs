@@ -6,6 +6,7 @@
 
 mod cgroup;
 mod filter;
+mod network;
 mod output;
 mod process;
 mod settings;

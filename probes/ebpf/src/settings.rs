@@ -20,6 +20,10 @@ static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     cgroup_mkdir_path_loc: 0,
     regs_args: [0; 6],
     regs_syscall_number: 0,
+    tcp_bytes_sent: 0,
+    tcp_bytes_received: 0,
+    sock_state: [0; 11],
+    reserved: 0,
 });
 
 /// The collector's thread group, whose events are dropped so its own work
