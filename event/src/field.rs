@@ -98,8 +98,6 @@ catalogue! {
         "`process.fork`, `process.exec`, `process.exit`, `syscall`, `network.connect`, `network.connect_failed`, `network.accept` or `network.close`.";
     PROCESS_PID = "process.pid", [Process, Syscall, Network], Int, Technical, true,
         "Process id (the kernel's thread-group id). For a fork, the new child.";
-    THREAD_ID = "thread.id", [Syscall], Int, Technical, true,
-        "Kernel task id of the thread that made the syscall.";
     PROCESS_PARENT_PID = "process.parent_pid", [Process, Syscall, Network], Int, Technical, true,
         "Process id of the real parent.";
     PROCESS_REAL_USER_ID = "process.real_user.id", [Process, Syscall, Network], Int, Identifier, true,
@@ -112,6 +110,8 @@ catalogue! {
         "The kernel's task name (`comm`): the executable's base name, at most 15 bytes. Absent when the tenant masks it.";
     PROCESS_CREATION_TIME = "process.creation.time", [Process, Syscall, Network], Timestamp, QuasiIdentifier, true,
         "When the process was created; with `process.pid` it names one process across pid reuse.";
+    THREAD_ID = "thread.id", [Syscall], Int, Technical, true,
+        "Kernel task id of the thread that made the syscall.";
     PROCESS_EXECUTABLE_PATH = "process.executable.path", [Process], String, Content, false,
         "Exec only: the path given to exec (relative if the caller gave a relative path).";
     PROCESS_EXECUTABLE_PATH_TRUNCATED = "scrim.process.executable.path_truncated", [Process], Bool, Technical, false,

@@ -5,6 +5,7 @@
 //! catalogue ([`field`]) names each field once, with its OpenTelemetry
 //! semantic-convention name where one exists and its data category, so the
 //! archive schema, JSON keys and (later) policies all agree on one name.
+mod context;
 pub mod field;
 mod network;
 mod process;
@@ -12,6 +13,7 @@ mod syscall;
 mod syscall_table;
 pub mod time;
 
+pub use context::ProcessContext;
 pub use network::{Direction, NetworkEvent, NetworkEventKind};
 pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
 pub use syscall::{SocketAddress, SyscallEvent, syscall_name, syscall_number};
@@ -63,15 +65,6 @@ impl Event {
             Event::Process(event) => event.time,
             Event::Syscall(event) => event.time,
             Event::Network(event) => event.time,
-        }
-    }
-
-    /// The cgroup v2 id of the task that caused it: what tenants are resolved from.
-    pub fn cgroup_id(&self) -> u64 {
-        match self {
-            Event::Process(event) => event.cgroup_id,
-            Event::Syscall(event) => event.cgroup_id,
-            Event::Network(event) => event.cgroup_id,
         }
     }
 

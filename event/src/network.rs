@@ -1,6 +1,6 @@
 //! TCP connection events: connect (or its failure), accept, close.
 use crate::{
-    FieldValue, SocketAddress, UnixNanos,
+    FieldValue, ProcessContext, SocketAddress, UnixNanos,
     field::{self, Field},
     syscall::visit_address,
 };
@@ -51,13 +51,7 @@ impl Direction {
 pub struct NetworkEvent {
     pub kind: NetworkEventKind,
     pub time: UnixNanos,
-    pub pid: u32,
-    pub parent_pid: u32,
-    pub real_user_id: u32,
-    pub real_group_id: u32,
-    pub cgroup_id: u64,
-    pub executable_name: Option<String>,
-    pub creation_time: UnixNanos,
+    pub process: ProcessContext,
     pub direction: Direction,
     /// Both ends; absent when the tenant masks addresses.
     pub local: Option<SocketAddress>,
@@ -78,19 +72,7 @@ impl NetworkEvent {
         let counter = |value: Option<u64>| value.map_or(Null, |value| Int(value as i64));
         visit(&field::TIME, Timestamp(self.time));
         visit(&field::EVENT_NAME, String(self.kind.event_name()));
-        visit(&field::PROCESS_PID, Int(self.pid.into()));
-        visit(&field::PROCESS_PARENT_PID, Int(self.parent_pid.into()));
-        visit(&field::PROCESS_REAL_USER_ID, Int(self.real_user_id.into()));
-        visit(
-            &field::PROCESS_REAL_GROUP_ID,
-            Int(self.real_group_id.into()),
-        );
-        visit(&field::CGROUP_ID, Int(self.cgroup_id as i64));
-        visit(
-            &field::PROCESS_EXECUTABLE_NAME,
-            self.executable_name.as_deref().map_or(Null, String),
-        );
-        visit(&field::PROCESS_CREATION_TIME, Timestamp(self.creation_time));
+        self.process.visit_fields(&mut visit);
         visit_address(
             &mut visit,
             &field::NETWORK_PEER_ADDRESS,
@@ -129,13 +111,7 @@ mod tests {
         let event = Event::Network(NetworkEvent {
             kind: NetworkEventKind::Close,
             time: 10,
-            pid: 1,
-            parent_pid: 0,
-            real_user_id: 0,
-            real_group_id: 0,
-            cgroup_id: 1,
-            executable_name: None,
-            creation_time: 0,
+            process: ProcessContext::default(),
             direction: Direction::Inbound,
             local: Some(SocketAddress {
                 address: [0u16, 0, 0, 0, 0, 0, 0, 1].into(),

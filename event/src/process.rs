@@ -1,6 +1,6 @@
 //! Process lifecycle events.
 use crate::{
-    FieldValue, UnixNanos,
+    FieldValue, ProcessContext, UnixNanos,
     field::{self, Field},
 };
 
@@ -31,15 +31,8 @@ impl ProcessEventKind {
 pub struct ProcessEvent {
     pub kind: ProcessEventKind,
     pub time: UnixNanos,
-    pub pid: u32,
-    pub parent_pid: u32,
-    pub real_user_id: u32,
-    pub real_group_id: u32,
-    pub cgroup_id: u64,
-    /// The kernel's task name (`comm`), at most 15 bytes; absent when the
-    /// tenant's filter masks it.
-    pub executable_name: Option<String>,
-    pub creation_time: UnixNanos,
+    /// For a fork, the new child.
+    pub process: ProcessContext,
     /// Exec only: the path given to exec, which may be relative.
     pub executable_path: Option<String>,
     pub executable_path_truncated: bool,
@@ -65,20 +58,7 @@ impl ProcessEvent {
         };
         visit(&field::TIME, Timestamp(self.time));
         visit(&field::EVENT_NAME, String(self.kind.event_name()));
-        visit(&field::PROCESS_PID, Int(self.pid.into()));
-        visit(&field::PROCESS_PARENT_PID, Int(self.parent_pid.into()));
-        visit(&field::PROCESS_REAL_USER_ID, Int(self.real_user_id.into()));
-        visit(
-            &field::PROCESS_REAL_GROUP_ID,
-            Int(self.real_group_id.into()),
-        );
-        // cgroup ids are inode numbers: they fit in i64 on every filesystem.
-        visit(&field::CGROUP_ID, Int(self.cgroup_id as i64));
-        visit(
-            &field::PROCESS_EXECUTABLE_NAME,
-            self.executable_name.as_deref().map_or(Null, String),
-        );
-        visit(&field::PROCESS_CREATION_TIME, Timestamp(self.creation_time));
+        self.process.visit_fields(&mut visit);
         visit(
             &field::PROCESS_EXECUTABLE_PATH,
             self.executable_path.as_deref().map_or(Null, String),
@@ -152,13 +132,15 @@ mod tests {
         let event = Event::Process(ProcessEvent {
             kind: ProcessEventKind::Exit,
             time: 2,
-            pid: 10,
-            parent_pid: 1,
-            real_user_id: 1000,
-            real_group_id: 100,
-            cgroup_id: 77,
-            executable_name: Some("sh".into()),
-            creation_time: 1,
+            process: ProcessContext {
+                pid: 10,
+                parent_pid: 1,
+                real_user_id: 1000,
+                real_group_id: 100,
+                cgroup_id: 77,
+                executable_name: Some("sh".into()),
+                creation_time: 1,
+            },
             executable_path: None,
             executable_path_truncated: false,
             command_args: None,

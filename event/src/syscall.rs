@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    FieldValue, UnixNanos,
+    FieldValue, ProcessContext, UnixNanos,
     field::{self, Field},
     syscall_table,
 };
@@ -38,14 +38,8 @@ pub struct SyscallEvent {
     /// When the syscall returned.
     pub time: UnixNanos,
     pub duration_ns: u64,
-    pub pid: u32,
+    pub process: ProcessContext,
     pub thread_id: u32,
-    pub parent_pid: u32,
-    pub real_user_id: u32,
-    pub real_group_id: u32,
-    pub cgroup_id: u64,
-    pub executable_name: Option<String>,
-    pub creation_time: UnixNanos,
     pub number: u32,
     pub return_value: i64,
     /// The first path argument (the file opened, unlinked or executed, a
@@ -80,20 +74,8 @@ impl SyscallEvent {
         let string = |value: &'a Option<std::string::String>| value.as_deref().map_or(Null, String);
         visit(&field::TIME, Timestamp(self.time));
         visit(&field::EVENT_NAME, String("syscall"));
-        visit(&field::PROCESS_PID, Int(self.pid.into()));
+        self.process.visit_fields(&mut visit);
         visit(&field::THREAD_ID, Int(self.thread_id.into()));
-        visit(&field::PROCESS_PARENT_PID, Int(self.parent_pid.into()));
-        visit(&field::PROCESS_REAL_USER_ID, Int(self.real_user_id.into()));
-        visit(
-            &field::PROCESS_REAL_GROUP_ID,
-            Int(self.real_group_id.into()),
-        );
-        visit(&field::CGROUP_ID, Int(self.cgroup_id as i64));
-        visit(
-            &field::PROCESS_EXECUTABLE_NAME,
-            string(&self.executable_name),
-        );
-        visit(&field::PROCESS_CREATION_TIME, Timestamp(self.creation_time));
         visit(
             &field::SYSCALL_NAME,
             syscall_name(self.number).map_or(Null, String),

@@ -17,8 +17,8 @@ use scrim_abi::{
     ProcessInfo, RecordHeader, RecordKind, SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
 };
 use scrim_event::{
-    Direction, Event, ExitStatus, NetworkEvent, NetworkEventKind, ProcessEvent, ProcessEventKind,
-    SocketAddress, SyscallEvent,
+    Direction, Event, ExitStatus, NetworkEvent, NetworkEventKind, ProcessContext, ProcessEvent,
+    ProcessEventKind, SocketAddress, SyscallEvent,
 };
 
 use crate::{TenantSlot, clock::BootClock};
@@ -144,6 +144,20 @@ impl Decoder {
         Ok(Decoded::Event(Captured { tenant, event }))
     }
 
+    /// The fields every event carries about its process.
+    fn context(&self, process: &ProcessInfo) -> ProcessContext {
+        ProcessContext {
+            pid: process.tgid,
+            parent_pid: process.ppid,
+            real_user_id: process.uid,
+            real_group_id: process.gid,
+            cgroup_id: process.cgroup_id,
+            executable_name: (process.fields & FIELD_COMM != 0)
+                .then(|| nul_terminated(&process.comm)),
+            creation_time: self.clock.to_unix(process.start_boot_time_ns),
+        }
+    }
+
     fn network(&self, record: &NetworkRecord) -> Result<NetworkEvent, DecodeError> {
         let process = &record.process;
         let kind = match record.event {
@@ -186,14 +200,7 @@ impl Decoder {
         Ok(NetworkEvent {
             kind,
             time,
-            pid: process.tgid,
-            parent_pid: process.ppid,
-            real_user_id: process.uid,
-            real_group_id: process.gid,
-            cgroup_id: process.cgroup_id,
-            executable_name: (process.fields & FIELD_COMM != 0)
-                .then(|| nul_terminated(&process.comm)),
-            creation_time: self.clock.to_unix(process.start_boot_time_ns),
+            process: self.context(process),
             direction,
             local: endpoint(&record.local_address, record.local_port),
             peer: endpoint(&record.peer_address, record.peer_port),
@@ -216,15 +223,8 @@ impl Decoder {
                 .header
                 .boot_time_ns
                 .saturating_sub(record.enter_boot_time_ns),
-            pid: process.tgid,
+            process: self.context(process),
             thread_id: record.thread_id,
-            parent_pid: process.ppid,
-            real_user_id: process.uid,
-            real_group_id: process.gid,
-            cgroup_id: process.cgroup_id,
-            executable_name: (process.fields & FIELD_COMM != 0)
-                .then(|| nul_terminated(&process.comm)),
-            creation_time: self.clock.to_unix(process.start_boot_time_ns),
             number: record.number,
             return_value: record.return_value,
             ..SyscallEvent::default()
@@ -298,14 +298,7 @@ impl Decoder {
         ProcessEvent {
             kind,
             time: self.clock.to_unix(header.boot_time_ns),
-            pid: process.tgid,
-            parent_pid: process.ppid,
-            real_user_id: process.uid,
-            real_group_id: process.gid,
-            cgroup_id: process.cgroup_id,
-            executable_name: (process.fields & FIELD_COMM != 0)
-                .then(|| nul_terminated(&process.comm)),
-            creation_time: self.clock.to_unix(process.start_boot_time_ns),
+            process: self.context(process),
             executable_path: None,
             executable_path_truncated: false,
             command_args: None,
@@ -515,17 +508,17 @@ mod tests {
         let (tenant, event) = decode_process(bytemuck::bytes_of(&record));
         assert_eq!(tenant.index(), 3);
         assert_eq!(event.kind, ProcessEventKind::Exec);
-        assert_eq!(event.pid, 42);
-        assert_eq!(event.parent_pid, 1);
-        assert_eq!(event.cgroup_id, 7);
-        assert_eq!(event.executable_name.as_deref(), Some("true"));
+        assert_eq!(event.process.pid, 42);
+        assert_eq!(event.process.parent_pid, 1);
+        assert_eq!(event.process.cgroup_id, 7);
+        assert_eq!(event.process.executable_name.as_deref(), Some("true"));
         assert_eq!(event.executable_path.as_deref(), Some("/bin/true"));
         assert_eq!(
             event.command_args,
             Some(vec!["true".into(), "--flag".into(), "x y".into()])
         );
         assert!(!event.command_args_truncated);
-        assert_eq!(event.creation_time - event.time, 500 - 1_000);
+        assert_eq!(event.process.creation_time - event.time, 500 - 1_000);
     }
 
     #[test]
@@ -534,7 +527,7 @@ mod tests {
         let (_, event) = decode_process(bytemuck::bytes_of(&record));
         assert_eq!(event.command_args, None);
         assert_eq!(event.executable_path, None);
-        assert_eq!(event.executable_name, None);
+        assert_eq!(event.process.executable_name, None);
     }
 
     #[test]

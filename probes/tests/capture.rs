@@ -5,26 +5,17 @@ use std::time::{Duration, Instant};
 
 use scrim_event::{Event, ProcessEvent, ProcessEventKind};
 use scrim_probes::{
-    CaptureFields, CaptureKinds, Captured, KernelCounter, ProbeOptions, Probes, RateLimit,
-    SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
+    CaptureFields, CaptureKinds, KernelCounter, ProbeOptions, Probes, RateLimit, SyscallSet,
+    TenantFilter, TenantSlot, UnknownCgroups,
 };
 use scrim_testkit::{cgroup, cgroup::TestCgroup, gate};
 
-/// Reads for up to `wait` and returns every process event, with its tenant.
+mod common;
+
+/// Every process event delivered within `wait`, with its tenant.
 async fn read_for(probes: &mut Probes, wait: Duration) -> Vec<(TenantSlot, ProcessEvent)> {
-    let deadline = Instant::now() + wait;
-    let mut batch: Vec<Captured> = Vec::new();
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            break;
-        }
-        if let Ok(result) = tokio::time::timeout(remaining, probes.read(&mut batch)).await {
-            result.expect("ring buffer read");
-        }
-    }
-    probes.drain(&mut batch);
-    batch
+    common::read_for(probes, wait)
+        .await
         .into_iter()
         .filter_map(|captured| match captured.event {
             Event::Process(process) => Some((captured.tenant, process)),
@@ -45,12 +36,12 @@ async fn events_of(probes: &mut Probes, pid: u32) -> Vec<(TenantSlot, ProcessEve
             result.expect("ring buffer read");
         }
         for captured in batch.drain(..) {
-            let Event::Process(process) = captured.event else {
+            let Event::Process(event) = captured.event else {
                 continue;
             };
-            if process.pid == pid {
-                let is_exit = process.kind == ProcessEventKind::Exit;
-                mine.push((captured.tenant, process));
+            if event.process.pid == pid {
+                let is_exit = event.kind == ProcessEventKind::Exit;
+                mine.push((captured.tenant, event));
                 if is_exit {
                     return mine;
                 }
@@ -129,29 +120,29 @@ async fn reports_fork_exec_and_exit_of_a_child_in_a_fresh_cgroup() {
     // the child moves itself into the test cgroup; exec and exit inside it.
     let tenants: Vec<u32> = events.iter().map(|(slot, _)| slot.index()).collect();
     assert_eq!(tenants, [0, 1, 1], "{events:#?}");
-    assert_eq!(fork.parent_pid, std::process::id());
+    assert_eq!(fork.process.parent_pid, std::process::id());
     assert_eq!(
-        fork.cgroup_id,
+        fork.process.cgroup_id,
         cgroup::current_cgroup_id().expect("own cgroup")
     );
-    assert_eq!(exec.parent_pid, std::process::id());
-    assert_eq!(exec.cgroup_id, tenant.id());
+    assert_eq!(exec.process.parent_pid, std::process::id());
+    assert_eq!(exec.process.cgroup_id, tenant.id());
     assert_eq!(exec.executable_path.as_deref(), Some("/bin/sh"));
-    assert_eq!(exec.executable_name.as_deref(), Some("sh"));
+    assert_eq!(exec.process.executable_name.as_deref(), Some("sh"));
     assert_eq!(
         exec.command_args.as_deref(),
         Some(&["/bin/sh", "-c", "exit 7", "sh", marker.as_str()].map(String::from)[..])
     );
     assert!(!exec.command_args_truncated);
-    assert_eq!(exit.cgroup_id, tenant.id());
+    assert_eq!(exit.process.cgroup_id, tenant.id());
     assert_eq!(exit.exit.map(|status| status.code), Some(7));
     assert_eq!(exit.exit.and_then(|status| status.signal), None);
     // One process: every record names the same creation time.
-    assert_eq!(fork.creation_time, exec.creation_time);
-    assert_eq!(exec.creation_time, exit.creation_time);
+    assert_eq!(fork.process.creation_time, exec.process.creation_time);
+    assert_eq!(exec.process.creation_time, exit.process.creation_time);
     assert!(fork.time <= exec.time && exec.time <= exit.time);
     // SAFETY: geteuid cannot fail.
-    assert_eq!(exec.real_user_id, unsafe { libc::geteuid() });
+    assert_eq!(exec.process.real_user_id, unsafe { libc::geteuid() });
 
     assert_eq!(probes.undecodable(), 0);
     assert_eq!(counter(&probes, KernelCounter::RingBufferFull), 0);
@@ -232,7 +223,7 @@ async fn drops_an_opted_out_cgroup_in_the_kernel_and_counts_it() {
     assert!(
         events
             .iter()
-            .all(|(_, event)| event.cgroup_id != opted_out.id() && event.pid != pid),
+            .all(|(_, event)| event.process.cgroup_id != opted_out.id() && event.process.pid != pid),
         "an opted-out cgroup's event reached userspace: {events:#?}"
     );
     // Its exec and exit were dropped in the kernel.
@@ -265,7 +256,7 @@ async fn masks_fields_and_kinds_per_tenant() {
     assert_eq!(events.len(), 1, "only the exit: {events:#?}");
     let exit = one(&events, ProcessEventKind::Exit);
     assert_eq!(exit.exit.map(|status| status.code), Some(4));
-    assert_eq!(exit.executable_name, None, "comm was masked");
+    assert_eq!(exit.process.executable_name, None, "comm was masked");
     assert!(counter(&probes, KernelCounter::FilteredKind) > filtered_before);
 
     // Filters change at run time: the same cgroup, now with paths.
@@ -282,7 +273,7 @@ async fn masks_fields_and_kinds_per_tenant() {
     let events = events_of(&mut probes, pid).await;
     let exec = one(&events, ProcessEventKind::Exec);
     assert_eq!(exec.executable_path.as_deref(), Some("/bin/true"));
-    assert_eq!(exec.executable_name, None);
+    assert_eq!(exec.process.executable_name, None);
     assert_eq!(exec.command_args, None);
 }
 
@@ -300,7 +291,7 @@ async fn drops_unknown_cgroups_when_told_to() {
     let before = counter(&probes, KernelCounter::UnknownCgroup);
     let (pid, _) = unknown.run(&["/bin/true"]).expect("run /bin/true");
     let events = read_for(&mut probes, Duration::from_millis(500)).await;
-    assert!(events.iter().all(|(_, event)| event.pid != pid));
+    assert!(events.iter().all(|(_, event)| event.process.pid != pid));
     assert!(counter(&probes, KernelCounter::UnknownCgroup) >= before + 2);
 }
 

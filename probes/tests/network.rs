@@ -7,7 +7,7 @@ use std::{
     net::{IpAddr, SocketAddr, TcpListener},
     os::unix::process::CommandExt as _,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use scrim_event::{Direction, Event, NetworkEvent, NetworkEventKind, SocketAddress};
@@ -15,6 +15,8 @@ use scrim_probes::{
     CaptureFields, CaptureKinds, ProbeOptions, Probes, SyscallSet, TenantFilter, TenantSlot,
 };
 use scrim_testkit::{cgroup::TestCgroup, gate};
+
+mod common;
 
 const CLIENT_SENDS: usize = 1000;
 const SERVER_SENDS: usize = 500;
@@ -78,19 +80,14 @@ fn sockaddr(server: SocketAddr) -> (i32, [u8; 28], libc::socklen_t) {
 }
 
 async fn network_events(probes: &mut Probes, wait: Duration) -> Vec<NetworkEvent> {
-    let deadline = Instant::now() + wait;
-    let mut batch = Vec::new();
-    let mut found = Vec::new();
-    while let Some(remaining) = deadline.checked_duration_since(Instant::now()) {
-        if let Ok(result) = tokio::time::timeout(remaining, probes.read(&mut batch)).await {
-            result.expect("ring buffer read");
-        }
-        found.extend(batch.drain(..).filter_map(|captured| match captured.event {
+    common::read_for(probes, wait)
+        .await
+        .into_iter()
+        .filter_map(|captured| match captured.event {
             Event::Network(event) => Some(event),
             _ => None,
-        }));
-    }
-    found
+        })
+        .collect()
 }
 
 fn only(
@@ -102,7 +99,7 @@ fn only(
     let matching: Vec<_> = events
         .iter()
         .filter(|event| {
-            event.pid == pid
+            event.process.pid == pid
                 && event.kind == kind
                 && event.local.map(|local| local.port) == Some(local_port)
         })
@@ -171,7 +168,7 @@ async fn reports_both_ends_of_a_loopback_connection(test: &str, loopback: IpAddr
     );
     assert_eq!(connect.direction, Direction::Outbound);
     assert_eq!(connect.peer, Some(at(server.port())));
-    assert_eq!(connect.cgroup_id, tenant.id());
+    assert_eq!(connect.process.cgroup_id, tenant.id());
     let client_close = only(
         &events,
         client_pid,

@@ -2,11 +2,7 @@
 //! each decoded syscall between fork and exec (every buffer it needs is made
 //! before the fork), and each must come back with its arguments and return
 //! value. Sockets stay on loopback. Needs root; see `scrim_testkit::gate`.
-use std::{
-    ffi::CString,
-    os::unix::process::CommandExt as _,
-    time::{Duration, Instant},
-};
+use std::{ffi::CString, os::unix::process::CommandExt as _, time::Duration};
 
 use scrim_event::{Event, SocketAddress, SyscallEvent, syscall_number};
 use scrim_probes::{
@@ -14,6 +10,8 @@ use scrim_probes::{
     TenantSlot,
 };
 use scrim_testkit::{cgroup::TestCgroup, gate};
+
+mod common;
 
 const DECODED: &[&str] = &[
     "openat",
@@ -248,25 +246,16 @@ fn run_workload(tenant: &TestCgroup) -> u32 {
     pid
 }
 
-/// The syscall events of `pid`, read for up to `wait`.
+/// The syscall events of `pid` delivered within `wait`.
 async fn syscalls_of(probes: &mut Probes, pid: u32, wait: Duration) -> Vec<SyscallEvent> {
-    let deadline = Instant::now() + wait;
-    let mut batch = Vec::new();
-    let mut found = Vec::new();
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            break;
-        }
-        if let Ok(result) = tokio::time::timeout(remaining, probes.read(&mut batch)).await {
-            result.expect("ring buffer read");
-        }
-        found.extend(batch.drain(..).filter_map(|captured| match captured.event {
-            Event::Syscall(event) if event.pid == pid => Some(event),
+    common::read_for(probes, wait)
+        .await
+        .into_iter()
+        .filter_map(|captured| match captured.event {
+            Event::Syscall(event) if event.process.pid == pid => Some(event),
             _ => None,
-        }));
-    }
-    found
+        })
+        .collect()
 }
 
 fn named<'a>(events: &'a [SyscallEvent], name: &str) -> Vec<&'a SyscallEvent> {
@@ -310,8 +299,8 @@ async fn decodes_each_security_relevant_syscall() {
     events.retain(|event| event.time <= exec_time);
 
     for event in &events {
-        assert_eq!(event.cgroup_id, tenant.id());
-        assert_eq!(event.pid, pid);
+        assert_eq!(event.process.cgroup_id, tenant.id());
+        assert_eq!(event.process.pid, pid);
         assert!(event.duration_ns > 0, "{event:#?}");
     }
     // openat: a missing file, then /dev/null.
@@ -465,7 +454,7 @@ async fn filters_syscalls_per_tenant_and_masks_their_fields() {
     for open in opens {
         assert_eq!(open.path, None, "paths were masked");
         assert_eq!(open.fd, None, "integer arguments were masked");
-        assert_eq!(open.executable_name, None, "comm was masked");
+        assert_eq!(open.process.executable_name, None, "comm was masked");
     }
 
     let before = probes

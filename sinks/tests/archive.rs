@@ -1,7 +1,7 @@
 //! The archive, read back by the `parquet` crate and by DuckDB.
 use std::{path::Path, time::Instant};
 
-use scrim_event::{Event, ExitStatus, ProcessEvent, ProcessEventKind};
+use scrim_event::{Event, ExitStatus, ProcessContext, ProcessEvent, ProcessEventKind};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 use scrim_testkit::archive::{
     duckdb_or_skip, duckdb_query, files_with_suffix, json_lines, parquet_rows,
@@ -15,13 +15,15 @@ fn process_event(kind: ProcessEventKind, pid: u32, time: i64) -> Event {
     Event::Process(ProcessEvent {
         kind,
         time,
-        pid,
-        parent_pid: 1,
-        real_user_id: 1000,
-        real_group_id: 1000,
-        cgroup_id: 4242,
-        executable_name: Some("curl".into()),
-        creation_time: time - 5,
+        process: ProcessContext {
+            pid,
+            parent_pid: 1,
+            real_user_id: 1000,
+            real_group_id: 1000,
+            cgroup_id: 4242,
+            executable_name: Some("curl".into()),
+            creation_time: time - 5,
+        },
         executable_path: (kind == ProcessEventKind::Exec).then(|| "/usr/bin/curl".into()),
         executable_path_truncated: false,
         command_args: (kind == ProcessEventKind::Exec)
