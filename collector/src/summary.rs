@@ -31,7 +31,9 @@ impl fmt::Display for Summary {
         write!(
             f,
             "scrim: {}s: {} events in, {} written ({} files complete), {} lost \
-             (ring buffer full {}, undecodable {}, sink errors {}), {} filtered in kernel",
+             (ring buffer full {}, undecodable {}, sink errors {}), {} filtered in kernel \
+             (opted out {}, unknown cgroup {}, kind {}, syscall {}, rate limit {}), \
+             {} strings truncated",
             self.elapsed.as_secs(),
             self.received,
             self.written(),
@@ -41,6 +43,12 @@ impl fmt::Display for Summary {
             self.undecodable,
             self.archive.rows_failed,
             self.kernel.filtered(),
+            self.kernel.get(KernelCounter::OptedOutCgroup),
+            self.kernel.get(KernelCounter::UnknownCgroup),
+            self.kernel.get(KernelCounter::FilteredKind),
+            self.kernel.get(KernelCounter::FilteredSyscall),
+            self.kernel.get(KernelCounter::RateLimited),
+            self.kernel.get(KernelCounter::StringTruncated),
         )
     }
 }
