@@ -17,6 +17,11 @@ impl Task {
     }
 
     #[inline(always)]
+    fn is_current(self) -> bool {
+        self.0 == Self::current().0
+    }
+
+    #[inline(always)]
     pub fn read<T>(self, offset: u32) -> Option<T> {
         unsafe { bpf_probe_read_kernel(self.0.add(offset as usize) as *const T) }.ok()
     }
@@ -39,10 +44,12 @@ pub fn fill_process_info(
     layout: &KernelLayout,
     admitted: &Admitted,
 ) {
-    let current = bpf_get_current_pid_tgid();
-    info.tgid = task
-        .read(layout.task_tgid)
-        .unwrap_or((current >> 32) as u32);
+    let current_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    info.tgid = if task.is_current() {
+        current_tgid
+    } else {
+        task.read(layout.task_tgid).unwrap_or(current_tgid)
+    };
     info.ppid = task.real_parent_tgid(layout);
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
