@@ -66,8 +66,8 @@ pub(crate) fn resolve() -> Result<KernelLayout, ProbeError> {
         regs_syscall_number: byte_offset("pt_regs", SYSCALL_NUMBER_REGISTER)?,
         tcp_bytes_sent: byte_offset("tcp_sock", "bytes_sent")?,
         tcp_bytes_received: byte_offset("tcp_sock", "bytes_received")?,
+        task_group_leader: byte_offset("task_struct", "group_leader")?,
         sock_state: sock_state_offsets(&tracefs)?,
-        reserved: 0,
     })
 }
 

@@ -477,3 +477,39 @@ async fn filters_syscalls_per_tenant_and_masks_their_fields() {
     // tenant check and were dropped there, counted.
     assert!(after >= before + 2, "{before} -> {after}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn names_the_process_not_the_thread_in_every_thread() {
+    let test = "names_the_process_not_the_thread_in_every_thread";
+    if !gate::root_or_skip(test) {
+        return;
+    }
+    let options = ProbeOptions {
+        excluded_tgid: None,
+        default_tenant: filter(&["openat"], ALL_FIELDS),
+        ..ProbeOptions::default()
+    };
+    let Some(mut probes) = gate::or_skip(test, Probes::load(&options)) else {
+        return;
+    };
+    let marker = |who: &str| format!("/nonexistent-scrim-{}-{who}", std::process::id());
+    let (main_path, thread_path) = (marker("main"), marker("thread"));
+    assert!(std::fs::File::open(&main_path).is_err());
+    let opened_elsewhere = thread_path.clone();
+    std::thread::spawn(move || assert!(std::fs::File::open(opened_elsewhere).is_err()))
+        .join()
+        .expect("thread");
+
+    let me = std::process::id();
+    let events = syscalls_of(&mut probes, me, Duration::from_millis(300)).await;
+    let by_path = |path: &str| {
+        events
+            .iter()
+            .find(|event| event.path.as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("no openat of {path} in {events:#?}"))
+    };
+    let (main, thread) = (by_path(&main_path), by_path(&thread_path));
+    assert_eq!((main.process.pid, thread.process.pid), (me, me));
+    assert_ne!(main.thread_id, thread.thread_id);
+    assert_eq!(main.process.creation_time, thread.process.creation_time);
+}

@@ -214,11 +214,13 @@ pub struct KernelLayout {
     /// Offsets of `tcp_sock.bytes_sent` (data octets, retransmissions included) and `tcp_sock.bytes_received`.
     pub tcp_bytes_sent: u32,
     pub tcp_bytes_received: u32,
+    /// Offset of `task_struct.group_leader`: the process's start time is the
+    /// leader's, not the current thread's.
+    pub task_group_leader: u32,
     /// Offsets of the `sock:inet_sock_set_state` fields, in this order:
     /// skaddr, oldstate, newstate, sport, dport, family, protocol, saddr,
     /// daddr, saddr_v6, daddr_v6.
     pub sock_state: [u32; 11],
-    pub reserved: u32,
 }
 
 /// Indexes into [`KernelLayout::sock_state`].

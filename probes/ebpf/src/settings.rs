@@ -22,8 +22,8 @@ static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     regs_syscall_number: 0,
     tcp_bytes_sent: 0,
     tcp_bytes_received: 0,
+    task_group_leader: 0,
     sock_state: [0; 11],
-    reserved: 0,
 });
 
 /// The collector's thread group, whose events are dropped so its own work

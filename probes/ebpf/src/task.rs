@@ -56,7 +56,11 @@ pub fn fill_process_info(
     info.gid = (uid_gid >> 32) as u32;
     info.reserved = 0;
     info.cgroup_id = admitted.cgroup_id;
-    info.start_boot_time_ns = task.read(layout.task_start_boottime).unwrap_or(0);
+    // The process's start, not this thread's: the leader's.
+    info.start_boot_time_ns = task
+        .read::<*const u8>(layout.task_group_leader)
+        .and_then(|leader| Task(leader).read(layout.task_start_boottime))
+        .unwrap_or(0);
     info.fields = 0;
     info.comm = [0; COMM_LEN];
     if admitted.fields & FIELD_COMM != 0
