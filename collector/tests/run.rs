@@ -250,3 +250,78 @@ fn says_what_to_do_without_privileges() {
     assert!(stderr.contains("run scrim as root"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one clear line, got: {stderr}");
 }
+
+#[test]
+fn archives_syscall_and_network_events_when_asked() {
+    let test = "archives_syscall_and_network_events_when_asked";
+    let output = tempfile::tempdir().expect("tempdir");
+    let Some(collector) =
+        start_capturing(test, output.path(), &["--syscalls", "openat", "--network"])
+    else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("address").port();
+    let serving = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        std::io::copy(&mut stream, &mut std::io::sink()).expect("read until closed")
+    });
+    let tenant = TestCgroup::create("e2e-kinds").expect("create a cgroup");
+    let marker = format!("/nonexistent-scrim-e2e-{}", std::process::id());
+    // bash opens the missing marker, then sends 5 bytes to the loopback
+    // server over /dev/tcp.
+    let script = format!(
+        "exec 3<{marker} 2>/dev/null; exec 4<>/dev/tcp/127.0.0.1/{port} && printf hello >&4; exec 4>&-; true"
+    );
+    let (pid, code) = tenant
+        .run(&["/bin/bash", "-c", &script])
+        .expect("run the workload");
+    assert_eq!(code, Some(0));
+    assert_eq!(serving.join().expect("server"), 5);
+    thread::sleep(Duration::from_millis(300));
+    let (status, _) = collector.stop();
+    assert!(status.success());
+
+    if !duckdb_or_skip(test) {
+        return;
+    }
+    let root = output.path().display();
+    let opens = duckdb_query(&format!(
+        "SELECT \"scrim.syscall.name\", \"scrim.syscall.return_value\", \"scrim.cgroup.id\" \
+         FROM read_parquet('{root}/tenant=default/kind=syscall/*/*/*.parquet') \
+         WHERE \"process.pid\" = {pid} AND \"file.path\" = '{marker}'"
+    ))
+    .expect("DuckDB query");
+    assert_eq!(
+        opens,
+        [vec![
+            serde_json::json!("openat"),
+            serde_json::json!(-i64::from(libc::ENOENT)),
+            serde_json::json!(tenant.id())
+        ]]
+    );
+    let connections = duckdb_query(&format!(
+        "SELECT \"event.name\", \"network.peer.address\", \"network.peer.port\", \
+         \"scrim.network.bytes_sent\" \
+         FROM read_parquet('{root}/tenant=default/kind=network/*/*/*.parquet') \
+         WHERE \"process.pid\" = {pid} ORDER BY time"
+    ))
+    .expect("DuckDB query");
+    assert_eq!(
+        connections,
+        [
+            vec![
+                serde_json::json!("network.connect"),
+                serde_json::json!("127.0.0.1"),
+                serde_json::json!(port),
+                serde_json::Value::Null
+            ],
+            vec![
+                serde_json::json!("network.close"),
+                serde_json::json!("127.0.0.1"),
+                serde_json::json!(port),
+                serde_json::json!(5)
+            ],
+        ]
+    );
+}
