@@ -41,6 +41,10 @@ pub enum FieldType {
     Int,
     Bool,
     String,
+    /// A string holding an IPv4 or IPv6 address.
+    IpAddress,
+    /// A string holding a file-system path.
+    Path,
     StringList,
     IntList,
     /// Nanoseconds since the Unix epoch, UTC.
@@ -53,6 +57,8 @@ impl FieldType {
             FieldType::Int => "int",
             FieldType::Bool => "bool",
             FieldType::String => "string",
+            FieldType::IpAddress => "ip address",
+            FieldType::Path => "path",
             FieldType::StringList => "string[]",
             FieldType::IntList => "int[]",
             FieldType::Timestamp => "timestamp",
@@ -112,7 +118,7 @@ catalogue! {
         "When the process was created; with `process.pid` it names one process across pid reuse.";
     THREAD_ID = "thread.id", [Syscall], Int, Technical, true,
         "Kernel task id of the thread that made the syscall.";
-    PROCESS_EXECUTABLE_PATH = "process.executable.path", [Process], String, Content, false,
+    PROCESS_EXECUTABLE_PATH = "process.executable.path", [Process], Path, Content, false,
         "Exec only: the path given to exec (relative if the caller gave a relative path).";
     PROCESS_EXECUTABLE_PATH_TRUNCATED = "scrim.process.executable.path_truncated", [Process], Bool, Technical, false,
         "Exec only: the path was longer than the kernel capture limit (256 bytes) and was cut.";
@@ -132,11 +138,11 @@ catalogue! {
         "What the syscall returned; a negative value is `-errno` (-2 is ENOENT).";
     SYSCALL_DURATION = "scrim.syscall.duration", [Syscall], Int, Technical, true,
         "Nanoseconds from entry to return.";
-    FILE_PATH = "file.path", [Syscall], String, Content, false,
+    FILE_PATH = "file.path", [Syscall], Path, Content, false,
         "The first path argument: the file opened, unlinked or executed, a rename's source, a mount's source.";
     FILE_PATH_TRUNCATED = "scrim.file.path_truncated", [Syscall], Bool, Technical, false,
         "`file.path` was longer than the kernel capture limit (255 bytes) and may have been cut.";
-    SYSCALL_SECOND_PATH = "scrim.syscall.second_path", [Syscall], String, Content, false,
+    SYSCALL_SECOND_PATH = "scrim.syscall.second_path", [Syscall], Path, Content, false,
         "A rename's destination, a mount's target.";
     SYSCALL_TEXT = "scrim.syscall.text", [Syscall], String, Content, false,
         "A mount's filesystem type, a kernel module's parameters.";
@@ -152,11 +158,11 @@ catalogue! {
         "ptrace's request, bpf's command.";
     SYSCALL_TARGET = "scrim.syscall.target", [Syscall], Int, Technical, false,
         "ptrace's target pid, listen's backlog, init_module's image length, bpf's attribute size.";
-    NETWORK_PEER_ADDRESS = "network.peer.address", [Syscall, Network], String, QuasiIdentifier, false,
+    NETWORK_PEER_ADDRESS = "network.peer.address", [Syscall, Network], IpAddress, QuasiIdentifier, false,
         "The other end: connect's destination, accept's peer, a TCP connection's remote address (IPv4 or IPv6).";
     NETWORK_PEER_PORT = "network.peer.port", [Syscall, Network], Int, Technical, false,
         "The other end's port.";
-    NETWORK_LOCAL_ADDRESS = "network.local.address", [Syscall, Network], String, QuasiIdentifier, false,
+    NETWORK_LOCAL_ADDRESS = "network.local.address", [Syscall, Network], IpAddress, QuasiIdentifier, false,
         "This end: bind's address, a TCP connection's local address.";
     NETWORK_LOCAL_PORT = "network.local.port", [Syscall, Network], Int, Technical, false,
         "This end's port.";

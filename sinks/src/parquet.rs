@@ -41,7 +41,7 @@ fn arrow_type(field_type: FieldType) -> DataType {
     match field_type {
         FieldType::Int => DataType::Int64,
         FieldType::Bool => DataType::Boolean,
-        FieldType::String => DataType::Utf8,
+        FieldType::String | FieldType::IpAddress | FieldType::Path => DataType::Utf8,
         FieldType::StringList => {
             DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
         }
@@ -67,7 +67,9 @@ impl ColumnBuilder {
         match field_type {
             FieldType::Int => ColumnBuilder::Int(Int64Builder::new()),
             FieldType::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
-            FieldType::String => ColumnBuilder::String(StringBuilder::new()),
+            FieldType::String | FieldType::IpAddress | FieldType::Path => {
+                ColumnBuilder::String(StringBuilder::new())
+            }
             FieldType::StringList => {
                 ColumnBuilder::StringList(ListBuilder::new(StringBuilder::new()))
             }
