@@ -2,6 +2,7 @@
 mod bench;
 mod capture;
 mod fields;
+mod policy;
 mod summary;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Fields,
     /// Measure scrim on this machine.
     Bench(bench::BenchArgs),
+    /// Check policy files.
+    Policy(policy::PolicyArgs),
 }
 
 fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => block_on(capture::run(args)),
         Command::Bench(args) => block_on(bench::run(args)),
+        Command::Policy(args) => policy::run(args),
         Command::Fields => {
             print!("{}", fields::catalogue());
             Ok(())

@@ -16,7 +16,7 @@ pub mod time;
 pub use context::ProcessContext;
 pub use network::{Direction, NetworkEvent, NetworkEventKind};
 pub use process::{ExitStatus, ProcessEvent, ProcessEventKind};
-pub use syscall::{SocketAddress, SyscallEvent, syscall_name, syscall_number};
+pub use syscall::{SocketAddress, SyscallEvent, syscall_name, syscall_names, syscall_number};
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type UnixNanos = i64;

@@ -16,6 +16,11 @@ pub fn syscall_name(number: u32) -> Option<&'static str> {
         .map(|index| syscall_table::X86_64[index].1)
 }
 
+/// Every syscall name the table knows, in number order.
+pub fn syscall_names() -> impl Iterator<Item = &'static str> {
+    syscall_table::X86_64.iter().map(|&(_, name)| name)
+}
+
 /// The x86_64 number of a syscall name.
 pub fn syscall_number(name: &str) -> Option<u32> {
     syscall_table::X86_64

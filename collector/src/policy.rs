@@ -1,0 +1,43 @@
+//! `scrim policy`: work with policy files before any collector uses them.
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Check policy files in full; every problem is printed with its file,
+    /// line and column, and any problem makes the exit status non-zero.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
+    match args.command {
+        PolicyCommand::Check { files } => check(&files),
+    }
+}
+
+fn check(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for file in files {
+        match scrim_policies::load(file) {
+            Ok(policy) => println!("{}: ok ({} tenants)", file.display(), policy.tenants.len()),
+            Err(error) => {
+                eprintln!("{error}");
+                failed += 1;
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        _ => anyhow::bail!("{failed} of {} policy files are invalid", files.len()),
+    }
+}

@@ -1,0 +1,51 @@
+//! `scrim policy check` as a user runs it.
+use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, process::Command};
+
+const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/examples")
+}
+
+#[test]
+fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let key = directory.path().join("master.key");
+    fs::write(&key, [1u8; 32]).expect("key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut files = Vec::new();
+    for name in ["default.toml", "kubernetes.toml", "strict.toml"] {
+        let copy = directory.path().join(name);
+        fs::copy(examples().join(name), &copy).expect("copy example");
+        files.push(copy);
+    }
+    let good = Command::new(SCRIM)
+        .args(["policy", "check"])
+        .args(&files)
+        .output()
+        .expect("run scrim policy check");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+
+    let broken = directory.path().join("broken.toml");
+    let text = fs::read_to_string(&files[0]).expect("read example");
+    fs::write(&broken, text.replace("retention = {", "retension = {")).expect("write");
+    let bad = Command::new(SCRIM)
+        .args(["policy", "check"])
+        .arg(&broken)
+        .output()
+        .expect("run scrim policy check");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:16:1: unknown field `retension`",
+            broken.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `retention`?"), "{stderr}");
+}

@@ -1,0 +1,164 @@
+//! The policy file, as written. Values that later checks must point at are
+//! `Spanned`, so every error can name its line and column.
+//!
+//! ```toml
+//! version = 1
+//!
+//! [defaults]
+//! unknown_tenant = "drop"
+//!
+//! [[tenant]]
+//! name = "acme"
+//! purpose = "security monitoring"
+//! legal_basis = "legitimate interest, GDPR Art. 6(1)(f)"
+//! match = { cgroup_path = ["/acme/**"] }
+//! capture = ["process", "syscall:openat,connect"]
+//! retention = { process = "30d", syscall = "7d" }
+//! sinks = [{ parquet = { path = "/var/lib/scrim/archive" } }]
+//!
+//! [tenant.fields]
+//! "process.executable.path" = "keep"
+//! "network.peer.address" = { truncate = { ipv4 = 24, ipv6 = 48 } }
+//! ```
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The only version this build reads.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub version: Spanned<u32>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub keys: Option<Keys>,
+    /// Cgroups and uids never captured at all, whatever tenant they are in.
+    #[serde(default, rename = "opt_out")]
+    pub opt_outs: Vec<Spanned<OptOut>>,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// `"drop"`, or the name of the tenant that takes events no tenant's
+    /// selector matches. Fields have no default: a field leaves only if a
+    /// rule keeps it (privacy by default).
+    pub unknown_tenant: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// At least 32 bytes, readable by its owner only.
+    pub master_key_file: Spanned<String>,
+    /// How often pseudonyms change, for example `"30d"`.
+    pub rotation: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOut {
+    #[serde(default)]
+    pub cgroup_path: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub k8s_namespace: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub uid: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub name: Spanned<String>,
+    /// Why the data is processed (GDPR Art. 5(1)(b)).
+    pub purpose: Spanned<String>,
+    /// On what ground (GDPR Art. 6).
+    pub legal_basis: Spanned<String>,
+    #[serde(rename = "match")]
+    pub selector: Spanned<Selector>,
+    /// Event kinds: `"process"`, `"network"`, `"syscall:NAME,NAME"`.
+    pub capture: Vec<Spanned<String>>,
+    /// A rule per field; fields without one never leave.
+    #[serde(default)]
+    pub fields: BTreeMap<Spanned<String>, Spanned<Action>>,
+    /// How long each captured kind is kept, for example `{ process = "30d" }`.
+    #[serde(default)]
+    pub retention: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub sinks: Spanned<Vec<Spanned<Sink>>>,
+}
+
+/// Which processes belong to a tenant: any listed criterion matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    #[serde(default)]
+    pub cgroup_path: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub k8s_namespace: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub k8s_pod_labels: BTreeMap<String, String>,
+    /// Inclusive `[first, last]`.
+    pub uid_range: Option<Spanned<[u32; 2]>>,
+}
+
+/// What happens to one field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    Keep,
+    Drop,
+    /// Keyed BLAKE3, per tenant and rotation epoch.
+    Pseudonymize,
+    /// Replace credentials and personal data, keeping the structure.
+    ScrubSecrets,
+    /// Keep an IP address's network prefix only.
+    Truncate {
+        ipv4: u8,
+        ipv6: u8,
+    },
+    /// Round a time down, for example `"1m"`.
+    Coarsen(String),
+    /// Keep a path's first `depth` components, or replace what matches a
+    /// prefix such as `/home/*`.
+    Generalize {
+        depth: Option<u8>,
+        #[serde(default)]
+        prefixes: Vec<String>,
+    },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Drop => "drop",
+            Action::Pseudonymize => "pseudonymize",
+            Action::ScrubSecrets => "scrub_secrets",
+            Action::Truncate { .. } => "truncate",
+            Action::Coarsen(_) => "coarsen",
+            Action::Generalize { .. } => "generalize",
+        }
+    }
+}
+
+/// Where a tenant's records go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sink {
+    Parquet {
+        path: String,
+    },
+    Jsonl {
+        path: String,
+    },
+    Otlp {
+        endpoint: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+}

@@ -1,0 +1,447 @@
+//! Semantic checks: everything a policy can get wrong that parsing cannot
+//! see. All problems are collected, not just the first, so one run of
+//! `scrim policy check` shows everything to fix.
+//!
+//! Tenant selectors are tried in file order and the first match wins; a
+//! selector value that two tenants both list is an error, since the second
+//! tenant could never get those processes.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Range,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::Path,
+};
+
+use scrim_event::{
+    EventKind,
+    field::{self, Field, FieldType},
+    syscall_number,
+};
+use toml::Spanned;
+
+use crate::{
+    diagnostic::{Diagnostic, with_suggestion},
+    model::{Action, PolicyFile, Sink, Tenant, VERSION},
+};
+
+/// Bytes a master key needs at least.
+const MASTER_KEY_BYTES: u64 = 32;
+
+struct Checker<'a> {
+    source: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::at(self.source, span, message));
+    }
+}
+
+pub(crate) fn validate(policy: &PolicyFile, source: &str, base: &Path) -> Vec<Diagnostic> {
+    let mut checker = Checker {
+        source,
+        diagnostics: Vec::new(),
+    };
+    if *policy.version.get_ref() != VERSION {
+        checker.error(
+            policy.version.span(),
+            format!(
+                "unsupported policy version {}; this scrim reads version {VERSION}",
+                policy.version.get_ref()
+            ),
+        );
+    }
+    check_tenant_names(&mut checker, policy);
+    check_unknown_tenant(&mut checker, policy);
+    if let Some(keys) = &policy.keys {
+        check_duration(&mut checker, &keys.rotation, "key rotation");
+        check_key_file(&mut checker, &keys.master_key_file, base);
+    }
+    for opt_out in &policy.opt_outs {
+        let criteria = opt_out.get_ref();
+        if criteria.cgroup_path.is_empty()
+            && criteria.k8s_namespace.is_empty()
+            && criteria.uid.is_empty()
+        {
+            checker.error(
+                opt_out.span(),
+                "this opt_out lists no cgroup_path, k8s_namespace or uid",
+            );
+        }
+    }
+    if policy.keys.is_none() {
+        let pseudonymizing = policy
+            .tenants
+            .iter()
+            .flat_map(|tenant| &tenant.fields)
+            .find(|(_, action)| *action.get_ref() == Action::Pseudonymize);
+        if let Some((_, action)) = pseudonymizing {
+            checker.error(
+                action.span(),
+                "pseudonymize needs a key: add [keys] with master_key_file and rotation",
+            );
+        }
+    }
+    check_overlapping_selectors(&mut checker, policy);
+    for tenant in &policy.tenants {
+        check_tenant(&mut checker, tenant);
+    }
+    checker.diagnostics.sort_by_key(|d| (d.line, d.column));
+    checker.diagnostics
+}
+
+fn check_tenant_names(checker: &mut Checker, policy: &PolicyFile) {
+    let mut seen = BTreeSet::new();
+    for tenant in &policy.tenants {
+        let name = tenant.name.get_ref();
+        let path_safe = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+        if !path_safe {
+            checker.error(
+                tenant.name.span(),
+                format!(
+                    "tenant name {name:?} must be letters, digits, `.`, `_` and `-`, not \
+                     starting with `.` (it names archive directories)"
+                ),
+            );
+        }
+        if !seen.insert(name.as_str()) {
+            checker.error(
+                tenant.name.span(),
+                format!("tenant `{name}` is defined twice"),
+            );
+        }
+    }
+}
+
+fn check_unknown_tenant(checker: &mut Checker, policy: &PolicyFile) {
+    let Some(unknown) = &policy.defaults.unknown_tenant else {
+        return;
+    };
+    let target = unknown.get_ref();
+    let names: Vec<&str> = policy
+        .tenants
+        .iter()
+        .map(|t| t.name.get_ref().as_str())
+        .collect();
+    if target != "drop" && !names.contains(&target.as_str()) {
+        let message = format!("unknown_tenant is `{target}`, which is neither `drop` nor a tenant");
+        let candidates = names.iter().copied().chain(["drop"]);
+        checker.error(unknown.span(), with_suggestion(message, target, candidates));
+    }
+}
+
+fn check_duration(checker: &mut Checker, value: &Spanned<String>, what: &str) -> bool {
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(duration) if !duration.is_zero() => true,
+        Ok(_) => {
+            checker.error(value.span(), format!("{what} must be longer than zero"));
+            false
+        }
+        Err(error) => {
+            checker.error(
+                value.span(),
+                format!(
+                    "{what} {:?} is not a duration ({error}); write it like \"30d\" or \"12h\"",
+                    value.get_ref()
+                ),
+            );
+            false
+        }
+    }
+}
+
+fn check_key_file(checker: &mut Checker, file: &Spanned<String>, base: &Path) {
+    let path = base.join(file.get_ref());
+    let problem = match std::fs::metadata(&path) {
+        Err(error) => Some(format!(
+            "master key file {} cannot be read: {error}",
+            path.display()
+        )),
+        Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => Some(format!(
+            "master key file {} is accessible to others (mode {:o}); run `chmod 600` on it",
+            path.display(),
+            metadata.permissions().mode() & 0o777
+        )),
+        Ok(metadata) if metadata.size() < MASTER_KEY_BYTES => Some(format!(
+            "master key file {} holds {} bytes; a key needs at least {MASTER_KEY_BYTES}",
+            path.display(),
+            metadata.size()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(problem) = problem {
+        checker.error(file.span(), problem);
+    }
+}
+
+fn check_overlapping_selectors(checker: &mut Checker, policy: &PolicyFile) {
+    let mut claimed: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for tenant in &policy.tenants {
+        let selector = tenant.selector.get_ref();
+        let values = selector
+            .cgroup_path
+            .iter()
+            .map(|value| ("cgroup_path", value))
+            .chain(
+                selector
+                    .k8s_namespace
+                    .iter()
+                    .map(|value| ("k8s_namespace", value)),
+            );
+        for (criterion, value) in values {
+            let owner = tenant.name.get_ref().as_str();
+            if let Some(first) = claimed.insert((criterion, value.get_ref().as_str()), owner)
+                && first != owner
+            {
+                checker.error(
+                    value.span(),
+                    format!(
+                        "{criterion} {:?} is already claimed by tenant `{first}`; the first \
+                         matching tenant wins, so `{owner}` would never get these processes",
+                        value.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_tenant(checker: &mut Checker, tenant: &Tenant) {
+    let name = tenant.name.get_ref();
+    for (value, what) in [
+        (&tenant.purpose, "purpose"),
+        (&tenant.legal_basis, "legal_basis"),
+    ] {
+        if value.get_ref().trim().is_empty() {
+            checker.error(value.span(), format!("tenant `{name}` has an empty {what}"));
+        }
+    }
+    let selector = tenant.selector.get_ref();
+    if selector.cgroup_path.is_empty()
+        && selector.k8s_namespace.is_empty()
+        && selector.k8s_pod_labels.is_empty()
+        && selector.uid_range.is_none()
+    {
+        checker.error(
+            tenant.selector.span(),
+            format!("tenant `{name}` matches nothing: give match a cgroup_path, k8s_namespace, k8s_pod_labels or uid_range"),
+        );
+    }
+    if let Some(range) = &selector.uid_range
+        && range.get_ref()[0] > range.get_ref()[1]
+    {
+        checker.error(
+            range.span(),
+            "uid_range must be [first, last] with first <= last",
+        );
+    }
+    let captured = check_capture(checker, tenant);
+    for (field_name, action) in &tenant.fields {
+        check_field_rule(checker, name, &captured, field_name, action);
+    }
+    check_retention(checker, tenant, &captured);
+    check_sinks(checker, tenant);
+}
+
+/// The event kinds a tenant captures, checking each `capture` entry.
+fn check_capture(checker: &mut Checker, tenant: &Tenant) -> BTreeSet<EventKind> {
+    let mut kinds = BTreeSet::new();
+    if tenant.capture.is_empty() {
+        checker.error(
+            tenant.name.span(),
+            format!(
+                "tenant `{}` captures nothing: list event kinds in capture",
+                tenant.name.get_ref()
+            ),
+        );
+    }
+    let kind_names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+    for entry in &tenant.capture {
+        let (kind_name, syscalls) = match entry.get_ref().split_once(':') {
+            Some((kind, syscalls)) => (kind, Some(syscalls)),
+            None => (entry.get_ref().as_str(), None),
+        };
+        let Some(kind) = EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == kind_name)
+        else {
+            let message = format!("unknown event kind `{kind_name}` in capture");
+            checker.error(
+                entry.span(),
+                with_suggestion(message, kind_name, kind_names.iter().copied()),
+            );
+            continue;
+        };
+        match (kind, syscalls) {
+            (EventKind::Syscall, None) => checker.error(
+                entry.span(),
+                "capture \"syscall\" needs the syscalls to capture, as in \"syscall:openat,connect\"",
+            ),
+            (EventKind::Syscall, Some(names)) => {
+                for syscall in names.split(',').map(str::trim) {
+                    if syscall_number(syscall).is_none() {
+                        let message = format!("unknown syscall `{syscall}` in capture");
+                        let known = scrim_event::syscall_names();
+                        checker.error(entry.span(), with_suggestion(message, syscall, known));
+                    }
+                }
+            }
+            (_, Some(_)) => checker.error(
+                entry.span(),
+                format!("only syscall captures take a list, not `{kind_name}`"),
+            ),
+            (_, None) => {}
+        }
+        kinds.insert(kind);
+    }
+    kinds
+}
+
+fn check_field_rule(
+    checker: &mut Checker,
+    tenant: &str,
+    captured: &BTreeSet<EventKind>,
+    field_name: &Spanned<String>,
+    action: &Spanned<Action>,
+) {
+    let name = field_name.get_ref();
+    let Some(field) = field::ALL.iter().find(|field| field.name == name) else {
+        let message = format!("unknown field `{name}`");
+        let names = field::ALL.iter().map(|field| field.name);
+        checker.error(field_name.span(), with_suggestion(message, name, names));
+        return;
+    };
+    if !field.kinds.iter().any(|kind| captured.contains(kind)) {
+        let carriers: Vec<&str> = field.kinds.iter().map(|kind| kind.as_str()).collect();
+        checker.error(
+            field_name.span(),
+            format!(
+                "tenant `{tenant}` has a rule for `{name}`, which only {} events carry, \
+                 but captures none of them",
+                carriers.join(" and ")
+            ),
+        );
+    }
+    if let Some(problem) = misfit(field, action.get_ref()) {
+        checker.error(action.span(), problem);
+    }
+}
+
+/// Why `action` cannot apply to `field`, if it cannot.
+fn misfit(field: &Field, action: &Action) -> Option<String> {
+    let ty = field.field_type;
+    let fits = match action {
+        Action::Keep | Action::Drop => true,
+        Action::Pseudonymize => !matches!(ty, FieldType::Timestamp | FieldType::Bool),
+        Action::ScrubSecrets => matches!(
+            ty,
+            FieldType::String | FieldType::Path | FieldType::StringList
+        ),
+        Action::Truncate { ipv4, ipv6 } => {
+            if *ipv4 > 32 || *ipv6 > 128 {
+                return Some(format!(
+                    "truncate keeps at most 32 IPv4 and 128 IPv6 prefix bits, not {ipv4} and {ipv6}"
+                ));
+            }
+            ty == FieldType::IpAddress
+        }
+        Action::Coarsen(granularity) => {
+            if humantime::parse_duration(granularity).is_err() {
+                return Some(format!(
+                    "coarsen takes a duration such as \"1m\" or \"1h\", not {granularity:?}"
+                ));
+            }
+            ty == FieldType::Timestamp
+        }
+        Action::Generalize { depth, prefixes } => {
+            if depth.is_none() && prefixes.is_empty() {
+                return Some("generalize needs a depth or prefixes".into());
+            }
+            ty == FieldType::Path
+        }
+    };
+    (!fits).then(|| {
+        format!(
+            "`{}` cannot apply to `{}`, a field of type {}",
+            action.name(),
+            field.name,
+            ty.as_str()
+        )
+    })
+}
+
+fn check_retention(checker: &mut Checker, tenant: &Tenant, captured: &BTreeSet<EventKind>) {
+    let name = tenant.name.get_ref();
+    let kind_names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+    let mut covered = BTreeSet::new();
+    for (kind_name, duration) in &tenant.retention {
+        match EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == kind_name.get_ref())
+        {
+            Some(kind) => {
+                covered.insert(kind);
+                check_duration(
+                    checker,
+                    duration,
+                    &format!("retention of {}", kind.as_str()),
+                );
+            }
+            None => {
+                let message = format!("unknown event kind `{}` in retention", kind_name.get_ref());
+                checker.error(
+                    kind_name.span(),
+                    with_suggestion(message, kind_name.get_ref(), kind_names.iter().copied()),
+                );
+            }
+        }
+    }
+    for kind in captured.difference(&covered) {
+        checker.error(
+            tenant.name.span(),
+            format!(
+                "tenant `{name}` captures {} events but sets no retention for them",
+                kind.as_str()
+            ),
+        );
+    }
+}
+
+fn check_sinks(checker: &mut Checker, tenant: &Tenant) {
+    if tenant.sinks.get_ref().is_empty() {
+        checker.error(
+            tenant.sinks.span(),
+            format!(
+                "tenant `{}` has no sink: its events would go nowhere",
+                tenant.name.get_ref()
+            ),
+        );
+    }
+    for sink in tenant.sinks.get_ref() {
+        let problem = match sink.get_ref() {
+            Sink::Parquet { path } | Sink::Jsonl { path } if path.trim().is_empty() => {
+                Some("this sink has no destination: give it a path".to_owned())
+            }
+            Sink::Otlp { endpoint, .. } if endpoint.trim().is_empty() => {
+                Some("this sink has no destination: give it an endpoint".to_owned())
+            }
+            Sink::Otlp { endpoint, .. }
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) =>
+            {
+                Some(format!(
+                    "OTLP endpoint {endpoint:?} must start with http:// or https://"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            checker.error(sink.span(), problem);
+        }
+    }
+}
