@@ -5,12 +5,14 @@
 //! policy or every problem found, each with its file, line and column.
 mod diagnostic;
 pub mod model;
+mod plan;
 mod validate;
 
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
+pub use plan::CapturePlan;
 
 /// Reads, parses and validates the policy at `path`. Relative paths inside
 /// it (the master key file) are relative to its directory.

@@ -9,6 +9,8 @@ use scrim_abi::{
     KIND_SYSCALL, SYSCALL_SLOTS, SyscallBitmap, TENANT_SLOTS,
 };
 
+use scrim_event::EventKind;
+
 use crate::ProbeError;
 
 /// A tenant's index in the kernel's filter maps. Slot 0 is the default
@@ -105,6 +107,73 @@ impl CaptureKinds {
         .union(CaptureKinds::PROCESS_EXIT);
 }
 
+impl CaptureKinds {
+    /// The kernel switches for one event kind.
+    pub fn of(kind: EventKind) -> CaptureKinds {
+        match kind {
+            EventKind::Process => CaptureKinds::ALL_PROCESS,
+            EventKind::Syscall => CaptureKinds::SYSCALL,
+            EventKind::Network => CaptureKinds::NETWORK,
+        }
+    }
+}
+
+impl CaptureFields {
+    /// The mask a catalogued field needs in the kernel; [`CaptureFields::NONE`]
+    /// for fields the kernel always reports (ids, times, counters).
+    pub fn needed_for(field_name: &str) -> CaptureFields {
+        use scrim_event::field as f;
+        let by_mask: [(CaptureFields, &[&f::Field]); 6] = [
+            (CaptureFields::COMM, &[&f::PROCESS_EXECUTABLE_NAME]),
+            (
+                CaptureFields::EXEC_PATH,
+                &[
+                    &f::PROCESS_EXECUTABLE_PATH,
+                    &f::PROCESS_EXECUTABLE_PATH_TRUNCATED,
+                ],
+            ),
+            (
+                CaptureFields::COMMAND_ARGS,
+                &[&f::PROCESS_COMMAND_ARGS, &f::PROCESS_COMMAND_ARGS_TRUNCATED],
+            ),
+            (
+                CaptureFields::SYSCALL_ARGS,
+                &[
+                    &f::SYSCALL_FD,
+                    &f::SYSCALL_FLAGS,
+                    &f::SYSCALL_MODE,
+                    &f::SYSCALL_IDS,
+                    &f::SYSCALL_REQUEST,
+                    &f::SYSCALL_TARGET,
+                ],
+            ),
+            (
+                CaptureFields::SYSCALL_STRINGS,
+                &[
+                    &f::FILE_PATH,
+                    &f::FILE_PATH_TRUNCATED,
+                    &f::SYSCALL_SECOND_PATH,
+                    &f::SYSCALL_TEXT,
+                ],
+            ),
+            (
+                CaptureFields::SOCKET_ADDRESSES,
+                &[
+                    &f::NETWORK_PEER_ADDRESS,
+                    &f::NETWORK_PEER_PORT,
+                    &f::NETWORK_LOCAL_ADDRESS,
+                    &f::NETWORK_LOCAL_PORT,
+                    &f::NETWORK_TYPE,
+                ],
+            ),
+        ];
+        by_mask
+            .into_iter()
+            .filter(|(_, fields)| fields.iter().any(|field| field.name == field_name))
+            .fold(CaptureFields::NONE, |mask, (bit, _)| mask | bit)
+    }
+}
+
 /// A set of syscall numbers (x86_64 numbering).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallSet(SyscallBitmap);
@@ -182,6 +251,25 @@ impl TenantFilter {
         rate_limit: None,
     };
 
+    /// The filter that captures `kinds` and `syscalls`, reading in the
+    /// kernel only what `fields` (catalogue names) need.
+    pub fn for_fields<'a>(
+        kinds: impl IntoIterator<Item = EventKind>,
+        fields: impl IntoIterator<Item = &'a str>,
+        syscalls: SyscallSet,
+    ) -> TenantFilter {
+        TenantFilter {
+            kinds: kinds
+                .into_iter()
+                .fold(CaptureKinds::NONE, |all, kind| all | CaptureKinds::of(kind)),
+            fields: fields.into_iter().fold(CaptureFields::NONE, |all, field| {
+                all | CaptureFields::needed_for(field)
+            }),
+            syscalls,
+            rate_limit: None,
+        }
+    }
+
     /// The syscalls this filter actually captures.
     pub(crate) fn wanted_syscalls(&self) -> SyscallSet {
         if self.kinds.contains(CaptureKinds::SYSCALL) {
@@ -225,5 +313,29 @@ impl UnknownCgroups {
             },
             reserved: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_in_the_kernel_only_what_named_fields_need() {
+        let filter = TenantFilter::for_fields(
+            [EventKind::Process, EventKind::Network],
+            ["time", "process.executable.path", "network.peer.port"],
+            SyscallSet::EMPTY,
+        );
+        assert_eq!(
+            filter.kinds,
+            CaptureKinds::ALL_PROCESS | CaptureKinds::NETWORK
+        );
+        assert_eq!(
+            filter.fields,
+            CaptureFields::EXEC_PATH | CaptureFields::SOCKET_ADDRESSES
+        );
+        assert!(!filter.fields.contains(CaptureFields::COMMAND_ARGS));
+        assert!(!filter.fields.contains(CaptureFields::COMM));
     }
 }
