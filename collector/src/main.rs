@@ -1,6 +1,7 @@
 //! `scrim`: privacy-aware runtime telemetry for multi-tenant Linux nodes.
 mod bench;
 mod capture;
+mod explain;
 mod fields;
 mod policy;
 mod summary;

@@ -17,11 +17,20 @@ enum PolicyCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Explain a policy as Markdown: per tenant, what is collected and why,
+    /// how each field is transformed, how long it is kept, where it goes, and
+    /// what the kernel never reads.
+    Explain { file: PathBuf },
 }
 
 pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     match args.command {
         PolicyCommand::Check { files } => check(&files),
+        PolicyCommand::Explain { file } => {
+            let policy = scrim_policies::load(&file)?;
+            print!("{}", crate::explain::explain(&policy));
+            Ok(())
+        }
     }
 }
 

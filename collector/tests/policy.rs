@@ -49,3 +49,39 @@ fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
     );
     assert!(stderr.contains("did you mean `retention`?"), "{stderr}");
 }
+
+#[test]
+fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let key = directory.path().join("master.key");
+    fs::write(&key, [1u8; 32]).expect("key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let policy = directory.path().join("kubernetes.toml");
+    fs::copy(examples().join("kubernetes.toml"), &policy).expect("copy example");
+    let output = Command::new(SCRIM)
+        .args(["policy", "explain"])
+        .arg(&policy)
+        .output()
+        .expect("run scrim policy explain");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Events no tenant selects: dropped.",
+        "Never captured, dropped in the kernel: namespace kube-system.",
+        "## Tenant `payments`",
+        "- Legal basis: legal obligation, GDPR Art. 6(1)(c) (PCI DSS 10)",
+        "- Keeps: network events for 30d, process events for 90d, syscall events for 30d",
+        "| `network.peer.address` | quasi-identifier | truncated to /24 (IPv4) or /48 (IPv6) | yes (asked for) |",
+        "| `process.real_user.id` | identifier | pseudonymised (keyed BLAKE3) | always |",
+        "Never read in the kernel: `process.executable.name`, `scrim.syscall.fd`",
+        "## Tenant `web`",
+        "| `time` | quasi-identifier | rounded down to 1m | always |",
+        "Never read in the kernel: `process.executable.path`, `scrim.process.executable.path_truncated`, `process.command_args`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
