@@ -9,6 +9,7 @@ use scrim_policies::{
     model::{Action, Sink, Tenant},
 };
 use scrim_probes::CaptureFields;
+use toml::Spanned;
 
 pub fn explain(policy: &PolicyFile) -> String {
     let mut out = String::new();
@@ -24,19 +25,7 @@ pub fn explain(policy: &PolicyFile) -> String {
     );
     for opt_out in &policy.opt_outs {
         let opt_out = opt_out.get_ref();
-        let mut never = Vec::new();
-        never.extend(
-            opt_out
-                .cgroup_path
-                .iter()
-                .map(|path| format!("cgroup {}", path.get_ref())),
-        );
-        never.extend(
-            opt_out
-                .k8s_namespace
-                .iter()
-                .map(|ns| format!("namespace {}", ns.get_ref())),
-        );
+        let mut never = groups(&opt_out.cgroup_path, &opt_out.k8s_namespace);
         never.extend(opt_out.uid.iter().map(|uid| format!("uid {uid}")));
         let _ = writeln!(
             out,
@@ -138,19 +127,7 @@ fn explain_tenant(out: &mut String, tenant: &Tenant) {
 
 fn selection(tenant: &Tenant) -> String {
     let selector = tenant.selector.get_ref();
-    let mut parts = Vec::new();
-    parts.extend(
-        selector
-            .cgroup_path
-            .iter()
-            .map(|path| format!("cgroup {}", path.get_ref())),
-    );
-    parts.extend(
-        selector
-            .k8s_namespace
-            .iter()
-            .map(|ns| format!("namespace {}", ns.get_ref())),
-    );
+    let mut parts = groups(&selector.cgroup_path, &selector.k8s_namespace);
     parts.extend(
         selector
             .k8s_pod_labels
@@ -162,6 +139,17 @@ fn selection(tenant: &Tenant) -> String {
         parts.push(format!("uids {first}-{last}"));
     }
     parts.join(", ")
+}
+
+/// "cgroup /a/**", "namespace web", ...
+fn groups(cgroup_paths: &[Spanned<String>], namespaces: &[Spanned<String>]) -> Vec<String> {
+    let cgroups = cgroup_paths
+        .iter()
+        .map(|path| format!("cgroup {}", path.get_ref()));
+    let namespaces = namespaces
+        .iter()
+        .map(|ns| format!("namespace {}", ns.get_ref()));
+    cgroups.chain(namespaces).collect()
 }
 
 fn captures(plan: &CapturePlan) -> String {

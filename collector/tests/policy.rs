@@ -7,12 +7,18 @@ fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/examples")
 }
 
-#[test]
-fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
+/// A directory holding a usable master key, as the examples expect it.
+fn directory_with_key() -> tempfile::TempDir {
     let directory = tempfile::tempdir().expect("tempdir");
     let key = directory.path().join("master.key");
     fs::write(&key, [1u8; 32]).expect("key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    directory
+}
+
+#[test]
+fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
+    let directory = directory_with_key();
     let mut files = Vec::new();
     for name in ["default.toml", "kubernetes.toml", "strict.toml"] {
         let copy = directory.path().join(name);
@@ -52,10 +58,7 @@ fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
 
 #[test]
 fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
-    let directory = tempfile::tempdir().expect("tempdir");
-    let key = directory.path().join("master.key");
-    fs::write(&key, [1u8; 32]).expect("key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let directory = directory_with_key();
     let policy = directory.path().join("kubernetes.toml");
     fs::copy(examples().join("kubernetes.toml"), &policy).expect("copy example");
     let output = Command::new(SCRIM)
