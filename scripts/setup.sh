@@ -8,7 +8,8 @@
 #     -Z build-std=core;
 #   - bpf-linker, which links the kernel programs into one BPF object;
 #   - tracefs mounted at /sys/kernel/tracing, where tracepoints are attached;
-#   - DuckDB for Python, the independent reader the tests check archives with.
+#   - DuckDB and jsonschema for Python: the independent tools the tests check
+#     archives and the policy schema with.
 set -euo pipefail
 
 LLVM_VERSION=22
@@ -77,13 +78,15 @@ mount_tracefs() {
   mount -t tracefs tracefs /sys/kernel/tracing
 }
 
-install_duckdb() {
-  if python3 -c 'import duckdb' >/dev/null 2>&1; then
-    say "DuckDB for Python present: $(python3 -c 'import duckdb; print(duckdb.__version__)')"
-    return
-  fi
-  say "installing DuckDB for Python (the independent archive reader)"
-  python3 -m pip install --quiet --disable-pip-version-check duckdb
+install_python_tools() {
+  for module in duckdb jsonschema; do
+    if python3 -c "import $module" >/dev/null 2>&1; then
+      say "Python $module present"
+    else
+      say "installing Python $module (an independent checker for the tests)"
+      python3 -m pip install --quiet --disable-pip-version-check "$module"
+    fi
+  done
 }
 
 started=$(date +%s)
@@ -91,5 +94,5 @@ install_apt_packages
 install_rust_src
 install_bpf_linker
 mount_tracefs
-install_duckdb
+install_python_tools
 say "done in $(( $(date +%s) - started ))s"

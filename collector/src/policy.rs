@@ -21,11 +21,17 @@ enum PolicyCommand {
     /// how each field is transformed, how long it is kept, where it goes, and
     /// what the kernel never reads.
     Explain { file: PathBuf },
+    /// Print the JSON Schema of policy files, for editors.
+    Schema,
 }
 
 pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     match args.command {
         PolicyCommand::Check { files } => check(&files),
+        PolicyCommand::Schema => {
+            println!("{:#}", scrim_policies::json_schema());
+            Ok(())
+        }
         PolicyCommand::Explain { file } => {
             let policy = scrim_policies::load(&file)?;
             print!("{}", crate::explain::explain(&policy));

@@ -88,3 +88,58 @@ fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn the_schema_accepts_the_shipped_examples_and_refuses_a_misspelt_field() {
+    let test = "the_schema_accepts_the_shipped_examples_and_refuses_a_misspelt_field";
+    if !scrim_testkit::archive::python_module_or_skip(test, "jsonschema") {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("tempdir");
+    let schema = Command::new(SCRIM)
+        .args(["policy", "schema"])
+        .output()
+        .expect("run scrim policy schema");
+    assert!(schema.status.success());
+    let schema_file = directory.path().join("schema.json");
+    fs::write(&schema_file, &schema.stdout).expect("write schema");
+    // jsonschema, an independent validator, on the examples read by Python's
+    // own TOML parser.
+    const CHECK: &str = r#"
+import glob, json, sys, tomllib, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft202012Validator
+validator.check_schema(schema)
+for path in sorted(glob.glob(sys.argv[2] + "/*.toml")):
+    jsonschema.validate(tomllib.load(open(path, "rb")), schema, cls=validator)
+    print("valid", path.rsplit("/", 1)[-1])
+broken = tomllib.load(open(sys.argv[2] + "/default.toml", "rb"))
+broken["tenant"][0]["fields"]["process.executable.pth"] = "keep"
+try:
+    jsonschema.validate(broken, schema, cls=validator)
+    print("accepted a misspelt field")
+except jsonschema.ValidationError:
+    print("refused a misspelt field")
+"#;
+    let output = Command::new("python3")
+        .args(["-c", CHECK])
+        .arg(&schema_file)
+        .arg(examples())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "valid default.toml",
+            "valid kubernetes.toml",
+            "valid strict.toml",
+            "refused a misspelt field"
+        ]
+    );
+}

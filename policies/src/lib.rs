@@ -6,6 +6,7 @@
 mod diagnostic;
 pub mod model;
 mod plan;
+mod schema;
 mod validate;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
 pub use plan::CapturePlan;
+pub use schema::json_schema;
 
 /// Reads, parses and validates the policy at `path`. Relative paths inside
 /// it (the master key file) are relative to its directory.

@@ -10,8 +10,9 @@ use std::{
 use arrow::{array::RecordBatch, util::display::array_value_to_string};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// Set to `1` to make tests fail, not skip, when DuckDB is missing.
-pub const REQUIRE_DUCKDB: &str = "SCRIM_REQUIRE_DUCKDB";
+/// Set to `1` to make tests fail, not skip, when an independent checker that
+/// `scripts/setup.sh` installs (DuckDB, jsonschema) is missing.
+pub const REQUIRE_TOOLS: &str = "SCRIM_REQUIRE_TOOLS";
 
 /// Every file under `root` whose name ends in `suffix`, sorted.
 pub fn files_with_suffix(root: &Path, suffix: &str) -> io::Result<Vec<PathBuf>> {
@@ -97,19 +98,24 @@ pub fn duckdb_query(sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
     serde_json::from_slice(&output.stdout).map_err(|error| format!("bad DuckDB output: {error}"))
 }
 
-/// Whether DuckDB for Python is installed; when it is not and
-/// [`REQUIRE_DUCKDB`] is set, panics.
+/// Whether DuckDB for Python is installed (see [`python_module_or_skip`]).
 pub fn duckdb_or_skip(test: &str) -> bool {
+    python_module_or_skip(test, "duckdb")
+}
+
+/// Whether the Python module `module` is installed; when it is not and
+/// [`REQUIRE_TOOLS`] is set, panics.
+pub fn python_module_or_skip(test: &str, module: &str) -> bool {
     let available = Command::new("python3")
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|output| output.status.success());
-    let required = std::env::var(REQUIRE_DUCKDB).is_ok_and(|value| value == "1");
+    let required = std::env::var(REQUIRE_TOOLS).is_ok_and(|value| value == "1");
     match (available, required) {
         (true, _) => true,
-        (false, true) => panic!("{test}: {REQUIRE_DUCKDB} is set but DuckDB for Python is missing"),
+        (false, true) => panic!("{test}: {REQUIRE_TOOLS} is set but Python {module} is missing"),
         (false, false) => {
-            eprintln!("skipping the DuckDB part of {test}: run scripts/setup.sh to install it");
+            eprintln!("skipping the {module} part of {test}: run scripts/setup.sh to install it");
             false
         }
     }
