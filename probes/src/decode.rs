@@ -50,7 +50,7 @@ pub enum Decoded {
 }
 
 /// Why a record could not be decoded.
-#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("decoder: record of {len} bytes is shorter than its {header}-byte header")]
     ShorterThanHeader { len: usize, header: usize },
@@ -94,13 +94,13 @@ impl Decoder {
 
     pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let header_len = size_of::<RecordHeader>();
-        let short = DecodeError::ShorterThanHeader {
+        let short = || DecodeError::ShorterThanHeader {
             len: bytes.len(),
             header: header_len,
         };
-        let header_bytes = bytes.get(..header_len).ok_or(short.clone())?;
+        let header_bytes = bytes.get(..header_len).ok_or_else(short)?;
         let header: RecordHeader =
-            bytemuck::try_pod_read_unaligned(header_bytes).map_err(|_| short)?;
+            bytemuck::try_pod_read_unaligned(header_bytes).map_err(|_| short())?;
         let kind = RecordKind::from_u32(header.kind)
             .ok_or(DecodeError::UnknownKind { kind: header.kind })?;
         let event = match kind {

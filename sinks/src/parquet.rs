@@ -1,5 +1,5 @@
 //! Parquet files: one column per catalogued field, named as in the catalogue.
-use std::{fs::File, path::PathBuf, sync::Arc};
+use std::{fmt::Write as _, fs::File, path::PathBuf, sync::Arc};
 
 use arrow::{
     array::{
@@ -90,7 +90,10 @@ impl ColumnBuilder {
                 builder.append_value(value)
             }
             (ColumnBuilder::String(builder), FieldValue::Ip(address)) => {
-                builder.append_value(address.to_string())
+                // Formatted straight into the column's buffer: no String per
+                // event. Writing cannot fail, and append_value("") closes it.
+                let _ = write!(builder, "{address}");
+                builder.append_value("");
             }
             (ColumnBuilder::IntList(builder), FieldValue::IntList(values)) => {
                 builder.values().append_slice(values);
