@@ -1,0 +1,187 @@
+//! The master key every pseudonym key is derived from.
+//!
+//! It lives in a file of its own, apart from the data (GDPR Art. 4(5): the
+//! extra information that re-identifies must be kept separately). scrim
+//! refuses a key file that others can read or that another user owns, and
+//! keeps the bytes out of `Debug` output and zeroes them when dropped.
+use std::{
+    fmt,
+    fs::{self, OpenOptions},
+    io::{Read as _, Write as _},
+    os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use zeroize::Zeroizing;
+
+/// Bytes a master key needs at least (BLAKE3 keys are 32 bytes).
+pub const MASTER_KEY_MIN_BYTES: usize = 32;
+
+/// Why a master key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("master key file {path}: cannot be read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("master key file {path}: accessible to others (mode {mode:o}); run `chmod 600` on it")]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error(
+        "master key file {path}: owned by uid {owner}, not by the running user (uid {running}); \
+         it must belong to the user scrim runs as"
+    )]
+    WrongOwner {
+        path: PathBuf,
+        owner: u32,
+        running: u32,
+    },
+    #[error(
+        "master key file {path}: holds {len} bytes; a key needs at least {MASTER_KEY_MIN_BYTES}"
+    )]
+    TooShort { path: PathBuf, len: usize },
+    #[error("master key file {path}: cannot be created: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("master key: {len} bytes given; a key needs at least {MASTER_KEY_MIN_BYTES}")]
+    ShortBytes { len: usize },
+}
+
+/// Secret bytes that pseudonym keys are derived from.
+pub struct MasterKey(Zeroizing<Vec<u8>>);
+
+impl MasterKey {
+    /// Reads the key at `path`, which must be private to the running user
+    /// and hold at least [`MASTER_KEY_MIN_BYTES`] bytes.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let unreadable = |source| KeyError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let metadata = fs::metadata(path).map_err(unreadable)?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::TooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        let running = effective_uid();
+        if metadata.uid() != running {
+            return Err(KeyError::WrongOwner {
+                path: path.to_path_buf(),
+                owner: metadata.uid(),
+                running,
+            });
+        }
+        let mut bytes = Zeroizing::new(Vec::new());
+        fs::File::open(path)
+            .and_then(|mut file| file.read_to_end(&mut bytes))
+            .map_err(unreadable)?;
+        if bytes.len() < MASTER_KEY_MIN_BYTES {
+            return Err(KeyError::TooShort {
+                path: path.to_path_buf(),
+                len: bytes.len(),
+            });
+        }
+        Ok(MasterKey(bytes))
+    }
+
+    /// A key from bytes already in memory (tests, benchmarks).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, KeyError> {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.len() < MASTER_KEY_MIN_BYTES {
+            return Err(KeyError::ShortBytes { len: bytes.len() });
+        }
+        Ok(MasterKey(bytes))
+    }
+
+    /// Writes 32 random bytes to a new file at `path`, mode 0600. An
+    /// existing file is never overwritten: losing a key loses every
+    /// pseudonym's link to its person.
+    pub fn generate(path: &Path) -> Result<(), KeyError> {
+        let create = |source| KeyError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut random = Zeroizing::new([0u8; MASTER_KEY_MIN_BYTES]);
+        fs::File::open("/dev/urandom")
+            .and_then(|mut urandom| urandom.read_exact(random.as_mut()))
+            .map_err(create)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(create)?;
+        file.write_all(random.as_ref())
+            .and_then(|()| file.sync_all())
+            .map_err(create)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("MasterKey(<redacted>)")
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_key(dir: &Path, bytes: &[u8], mode: u32) -> PathBuf {
+        let path = dir.join("master.key");
+        fs::write(&path, bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn loads_a_private_key_of_32_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_key(dir.path(), &[7; 32], 0o600);
+        assert_eq!(MasterKey::load(&path).unwrap().bytes(), &[7; 32]);
+    }
+
+    #[test]
+    fn refuses_keys_others_can_read_and_short_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = write_key(dir.path(), &[7; 32], 0o640);
+        let error = MasterKey::load(&open).unwrap_err().to_string();
+        assert!(error.contains("accessible to others (mode 640)"), "{error}");
+        let short = write_key(dir.path(), &[7; 16], 0o600);
+        let error = MasterKey::load(&short).unwrap_err().to_string();
+        assert!(error.contains("holds 16 bytes"), "{error}");
+    }
+
+    #[test]
+    fn generates_a_private_key_and_never_overwrites_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.key");
+        MasterKey::generate(&path).unwrap();
+        let metadata = fs::metadata(&path).unwrap();
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+        assert_eq!(metadata.len(), 32);
+        let before = fs::read(&path).unwrap();
+        assert!(MasterKey::generate(&path).is_err());
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn debug_never_shows_the_bytes() {
+        let key = MasterKey::from_bytes(vec![0x41; 32]).unwrap();
+        assert_eq!(format!("{key:?}"), "MasterKey(<redacted>)");
+    }
+}
