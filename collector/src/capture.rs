@@ -1,12 +1,14 @@
-//! `scrim run`: probes -> archive, with a summary line every few seconds.
+//! `scrim run`: probes -> per-tenant policy -> archives, with a summary line
+//! every few seconds.
 //!
-//! The async side only reads the ring buffer and reacts to signals and
-//! timers; encoding and file I/O happen on a sink thread, fed through a
-//! bounded channel. When the sink falls behind, the reader waits, the ring
-//! buffer fills, and the kernel counts what it cannot deliver: slow disks show
-//! up as counted losses, never as silent ones.
+//! The async side reads the ring buffer, places new cgroups in tenants and
+//! reacts to signals, timers and policy changes; plans, encoding and file
+//! I/O run on a sink thread, fed through a bounded channel. When the sink
+//! falls behind, the reader waits, the ring buffer fills, and the kernel
+//! counts what it cannot deliver: slow disks show up as counted losses,
+//! never as silent ones.
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     thread,
     time::{Duration, Instant},
@@ -14,35 +16,48 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use scrim_policies::CompiledPolicy;
 use scrim_probes::{
-    CaptureFields, CaptureKinds, Captured, ProbeOptions, Probes, SyscallSet, TenantFilter,
+    Captured, ProbeOptions, Probes, TenantFilter, UnknownCgroups, cgroup2_root, list_cgroups,
 };
-use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
+use scrim_sinks::Format;
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::mpsc,
 };
 
-use crate::summary::Summary;
+use crate::{
+    outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs},
+    policy_source::PolicySource,
+    summary::Summary,
+    tenancy::Tenancy,
+};
 
-/// Every event goes to this tenant until tenant resolution lands.
-const DEFAULT_TENANT: &str = "default";
 /// Batches in flight between the reader and the sink thread.
 const SINK_QUEUE_BATCHES: usize = 64;
+/// How often the policy file is checked for changes.
+const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// Policy file: who is captured, what leaves, in what form, and where it
+    /// goes. Reloaded on SIGHUP and when the file changes. Default: the
+    /// built-in privacy-by-default policy (`policies/examples/default.toml`).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+
     /// Stop after this long (for example `30s`, `5m`); default: until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
 
-    /// Archive directory.
-    #[arg(long, default_value = "scrim-archive")]
-    output: PathBuf,
+    /// Write every tenant's archive under this directory instead of the
+    /// paths its policy names.
+    #[arg(long)]
+    output: Option<PathBuf>,
 
-    /// File format of the archive.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Parquet)]
-    format: OutputFormat,
+    /// Write every archive in this format instead of its sink's.
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
 
     /// How often to print the summary line.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -55,41 +70,6 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
-
-    /// Also capture these syscalls (comma-separated names, for example
-    /// `openat,connect`), with their decoded arguments. Until policies land,
-    /// this applies to every process.
-    #[arg(long, value_delimiter = ',', value_parser = parse_syscall)]
-    syscalls: Vec<u32>,
-
-    /// Also capture TCP connects, accepts and closes, with addresses, ports
-    /// and byte counts. Until policies land, this applies to every process.
-    #[arg(long)]
-    network: bool,
-}
-
-fn parse_syscall(name: &str) -> Result<u32, String> {
-    scrim_event::syscall_number(name).ok_or_else(|| format!("unknown syscall `{name}`"))
-}
-
-/// The built-in default filter, plus what the command line asks for.
-fn default_tenant_filter(syscalls: &[u32], network: bool) -> anyhow::Result<TenantFilter> {
-    let mut filter = TenantFilter {
-        syscalls: SyscallSet::from_numbers(syscalls.iter().copied())?,
-        ..TenantFilter::DEFAULT
-    };
-    if !filter.syscalls.is_empty() {
-        filter.kinds = filter.kinds | CaptureKinds::SYSCALL;
-        filter.fields = filter.fields
-            | CaptureFields::SYSCALL_ARGS
-            | CaptureFields::SYSCALL_STRINGS
-            | CaptureFields::SOCKET_ADDRESSES;
-    }
-    if network {
-        filter.kinds = filter.kinds | CaptureKinds::NETWORK;
-        filter.fields = filter.fields | CaptureFields::SOCKET_ADDRESSES;
-    }
-    Ok(filter)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,59 +82,157 @@ enum OutputFormat {
 
 enum SinkMessage {
     Events(Vec<Captured>),
+    /// A reloaded policy's plans: events sent after this use them.
+    Policy(PolicyOutputs),
     /// Time to complete files whose roll interval has passed.
     Tick,
 }
 
+/// What the capture loop needs to put a policy in force.
+struct Steering {
+    source: PolicySource,
+    tenancy: Tenancy,
+    cgroup_root: PathBuf,
+    settings: ArchiveSettings,
+    reloads: u64,
+    failed_reloads: u64,
+}
+
+impl Steering {
+    /// Places every cgroup and writes the kernel filters for `policy`, and
+    /// returns the plans for the sink thread.
+    fn apply(
+        &mut self,
+        policy: CompiledPolicy,
+        probes: &mut Probes,
+    ) -> anyhow::Result<PolicyOutputs> {
+        let policy = Arc::new(policy);
+        let cgroups = list_cgroups(&self.cgroup_root).with_context(|| {
+            format!(
+                "cannot list the cgroups under {}",
+                self.cgroup_root.display()
+            )
+        })?;
+        self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
+        let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
+        self.describe(&policy, &outputs);
+        Ok(outputs)
+    }
+
+    fn describe(&self, policy: &CompiledPolicy, outputs: &PolicyOutputs) {
+        let origin = self
+            .source
+            .path()
+            .map_or("the built-in default".to_owned(), |path| {
+                path.display().to_string()
+            });
+        let names: Vec<&str> = policy
+            .tenants()
+            .iter()
+            .map(|tenant| tenant.name.as_str())
+            .collect();
+        let (placed, opted_out, unclaimed) = self.tenancy.counts();
+        let unknown = policy
+            .unknown_tenant()
+            .map_or("dropped in the kernel".to_owned(), |index| {
+                format!("captured as `{}`", names[index])
+            });
+        eprintln!(
+            "scrim: policy {origin} (blake3 {}): tenants {}; cgroups: {placed} placed, \
+             {opted_out} opted out, {unclaimed} unclaimed ({unknown})",
+            &policy.hash()[..16],
+            names.join(", "),
+        );
+        for tenant in outputs.tenants_without_archive() {
+            eprintln!(
+                "scrim: tenant `{tenant}` has only OTLP sinks, which this build does not \
+                 export yet: its records are counted as `no sink`"
+            );
+        }
+    }
+
+    /// Reloads the policy; a bad one leaves the running one in force.
+    fn reload(&mut self, probes: &mut Probes) -> Option<PolicyOutputs> {
+        let outcome = self
+            .source
+            .load()
+            .map_err(anyhow::Error::from)
+            .and_then(|policy| self.apply(policy, probes));
+        match outcome {
+            Ok(outputs) => {
+                self.reloads += 1;
+                Some(outputs)
+            }
+            Err(error) => {
+                self.failed_reloads += 1;
+                eprintln!(
+                    "scrim: policy reload failed; the running policy stays in force:\n{error:#}"
+                );
+                None
+            }
+        }
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut archive_options = ArchiveOptions::new(
-        &args.output,
-        match args.format {
-            OutputFormat::Parquet => Format::Parquet,
-            OutputFormat::Jsonl => Format::JsonLines,
-        },
-    );
-    archive_options.roll_interval = args.roll_interval;
-    let archive = Archive::create(archive_options)?;
+    let source = PolicySource::new(args.policy.clone());
+    // A bad policy never starts a collector.
+    let policy = source.load()?;
     let ring_buffer_bytes = args
         .ring_buffer_mib
         .checked_mul(1 << 20)
         .context("--ring-buffer-mib is too large")?;
-    // Until policies can ask for them (and scrub them), arguments stay in
-    // the kernel: the built-in default filter never reads them.
+    // Nothing is captured until the policy's filters are written.
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes,
-        default_tenant: default_tenant_filter(&args.syscalls, args.network)?,
+        default_tenant: TenantFilter::NOTHING,
+        unknown_cgroups: UnknownCgroups::Drop,
         ..ProbeOptions::default()
     })?;
-    eprintln!(
-        "scrim: capturing process events into {} ({:?}); Ctrl-C to stop",
-        args.output.display(),
-        args.format
-    );
+    let mut steering = Steering {
+        source,
+        tenancy: Tenancy::default(),
+        cgroup_root: cgroup2_root().context("cannot find the cgroup v2 hierarchy")?,
+        settings: ArchiveSettings {
+            root_override: args.output.clone(),
+            format_override: args.format.map(|format| match format {
+                OutputFormat::Parquet => Format::Parquet,
+                OutputFormat::Jsonl => Format::JsonLines,
+            }),
+            roll_interval: args.roll_interval,
+        },
+        reloads: 0,
+        failed_reloads: 0,
+    };
+    let policy_outputs = steering.apply(policy, &mut probes)?;
+    let archive_roots = policy_outputs.archive_roots();
+    let outputs = Outputs::new(steering.settings.clone(), policy_outputs)?;
+    eprintln!("scrim: capturing; Ctrl-C to stop, SIGHUP to reload the policy");
 
-    let archive_stats = Arc::new(Mutex::new(ArchiveStats::default()));
+    let output_stats = Arc::new(Mutex::new(OutputStats::default()));
     let (sender, receiver) = mpsc::channel(SINK_QUEUE_BATCHES);
     let sink = {
-        let archive_stats = Arc::clone(&archive_stats);
+        let output_stats = Arc::clone(&output_stats);
         thread::Builder::new()
             .name("scrim-sink".into())
-            .spawn(move || sink_loop(archive, receiver, &archive_stats))
+            .spawn(move || sink_loop(outputs, receiver, &output_stats))
             .context("cannot start the sink thread")?
     };
 
     let started = Instant::now();
     let mut received = 0u64;
-    let summary = |received, probes: &Probes| Summary {
+    let summary = |received, probes: &Probes, steering: &Steering| Summary {
         elapsed: started.elapsed(),
         received,
-        archive: archive_stats.lock().map(|stats| *stats).unwrap_or_default(),
+        outputs: output_stats.lock().map(|stats| *stats).unwrap_or_default(),
         kernel: probes.kernel_counters().unwrap_or_default(),
         undecodable: probes.undecodable(),
+        failed_reloads: steering.failed_reloads,
     };
 
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::MAX));
     tokio::pin!(deadline);
     let mut summary_timer = tokio::time::interval_at(
@@ -162,28 +240,51 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.summary_interval,
     );
     let mut roll_timer = tokio::time::interval(Duration::from_secs(1));
+    let mut policy_timer = tokio::time::interval(POLICY_POLL_INTERVAL);
     let mut batch = Vec::new();
 
     loop {
-        tokio::select! {
+        let reload = tokio::select! {
             _ = &mut deadline => break,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             read = probes.read(&mut batch) => {
                 read?;
                 received += batch.len() as u64;
-                // New cgroups need no placing yet: without tenants, all fall
-                // into the default one.
-                probes.take_new_cgroups();
+                for cgroup in probes.take_new_cgroups() {
+                    steering.tenancy.place(&mut probes, &cgroup)?;
+                }
                 if sender.send(SinkMessage::Events(std::mem::take(&mut batch))).await.is_err() {
                     break; // the sink thread died; its error is reported below
                 }
+                false
             }
-            _ = summary_timer.tick() => eprintln!("{}", summary(received, &probes)),
+            _ = hangup.recv() => true,
+            _ = policy_timer.tick() => steering.source.changed(),
+            _ = summary_timer.tick() => {
+                eprintln!("{}", summary(received, &probes, &steering));
+                false
+            }
             _ = roll_timer.tick() => {
                 if sender.send(SinkMessage::Tick).await.is_err() {
                     break;
                 }
+                false
+            }
+        };
+        if reload {
+            // What the kernel delivered under the running policy is
+            // written under it: drain first, then swap maps and plans.
+            probes.drain(&mut batch);
+            received += batch.len() as u64;
+            let drained = SinkMessage::Events(std::mem::take(&mut batch));
+            if sender.send(drained).await.is_err() {
+                break;
+            }
+            if let Some(outputs) = steering.reload(&mut probes)
+                && sender.send(SinkMessage::Policy(outputs)).await.is_err()
+            {
+                break;
             }
         }
     }
@@ -197,8 +298,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let final_stats = sink
         .join()
         .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?;
-    let mut last = summary(received, &probes);
-    last.archive = final_stats;
+    let mut last = summary(received, &probes, &steering);
+    last.outputs = final_stats;
     eprintln!("{last} (final)");
     if received == 0 {
         eprintln!(
@@ -206,20 +307,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
              (start some programs while scrim runs)"
         );
     } else {
-        eprintln!(
-            "scrim: archive in {}/tenant={DEFAULT_TENANT}/",
-            args.output.display()
-        );
+        let roots: Vec<String> = archive_roots
+            .iter()
+            .map(|root| Path::new(root).display().to_string())
+            .collect();
+        eprintln!("scrim: archives in {}", roots.join(", "));
     }
     Ok(())
 }
 
 /// Runs on the sink thread until the channel closes; returns the final stats.
 fn sink_loop(
-    mut archive: Archive,
+    mut outputs: Outputs,
     mut receiver: mpsc::Receiver<SinkMessage>,
-    shared_stats: &Mutex<ArchiveStats>,
-) -> ArchiveStats {
+    shared_stats: &Mutex<OutputStats>,
+) -> OutputStats {
     let mut last_error = String::new();
     let mut report = |outcome: Result<(), scrim_sinks::SinkError>| {
         if let Err(error) = outcome {
@@ -235,19 +337,18 @@ fn sink_loop(
     while let Some(message) = receiver.blocking_recv() {
         match message {
             SinkMessage::Events(events) => {
-                // Every slot is the default tenant until tenant resolution
-                // assigns cgroups to others.
                 for captured in &events {
-                    report(archive.write(DEFAULT_TENANT, &captured.event));
+                    report(outputs.write(captured));
                 }
             }
-            SinkMessage::Tick => report(archive.roll_expired(Instant::now())),
+            SinkMessage::Policy(policy) => report(outputs.install(policy)),
+            SinkMessage::Tick => report(outputs.roll_expired(Instant::now())),
         }
         if let Ok(mut stats) = shared_stats.lock() {
-            *stats = archive.stats();
+            *stats = outputs.stats();
         }
     }
-    let (stats, outcome) = archive.close();
+    let (stats, outcome) = outputs.close();
     report(outcome);
     stats
 }

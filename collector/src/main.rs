@@ -3,8 +3,11 @@ mod bench;
 mod capture;
 mod explain;
 mod fields;
+mod outputs;
 mod policy;
+mod policy_source;
 mod summary;
+mod tenancy;
 
 use std::process::ExitCode;
 
@@ -19,8 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Capture process events from the kernel into an archive, until Ctrl-C,
-    /// SIGTERM or --duration.
+    /// Capture events from the kernel and write what the policy lets out, per
+    /// tenant, until Ctrl-C, SIGTERM or --duration.
     Run(capture::RunArgs),
     /// Print the catalogue of fields scrim can collect, with their types and
     /// data categories, as one Markdown table per event kind.

@@ -1,5 +1,7 @@
 //! `scrim policy check` as a user runs it.
-use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, process::Command};
+use std::{fs, path::Path, process::Command};
+
+use scrim_testkit::keys::directory_with_master_key;
 
 const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
 
@@ -7,18 +9,9 @@ fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/examples")
 }
 
-/// A directory holding a usable master key, as the examples expect it.
-fn directory_with_key() -> tempfile::TempDir {
-    let directory = tempfile::tempdir().expect("tempdir");
-    let key = directory.path().join("master.key");
-    fs::write(&key, [1u8; 32]).expect("key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
-    directory
-}
-
 #[test]
 fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
-    let directory = directory_with_key();
+    let directory = directory_with_master_key();
     let mut files = Vec::new();
     for name in ["default.toml", "kubernetes.toml", "strict.toml"] {
         let copy = directory.path().join(name);
@@ -58,7 +51,7 @@ fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
 
 #[test]
 fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
-    let directory = directory_with_key();
+    let directory = directory_with_master_key();
     let policy = directory.path().join("kubernetes.toml");
     fs::copy(examples().join("kubernetes.toml"), &policy).expect("copy example");
     let output = Command::new(SCRIM)

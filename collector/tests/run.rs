@@ -101,9 +101,10 @@ fn start_capturing(test: &str, output: &Path, extra: &[&str]) -> Option<Collecto
 }
 
 /// The numbers of a summary line, in order: seconds, events in, written,
-/// files complete, lost, ring buffer full, undecodable, sink errors,
-/// filtered in kernel and its five reasons, strings truncated.
-fn summary_numbers(line: &str) -> [u64; 15] {
+/// files complete, dropped by policy, lost, ring buffer full, undecodable,
+/// sink errors, no sink, filtered in kernel and its five reasons, strings
+/// truncated, failed policy reloads.
+fn summary_numbers(line: &str) -> [u64; 18] {
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|word| word.parse().ok())
@@ -138,10 +139,21 @@ fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sig
 
     let (status, summary) = collector.stop();
     assert!(status.success(), "scrim exited with {status}");
-    let [_, events_in, written, _, lost, _, _, sink_errors, ..] = summary_numbers(&summary);
+    let [
+        _,
+        events_in,
+        written,
+        _,
+        dropped,
+        lost,
+        _,
+        _,
+        sink_errors,
+        ..,
+    ] = summary_numbers(&summary);
     assert_eq!(lost, 0, "{summary}");
     assert!(events_in >= 3, "{summary}");
-    assert_eq!(events_in, written + sink_errors, "{summary}");
+    assert_eq!(events_in, written + dropped + sink_errors, "{summary}");
 
     assert!(
         files_with_suffix(output.path(), ".tmp")
@@ -160,8 +172,16 @@ fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sig
     assert_eq!(exec[0]["scrim.cgroup.id"], tenant.id().to_string());
     assert_eq!(exit[0]["scrim.cgroup.id"], tenant.id().to_string());
     assert_eq!(exit[0]["process.exit.code"], "5");
-    // The built-in default keeps arguments in the kernel.
-    assert_eq!(exec[0]["process.command_args"], "");
+    // The built-in default keeps arguments in the kernel: no rule names
+    // them, so there is no column, and every row names the policy.
+    assert!(!exec[0].contains_key("process.command_args"), "{exec:?}");
+    let default_hash = blake3::hash(scrim_policies::DEFAULT_POLICY.as_bytes())
+        .to_hex()
+        .to_string();
+    assert!(
+        rows.iter()
+            .all(|row| row["scrim.policy.hash"] == default_hash)
+    );
     assert!(
         rows.iter()
             .all(|row| row.values().all(|value| !value.contains(&marker))),
@@ -251,13 +271,63 @@ fn says_what_to_do_without_privileges() {
     assert_eq!(stderr.lines().count(), 1, "one clear line, got: {stderr}");
 }
 
+/// A policy file in a fresh directory, with a master key beside it.
+fn policy_file(text: &str) -> tempfile::TempDir {
+    let directory = scrim_testkit::keys::directory_with_master_key();
+    std::fs::write(directory.path().join("policy.toml"), text).expect("write policy");
+    directory
+}
+
+/// One tenant for the test's own cgroups (placed as they are created),
+/// everything else dropped in the kernel.
+fn test_tenant_policy(cgroup_glob: &str, capture: &str, rules: &str) -> String {
+    format!(
+        r#"version = 1
+[defaults]
+unknown_tenant = "drop"
+[keys]
+master_key_file = "master.key"
+rotation = "30d"
+[[tenant]]
+name = "e2e"
+purpose = "testing scrim"
+legal_basis = "testing"
+match = {{ cgroup_path = ["{cgroup_glob}"] }}
+capture = [{capture}]
+retention = {{ process = "1d", network = "1d", syscall = "1d" }}
+sinks = [{{ parquet = {{ path = "unused" }} }}]
+[tenant.fields]
+{rules}
+"#
+    )
+}
+
 #[test]
-fn archives_syscall_and_network_events_when_asked() {
-    let test = "archives_syscall_and_network_events_when_asked";
+fn a_policy_selects_its_tenant_captures_syscalls_and_connections_and_transforms_fields() {
+    let test =
+        "a_policy_selects_its_tenant_captures_syscalls_and_connections_and_transforms_fields";
     let output = tempfile::tempdir().expect("tempdir");
-    let Some(collector) =
-        start_capturing(test, output.path(), &["--syscalls", "openat", "--network"])
-    else {
+    let policy = policy_file(&test_tenant_policy(
+        &format!("/scrim-test-e2e-kinds-{}-*", std::process::id()),
+        r#""process", "network", "syscall:openat""#,
+        r#""time" = "keep"
+"event.name" = "keep"
+"process.pid" = "keep"
+"process.real_user.id" = "pseudonymize"
+"scrim.cgroup.id" = "keep"
+"scrim.syscall.name" = "keep"
+"scrim.syscall.return_value" = "keep"
+"file.path" = "keep"
+"network.peer.address" = { truncate = { ipv4 = 24, ipv6 = 48 } }
+"network.peer.port" = "keep"
+"scrim.network.bytes_sent" = "keep""#,
+    ));
+    let policy_path = policy.path().join("policy.toml");
+    let Some(collector) = start_capturing(
+        test,
+        output.path(),
+        &["--policy", policy_path.to_str().expect("utf-8 path")],
+    ) else {
         return;
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
@@ -267,6 +337,9 @@ fn archives_syscall_and_network_events_when_asked() {
         std::io::copy(&mut stream, &mut std::io::sink()).expect("read until closed")
     });
     let tenant = TestCgroup::create("e2e-kinds").expect("create a cgroup");
+    // The kernel announces the new cgroup at once; give scrim a moment to
+    // place it (the README's "gap").
+    thread::sleep(Duration::from_millis(200));
     let marker = format!("/nonexistent-scrim-e2e-{}", std::process::id());
     // bash opens the missing marker, then sends 5 bytes to the loopback
     // server over /dev/tcp.
@@ -279,16 +352,48 @@ fn archives_syscall_and_network_events_when_asked() {
     assert_eq!(code, Some(0));
     assert_eq!(serving.join().expect("server"), 5);
     thread::sleep(Duration::from_millis(300));
-    let (status, _) = collector.stop();
+    let (status, summary) = collector.stop();
     assert!(status.success());
+    let [.., opted_out, unknown_cgroup, _, _, _, _, _] = summary_numbers(&summary);
+    assert_eq!(opted_out, 0, "{summary}");
+    assert!(
+        unknown_cgroup > 0,
+        "the rest of the node is dropped in the kernel: {summary}"
+    );
+
+    // Only this tenant's directory: unclaimed cgroups never left the kernel.
+    let tenants: Vec<String> = std::fs::read_dir(output.path())
+        .expect("archive root")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(tenants, ["tenant=e2e"]);
+    let rows = parquet_rows(output.path()).expect("read the archive");
+    assert!(
+        rows.iter()
+            .all(|row| row["scrim.cgroup.id"] == tenant.id().to_string())
+    );
+    assert!(
+        rows.iter()
+            .all(|row| row["process.real_user.id"].starts_with("p1_"))
+    );
+    assert!(
+        rows.iter()
+            .all(|row| !row.contains_key("process.executable.name"))
+    );
 
     if !duckdb_or_skip(test) {
         return;
     }
     let root = output.path().display();
     let opens = duckdb_query(&format!(
-        "SELECT \"scrim.syscall.name\", \"scrim.syscall.return_value\", \"scrim.cgroup.id\" \
-         FROM read_parquet('{root}/tenant=default/kind=syscall/*/*/*.parquet') \
+        "SELECT \"scrim.syscall.name\", \"scrim.syscall.return_value\" \
+         FROM read_parquet('{root}/tenant=e2e/kind=syscall/*/*/*.parquet') \
          WHERE \"process.pid\" = {pid} AND \"file.path\" = '{marker}'"
     ))
     .expect("DuckDB query");
@@ -297,13 +402,12 @@ fn archives_syscall_and_network_events_when_asked() {
         [vec![
             serde_json::json!("openat"),
             serde_json::json!(-i64::from(libc::ENOENT)),
-            serde_json::json!(tenant.id())
         ]]
     );
     let connections = duckdb_query(&format!(
         "SELECT \"event.name\", \"network.peer.address\", \"network.peer.port\", \
          \"scrim.network.bytes_sent\" \
-         FROM read_parquet('{root}/tenant=default/kind=network/*/*/*.parquet') \
+         FROM read_parquet('{root}/tenant=e2e/kind=network/*/*/*.parquet') \
          WHERE \"process.pid\" = {pid} ORDER BY time"
     ))
     .expect("DuckDB query");
@@ -312,16 +416,107 @@ fn archives_syscall_and_network_events_when_asked() {
         [
             vec![
                 serde_json::json!("network.connect"),
-                serde_json::json!("127.0.0.1"),
+                serde_json::json!("127.0.0.0"),
                 serde_json::json!(port),
                 serde_json::Value::Null
             ],
             vec![
                 serde_json::json!("network.close"),
-                serde_json::json!("127.0.0.1"),
+                serde_json::json!("127.0.0.0"),
                 serde_json::json!(port),
                 serde_json::json!(5)
             ],
         ]
+    );
+}
+
+#[test]
+fn a_bad_policy_never_starts_a_collector() {
+    let output = tempfile::tempdir().expect("tempdir");
+    let policy = policy_file("version = 1\n[[tenant]]\nname = \"x\"\npurpse = \"typo\"\n");
+    let path = policy.path().join("policy.toml");
+    let result = Command::new(SCRIM)
+        .args(["run", "--duration", "1s", "--policy"])
+        .arg(&path)
+        .arg("--output")
+        .arg(output.path())
+        .output()
+        .expect("run scrim");
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:1:", path.display()))
+            && stderr.contains("did you mean `purpose`?"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("capturing"), "{stderr}");
+}
+
+#[test]
+fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() {
+    let test = "reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad";
+    let output = tempfile::tempdir().expect("tempdir");
+    let glob = format!("/scrim-test-e2e-reload-{}-*", std::process::id());
+    let first = test_tenant_policy(&glob, r#""process""#, r#""event.name" = "keep""#);
+    let policy = policy_file(&first);
+    let policy_path = policy.path().join("policy.toml");
+    let Some(mut collector) = start_capturing(
+        test,
+        output.path(),
+        &["--policy", policy_path.to_str().expect("utf-8 path")],
+    ) else {
+        return;
+    };
+    // A broken file is refused and reported; the running policy stays.
+    std::fs::write(&policy_path, first.replace("version = 1", "version = 7"))
+        .expect("break the policy");
+    collector
+        .wait_for("policy reload failed")
+        .unwrap_or_else(|seen| panic!("no reload failure reported:\n{seen}"));
+    let tenant = TestCgroup::create("e2e-reload").expect("create a cgroup");
+    thread::sleep(Duration::from_millis(200));
+    tenant.run(&["/bin/true"]).expect("run");
+    // A good one is put in force on SIGHUP (and on the file change).
+    let second = test_tenant_policy(
+        &glob,
+        r#""process""#,
+        r#""event.name" = "keep"
+"process.pid" = "keep""#,
+    );
+    std::fs::write(&policy_path, &second).expect("fix the policy");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(collector.child.id() as i32, libc::SIGHUP) };
+    collector
+        .wait_for("scrim: policy ")
+        .unwrap_or_else(|seen| panic!("no reload reported:\n{seen}"));
+    thread::sleep(Duration::from_millis(1500));
+    let (after, _) = tenant.run(&["/bin/true"]).expect("run");
+    thread::sleep(Duration::from_millis(300));
+    let (status, summary) = collector.stop();
+    assert!(status.success());
+    let numbers = summary_numbers(&summary);
+    assert_eq!(numbers[17], 1, "one failed reload: {summary}");
+
+    let second_hash = blake3::hash(second.as_bytes()).to_hex().to_string();
+    let first_hash = blake3::hash(first.as_bytes()).to_hex().to_string();
+    let rows = parquet_rows(output.path()).expect("read the archive");
+    let under = |hash: &str| -> Vec<&scrim_testkit::archive::Row> {
+        rows.iter()
+            .filter(|row| row["scrim.policy.hash"] == hash)
+            .collect()
+    };
+    // Before the reload: no pid column, under the first policy.
+    assert!(!under(&first_hash).is_empty(), "{rows:#?}");
+    assert!(
+        under(&first_hash)
+            .iter()
+            .all(|row| !row.contains_key("process.pid"))
+    );
+    // After: the pid is kept, under the second policy's hash.
+    assert!(
+        under(&second_hash)
+            .iter()
+            .any(|row| row.get("process.pid") == Some(&after.to_string())),
+        "{rows:#?}"
     );
 }

@@ -9,6 +9,7 @@ mod context;
 pub mod field;
 mod network;
 mod process;
+pub mod record;
 mod syscall;
 mod syscall_table;
 pub mod time;

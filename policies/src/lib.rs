@@ -3,35 +3,76 @@
 //!
 //! [`load`] reads a TOML policy, checks it in full, and returns either the
 //! policy or every problem found, each with its file, line and column.
+mod compile;
 mod diagnostic;
 pub mod model;
 mod plan;
+mod record_plan;
 mod schema;
 mod validate;
 
 use std::path::Path;
 
+pub use compile::{CompiledPolicy, Placement, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
 pub use plan::CapturePlan;
+pub use record_plan::{POLICY_HASH_COLUMN, PlannedRecord, RecordPlan};
 pub use schema::json_schema;
 
 /// Reads, parses and validates the policy at `path`. Relative paths inside
 /// it (the master key file) are relative to its directory.
 pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
-    let source = std::fs::read_to_string(path).map_err(|error| PolicyError {
+    let source = read(path)?;
+    parse(&source, base_of(path)).map_err(|diagnostics| PolicyError {
+        path: path.to_path_buf(),
+        diagnostics,
+    })
+}
+
+/// Reads, checks and compiles the policy at `path` into what runs: the
+/// master key is loaded, every plan built, the file hashed.
+pub fn compile(path: &Path) -> Result<CompiledPolicy, PolicyError> {
+    let source = read(path)?;
+    compile_source(&source, base_of(path)).map_err(|diagnostics| PolicyError {
+        path: path.to_path_buf(),
+        diagnostics,
+    })
+}
+
+/// The policy `scrim run` uses when given none: `examples/default.toml`
+/// (privacy by default: process events, no arguments, one tenant).
+pub const DEFAULT_POLICY: &str = include_str!("../examples/default.toml");
+
+/// [`DEFAULT_POLICY`], compiled.
+pub fn default_policy() -> Result<CompiledPolicy, PolicyError> {
+    compile_source(DEFAULT_POLICY, Path::new(".")).map_err(|diagnostics| PolicyError {
+        path: "<built-in default policy>".into(),
+        diagnostics,
+    })
+}
+
+/// [`compile`] for policy text, with relative paths starting at `base`.
+pub fn compile_source(source: &str, base: &Path) -> Result<CompiledPolicy, Vec<Diagnostic>> {
+    let policy = parse(source, base)?;
+    compile::compile(&policy, source, base)
+}
+
+fn read(path: &Path) -> Result<String, PolicyError> {
+    std::fs::read_to_string(path).map_err(|error| PolicyError {
         path: path.to_path_buf(),
         diagnostics: vec![Diagnostic {
             line: 1,
             column: 1,
             message: format!("cannot read the policy: {error}"),
         }],
-    })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&source, base).map_err(|diagnostics| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics,
     })
+}
+
+fn base_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Parses and validates policy text.

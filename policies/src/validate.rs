@@ -61,6 +61,7 @@ pub(crate) fn validate(policy: &PolicyFile, source: &str, base: &Path) -> Vec<Di
     }
     for opt_out in &policy.opt_outs {
         let criteria = opt_out.get_ref();
+        check_cgroup_globs(&mut checker, &criteria.cgroup_path);
         if criteria.cgroup_path.is_empty()
             && criteria.k8s_namespace.is_empty()
             && criteria.uid.is_empty()
@@ -180,6 +181,22 @@ fn check_key_file(checker: &mut Checker, file: &Spanned<String>, base: &Path) {
     }
 }
 
+fn check_cgroup_globs(checker: &mut Checker, patterns: &[Spanned<String>]) {
+    for pattern in patterns {
+        if !pattern.get_ref().starts_with('/') {
+            checker.error(
+                pattern.span(),
+                format!(
+                    "cgroup_path {:?} must start with `/` (paths are relative to the cgroup v2 root)",
+                    pattern.get_ref()
+                ),
+            );
+        } else if let Err(problem) = crate::compile::cgroup_glob(pattern.get_ref()) {
+            checker.error(pattern.span(), format!("not a cgroup path glob: {problem}"));
+        }
+    }
+}
+
 fn check_overlapping_selectors(checker: &mut Checker, policy: &PolicyFile) {
     let mut claimed: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for tenant in &policy.tenants {
@@ -223,6 +240,7 @@ fn check_tenant(checker: &mut Checker, tenant: &Tenant) {
         }
     }
     let selector = tenant.selector.get_ref();
+    check_cgroup_globs(checker, &selector.cgroup_path);
     if selector.cgroup_path.is_empty()
         && selector.k8s_namespace.is_empty()
         && selector.k8s_pod_labels.is_empty()
@@ -362,6 +380,9 @@ fn misfit(field: &Field, action: &Action) -> Option<String> {
         Action::Generalize { depth, prefixes } => {
             if depth.is_none() && prefixes.is_empty() {
                 return Some("generalize needs a depth or prefixes".into());
+            }
+            if let Err(problem) = scrim_redaction::PathGeneralizer::new(*depth, prefixes) {
+                return Some(problem.to_string());
             }
             ty == FieldType::Path
         }

@@ -3,15 +3,7 @@
 use std::{fs, os::unix::fs::PermissionsExt as _, path::Path};
 
 use scrim_policies::{Diagnostic, load, parse};
-
-/// A directory holding a usable master key, as `master.key`.
-fn directory_with_key() -> tempfile::TempDir {
-    let directory = tempfile::tempdir().expect("tempdir");
-    let key = directory.path().join("master.key");
-    fs::write(&key, [7u8; 32]).expect("write key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
-    directory
-}
+use scrim_testkit::keys::directory_with_master_key;
 
 #[test]
 fn every_shipped_example_is_valid() {
@@ -19,7 +11,7 @@ fn every_shipped_example_is_valid() {
     let mut checked = 0;
     for entry in fs::read_dir(&examples).expect("examples folder") {
         let example = entry.expect("entry").path();
-        let directory = directory_with_key();
+        let directory = directory_with_master_key();
         let copy = directory
             .path()
             .join(example.file_name().expect("file name"));
@@ -61,7 +53,7 @@ sinks = [{ parquet = { path = "/var/lib/scrim" } }]
 "#;
 
 fn check(source: &str) -> Result<(), Vec<Diagnostic>> {
-    let directory = directory_with_key();
+    let directory = directory_with_master_key();
     parse(source, directory.path()).map(|_| ())
 }
 
@@ -352,6 +344,27 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "12:11",
         "empty purpose",
     ),
+    (
+        "relative cgroup path",
+        "cgroup_path = [\"/acme/**\"]",
+        "cgroup_path = [\"acme/**\"]",
+        "14:26",
+        "must start with `/`",
+    ),
+    (
+        "broken cgroup glob",
+        "cgroup_path = [\"/acme/**\"]",
+        "cgroup_path = [\"/acme/[a\"]",
+        "14:26",
+        "not a cgroup path glob",
+    ),
+    (
+        "generalize prefix without a wildcard",
+        "{ generalize = { depth = 2 } }",
+        "{ generalize = { prefixes = [\"/home\"] } }",
+        "24:15",
+        "hides nothing",
+    ),
 ];
 
 #[test]
@@ -421,7 +434,7 @@ fn an_empty_opt_out_is_an_error_where_it_stands() {
 
 #[test]
 fn a_key_readable_by_others_is_refused() {
-    let directory = directory_with_key();
+    let directory = directory_with_master_key();
     let key = directory.path().join("master.key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
     let errors = parse(VALID, directory.path()).expect_err("open key accepted");
@@ -435,7 +448,7 @@ fn a_key_readable_by_others_is_refused() {
 
 #[test]
 fn load_names_the_file_in_every_error() {
-    let directory = directory_with_key();
+    let directory = directory_with_master_key();
     let path = directory.path().join("bad.toml");
     fs::write(&path, VALID.replace("version = 1", "version = 9")).expect("write");
     let error = load(&path).expect_err("bad version accepted");

@@ -251,6 +251,14 @@ impl TenantFilter {
         rate_limit: None,
     };
 
+    /// Captures nothing: for slots no tenant holds.
+    pub const NOTHING: TenantFilter = TenantFilter {
+        kinds: CaptureKinds::NONE,
+        fields: CaptureFields::NONE,
+        syscalls: SyscallSet::EMPTY,
+        rate_limit: None,
+    };
+
     /// The filter that captures `kinds` and `syscalls`, reading in the
     /// kernel only what `fields` (catalogue names) need.
     pub fn for_fields<'a>(

@@ -9,6 +9,7 @@
 //! probes.read(&mut captured).await?;
 //! # Ok(()) }
 //! ```
+mod cgroup;
 mod clock;
 mod decode;
 mod error;
@@ -27,6 +28,7 @@ use scrim_abi::{
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
+pub use cgroup::{cgroup2_root, list_cgroups};
 pub use clock::BootClock;
 pub use decode::{Captured, DecodeError, Decoded, Decoder, NewCgroup};
 pub use error::ProbeError;
@@ -294,6 +296,12 @@ impl Probes {
     pub fn forget_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
         match self.filters.cgroup_tenants.remove(&cgroup_id) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            // aya reports a missing key as the syscall's ENOENT.
+            Err(aya::maps::MapError::SyscallError(error))
+                if error.io_error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(())
+            }
             Err(error) => Err(map_error(names::CGROUP_TENANTS_MAP, error)),
         }
     }

@@ -230,6 +230,7 @@ fn passes_mod97(candidate: &str) -> bool {
     remainder == 1
 }
 
+#[derive(Debug)]
 struct Rule {
     detector: Detector,
     regex: Regex,
@@ -238,6 +239,7 @@ struct Rule {
 /// Finds and replaces secrets. Build one and share it: compiling the
 /// patterns takes milliseconds, scrubbing a clean line well under a
 /// microsecond.
+#[derive(Debug)]
 pub struct Scrubber {
     rules: Vec<Rule>,
     any: RegexSet,

@@ -1,18 +1,19 @@
-//! The partitioned archive: routes each event to its partition's open file,
+//! The partitioned archive: routes each record to its partition's open file,
 //! rolls files, and publishes them by rename.
 use std::{
     collections::{HashMap, hash_map::Entry},
     fs::{self, File},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use scrim_event::Event;
+use scrim_event::record::{Record, RecordSchema};
 
 use crate::{SinkError, jsonl::JsonLinesFile, parquet::ParquetFile, partition::PartitionKey};
 
 /// How files are encoded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
     #[default]
     Parquet,
@@ -65,13 +66,16 @@ pub struct ArchiveStats {
 
 /// One file of one format; [`Archive`] owns where it lives.
 pub(crate) trait PartitionWriter {
-    fn append(&mut self, event: &Event) -> Result<(), SinkError>;
+    fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError>;
     /// Flushes, closes and syncs the file; it is renamed only if this succeeds.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
 }
 
 struct OpenFile {
     writer: Box<dyn PartitionWriter + Send>,
+    /// Every row of a file has this schema; a record of another (after a
+    /// policy reload) completes the file and starts a new one.
+    schema: Arc<RecordSchema>,
     temporary_path: PathBuf,
     final_path: PathBuf,
     opened_at: Instant,
@@ -106,10 +110,10 @@ impl Archive {
         self.stats
     }
 
-    /// Appends `event` to `tenant`'s archive. On error the row is counted in
+    /// Appends `record` to `tenant`'s archive. On error the row is counted in
     /// [`ArchiveStats::rows_failed`] and the error returned for reporting.
-    pub fn write(&mut self, tenant: &str, event: &Event) -> Result<(), SinkError> {
-        let outcome = self.try_write(tenant, event);
+    pub fn write(&mut self, tenant: &str, record: &mut dyn Record) -> Result<(), SinkError> {
+        let outcome = self.try_write(tenant, record);
         match outcome {
             Ok(()) => self.stats.rows_pending += 1,
             Err(_) => self.stats.rows_failed += 1,
@@ -117,16 +121,29 @@ impl Archive {
         outcome
     }
 
-    fn try_write(&mut self, tenant: &str, event: &Event) -> Result<(), SinkError> {
-        let key = PartitionKey::new(tenant, event.kind(), event.time())?;
+    fn try_write(&mut self, tenant: &str, record: &mut dyn Record) -> Result<(), SinkError> {
+        let schema = record.schema();
+        let key = PartitionKey::new(tenant, schema.kind, record.partition_time())?;
+        let schema_changed = self
+            .open_files
+            .get(&key)
+            .is_some_and(|file| !Arc::ptr_eq(&file.schema, schema) && file.schema != *schema);
+        if schema_changed {
+            self.complete(&key)?;
+        }
         let file = match self.open_files.entry(key.clone()) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
                 self.next_file_number += 1;
-                entry.insert(open_file(&self.options, &key, self.next_file_number)?)
+                entry.insert(open_file(
+                    &self.options,
+                    &key,
+                    Arc::clone(schema),
+                    self.next_file_number,
+                )?)
             }
         };
-        file.writer.append(event)?;
+        file.writer.append(record)?;
         file.rows += 1;
         if file.rows >= self.options.max_rows_per_file {
             self.complete(&key)?;
@@ -188,6 +205,7 @@ impl Archive {
 fn open_file(
     options: &ArchiveOptions,
     key: &PartitionKey,
+    schema: Arc<RecordSchema>,
     file_number: u64,
 ) -> Result<OpenFile, SinkError> {
     let directory = options.root.join(key.directory());
@@ -205,15 +223,12 @@ fn open_file(
         source,
     })?;
     let writer: Box<dyn PartitionWriter + Send> = match options.format {
-        Format::Parquet => Box::new(ParquetFile::create(
-            temporary_path.clone(),
-            file,
-            key.kind(),
-        )?),
+        Format::Parquet => Box::new(ParquetFile::create(temporary_path.clone(), file, &schema)?),
         Format::JsonLines => Box::new(JsonLinesFile::new(temporary_path.clone(), file)),
     };
     Ok(OpenFile {
         writer,
+        schema,
         temporary_path,
         final_path,
         opened_at: Instant::now(),

@@ -1,4 +1,4 @@
-//! JSON lines: one object per event, keys in catalogue order, absent fields
+//! JSON lines: one object per record, keys in column order, absent fields
 //! left out, timestamps in RFC 3339. Meant for reading with `jq` while
 //! debugging a policy, not for archives of any size.
 use std::{
@@ -7,7 +7,7 @@ use std::{
     path::PathBuf,
 };
 
-use scrim_event::{Event, FieldValue, time::UtcDateTime};
+use scrim_event::{FieldValue, record::Record, time::UtcDateTime};
 
 use crate::{SinkError, archive::PartitionWriter};
 
@@ -34,12 +34,17 @@ impl JsonLinesFile {
     }
 }
 
-/// Appends `event` as one JSON object and a newline.
-fn encode(event: &Event, line: &mut Vec<u8>) -> serde_json::Result<()> {
+/// Appends `record` as one JSON object and a newline.
+fn encode(record: &mut dyn Record, line: &mut Vec<u8>) -> serde_json::Result<()> {
     line.push(b'{');
+    let schema = std::sync::Arc::clone(record.schema());
+    let mut names = schema.columns.iter().map(|column| column.name);
     let mut first = true;
     let mut outcome = Ok(());
-    event.visit_fields(|field, value| {
+    record.visit_columns(&mut |value| {
+        let Some(name) = names.next() else {
+            return;
+        };
         if outcome.is_err() || value == FieldValue::Null {
             return;
         }
@@ -47,7 +52,7 @@ fn encode(event: &Event, line: &mut Vec<u8>) -> serde_json::Result<()> {
             line.push(b',');
         }
         first = false;
-        outcome = serde_json::to_writer(&mut *line, field.name).and_then(|()| {
+        outcome = serde_json::to_writer(&mut *line, name).and_then(|()| {
             line.push(b':');
             match value {
                 FieldValue::Null => Ok(()),
@@ -69,9 +74,9 @@ fn encode(event: &Event, line: &mut Vec<u8>) -> serde_json::Result<()> {
 }
 
 impl PartitionWriter for JsonLinesFile {
-    fn append(&mut self, event: &Event) -> Result<(), SinkError> {
+    fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError> {
         self.line.clear();
-        encode(event, &mut self.line).map_err(|error| self.io_error(error.into()))?;
+        encode(record, &mut self.line).map_err(|error| self.io_error(error.into()))?;
         self.writer
             .write_all(&self.line)
             .map_err(|error| self.io_error(error))

@@ -13,4 +13,4 @@ mod partition;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
 pub use error::SinkError;
-pub use parquet::schema_of;
+pub use parquet::arrow_schema;

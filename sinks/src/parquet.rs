@@ -14,8 +14,9 @@ use parquet::{
     file::properties::WriterProperties,
 };
 use scrim_event::{
-    Event, EventKind, FieldValue,
-    field::{self, FieldType},
+    FieldValue,
+    field::FieldType,
+    record::{Record, RecordSchema},
 };
 
 use crate::{SinkError, archive::PartitionWriter};
@@ -23,16 +24,12 @@ use crate::{SinkError, archive::PartitionWriter};
 /// Rows buffered in builders before they are encoded as one record batch.
 const BATCH_ROWS: usize = 8192;
 
-/// The archive schema of one event kind, derived from the field catalogue.
-pub fn schema_of(kind: EventKind) -> SchemaRef {
-    let fields: Vec<ArrowField> = field::of_kind(kind)
-        .map(|field| {
-            ArrowField::new(
-                field.name,
-                arrow_type(field.field_type),
-                !field.always_present,
-            )
-        })
+/// The Arrow schema of records of one schema.
+pub fn arrow_schema(schema: &RecordSchema) -> SchemaRef {
+    let fields: Vec<ArrowField> = schema
+        .columns
+        .iter()
+        .map(|column| ArrowField::new(column.name, arrow_type(column.field_type), column.nullable))
         .collect();
     Arc::new(Schema::new(fields))
 }
@@ -139,16 +136,22 @@ pub(crate) struct ParquetFile {
 }
 
 impl ParquetFile {
-    pub(crate) fn create(path: PathBuf, file: File, kind: EventKind) -> Result<Self, SinkError> {
-        let schema = schema_of(kind);
+    pub(crate) fn create(
+        path: PathBuf,
+        file: File,
+        record_schema: &RecordSchema,
+    ) -> Result<Self, SinkError> {
+        let schema = arrow_schema(record_schema);
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_created_by(format!("scrim {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
             .map_err(|error| parquet_error(&path, error))?;
-        let columns = field::of_kind(kind)
-            .map(|field| ColumnBuilder::new(field.field_type))
+        let columns = record_schema
+            .columns
+            .iter()
+            .map(|column| ColumnBuilder::new(column.field_type))
             .collect();
         Ok(ParquetFile {
             path,
@@ -174,9 +177,9 @@ impl ParquetFile {
 }
 
 impl PartitionWriter for ParquetFile {
-    fn append(&mut self, event: &Event) -> Result<(), SinkError> {
+    fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError> {
         let mut columns = self.columns.iter_mut();
-        event.visit_fields(|_, value| {
+        record.visit_columns(&mut |value| {
             if let Some(column) = columns.next() {
                 column.append(value);
             }

@@ -27,10 +27,6 @@ impl PartitionKey {
         })
     }
 
-    pub(crate) fn kind(&self) -> EventKind {
-        self.kind
-    }
-
     /// The partition's directory, relative to the archive root.
     pub(crate) fn directory(&self) -> PathBuf {
         PathBuf::from(format!("tenant={}", self.tenant))

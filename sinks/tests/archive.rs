@@ -1,7 +1,9 @@
 //! The archive, read back by the `parquet` crate and by DuckDB.
 use std::{path::Path, time::Instant};
 
-use scrim_event::{Event, ExitStatus, ProcessContext, ProcessEvent, ProcessEventKind};
+use scrim_event::{
+    Event, ExitStatus, ProcessContext, ProcessEvent, ProcessEventKind, record::UnfilteredEvent,
+};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 use scrim_testkit::archive::{
     duckdb_or_skip, duckdb_query, files_with_suffix, json_lines, parquet_rows,
@@ -44,7 +46,9 @@ fn sample_events() -> Vec<Event> {
 fn write_all(root: &Path, format: Format, tenant: &str) -> ArchiveStats {
     let mut archive = Archive::create(ArchiveOptions::new(root, format)).expect("create archive");
     for event in sample_events() {
-        archive.write(tenant, &event).expect("write");
+        archive
+            .write(tenant, &mut UnfilteredEvent(&event))
+            .expect("write");
     }
     let (stats, outcome) = archive.close();
     outcome.expect("close");
@@ -57,7 +61,9 @@ fn writes_hive_partitioned_zstd_parquet_published_by_rename() {
     let mut archive =
         Archive::create(ArchiveOptions::new(root.path(), Format::Parquet)).expect("create");
     for event in sample_events() {
-        archive.write("acme", &event).expect("write");
+        archive
+            .write("acme", &mut UnfilteredEvent(&event))
+            .expect("write");
     }
     // Nothing is visible until files complete: only hidden temporaries exist.
     assert!(
@@ -136,7 +142,9 @@ fn rolls_files_after_the_roll_interval() {
     let mut options = ArchiveOptions::new(root.path(), Format::Parquet);
     options.roll_interval = std::time::Duration::ZERO;
     let mut archive = Archive::create(options).expect("create");
-    archive.write("acme", &sample_events()[0]).expect("write");
+    archive
+        .write("acme", &mut UnfilteredEvent(&sample_events()[0]))
+        .expect("write");
     archive.roll_expired(Instant::now()).expect("roll");
     assert_eq!(
         files_with_suffix(root.path(), ".parquet")
@@ -153,7 +161,7 @@ fn counts_rows_it_cannot_write() {
     let mut archive =
         Archive::create(ArchiveOptions::new(root.path(), Format::Parquet)).expect("create");
     let error = archive
-        .write("../escape", &sample_events()[0])
+        .write("../escape", &mut UnfilteredEvent(&sample_events()[0]))
         .expect_err("bad tenant refused");
     assert!(error.to_string().contains("../escape"), "{error}");
     assert_eq!(archive.stats().rows_failed, 1);

@@ -1,5 +1,6 @@
 //! Real cgroup v2 groups for test workloads: what the kernel reports as an
 //! event's cgroup id is the inode number of the group's directory.
+pub use scrim_probes::cgroup2_root;
 use std::{
     fs,
     io::{self, Write as _},
@@ -82,20 +83,6 @@ impl Drop for TestCgroup {
             self.path.display()
         );
     }
-}
-
-/// Where cgroup v2 is mounted (`/sys/fs/cgroup` on unified hosts,
-/// `/sys/fs/cgroup/unified` on hybrid ones).
-pub fn cgroup2_root() -> io::Result<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
-    mountinfo
-        .lines()
-        .find_map(|line| {
-            let (mount, filesystem) = line.split_once(" - ")?;
-            let mount_point = mount.split(' ').nth(4)?;
-            (filesystem.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount"))
 }
 
 /// The cgroup v2 id of the calling process.

@@ -3,7 +3,9 @@
 //! - [`gate`]: whether a test that needs eBPF must run or may skip;
 //! - [`cgroup`]: real cgroup v2 groups to run test workloads in, as tenants;
 //! - [`archive`]: reading archives back, with the `parquet` crate and with
-//!   DuckDB as an independent reader.
+//!   DuckDB as an independent reader;
+//! - [`keys`]: master keys for policies that pseudonymise.
 pub mod archive;
 pub mod cgroup;
 pub mod gate;
+pub mod keys;

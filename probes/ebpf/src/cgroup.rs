@@ -5,7 +5,7 @@ use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use scrim_abi::{CGROUP_PATH_CAPACITY, CgroupCreatedRecord, KernelCounter, RecordKind};
 
 use crate::{
-    output::{count, reserve, submit},
+    output::{count, reserve, submit_now},
     process::header,
     settings::layout,
 };
@@ -33,7 +33,7 @@ pub fn scrim_cgroup_mkdir(ctx: TracePointContext) -> u32 {
         count(KernelCounter::StringTruncated);
     }
     record.path_len = path_len;
-    submit(entry);
+    submit_now(entry);
     0
 }
 

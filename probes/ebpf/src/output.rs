@@ -38,6 +38,13 @@ pub fn submit<T: 'static>(entry: RingBufEntry<T>) {
     entry.submit(u64::from(flags));
 }
 
+/// Publishes a filled record and wakes the reader at once: for rare records
+/// that userspace must act on quickly (a new cgroup to place in a tenant).
+#[inline(always)]
+pub fn submit_now<T: 'static>(entry: RingBufEntry<T>) {
+    entry.submit(u64::from(BPF_RB_FORCE_WAKEUP));
+}
+
 /// Reserves room for one `T`, counting the loss if the buffer is full.
 #[inline(always)]
 pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {

@@ -1,0 +1,251 @@
+//! A checked policy turned into what runs: per tenant, the kernel capture
+//! plan, the cgroup selectors and the record plans; and the policy's hash,
+//! which every record carries.
+use std::{collections::BTreeMap, ops::Range, path::Path, sync::Arc, time::Duration};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use scrim_event::{EventKind, field};
+use scrim_redaction::{MasterKey, PathGeneralizer, Pseudonymizer, Scrubber};
+use toml::Spanned;
+
+use crate::{
+    CapturePlan, Diagnostic,
+    model::{Action, PolicyFile, Sink, Tenant},
+    record_plan::{KindPlan, RecordPlan, Step},
+};
+
+/// Where a cgroup's processes belong under a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// An opt-out matches: never captured, dropped in the kernel.
+    OptedOut,
+    /// The first tenant (by index) whose cgroup selector matches.
+    Tenant(usize),
+    /// No selector matches: the policy's `unknown_tenant` decides.
+    Unclaimed,
+}
+
+/// One tenant of a compiled policy.
+#[derive(Debug)]
+pub struct TenantPolicy {
+    pub name: String,
+    pub capture: CapturePlan,
+    pub retention: BTreeMap<EventKind, Duration>,
+    pub sinks: Vec<Sink>,
+    cgroup_paths: GlobSet,
+    kinds: [Option<Arc<KindPlan>>; 3],
+}
+
+/// A policy ready to run. Build it with [`crate::compile`].
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    hash: Arc<str>,
+    tenants: Vec<TenantPolicy>,
+    unknown_tenant: Option<usize>,
+    opt_out_cgroups: GlobSet,
+    master_key: Option<Arc<MasterKey>>,
+    rotation: Duration,
+    scrubber: Arc<Scrubber>,
+}
+
+impl CompiledPolicy {
+    /// The BLAKE3 hash of the policy file's bytes, in hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn tenants(&self) -> &[TenantPolicy] {
+        &self.tenants
+    }
+
+    /// The tenant that takes events of cgroups no selector claims, or
+    /// `None` when they are dropped.
+    pub fn unknown_tenant(&self) -> Option<usize> {
+        self.unknown_tenant
+    }
+
+    /// Where the processes of the cgroup at `path` (relative to the cgroup
+    /// v2 root, starting with `/`) belong. Opt-outs win over tenants, and
+    /// tenants are tried in file order.
+    pub fn place_cgroup(&self, path: &str) -> Placement {
+        if self.opt_out_cgroups.is_match(path) {
+            return Placement::OptedOut;
+        }
+        self.tenants
+            .iter()
+            .position(|tenant| tenant.cgroup_paths.is_match(path))
+            .map_or(Placement::Unclaimed, Placement::Tenant)
+    }
+
+    /// A fresh record plan for each tenant, index for index. Each thread
+    /// that applies plans takes its own set.
+    pub fn record_plans(&self) -> Vec<RecordPlan> {
+        self.tenants
+            .iter()
+            .map(|tenant| {
+                let pseudonymizer = self.master_key.as_ref().map(|master| {
+                    Pseudonymizer::new(Arc::clone(master), &tenant.name, self.rotation)
+                });
+                RecordPlan::new(
+                    tenant.kinds.clone(),
+                    pseudonymizer,
+                    Arc::clone(&self.scrubber),
+                    Arc::clone(&self.hash),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Builds the runnable policy from a checked one; `base` is the directory
+/// relative paths start from. Fails with diagnostics for what only running
+/// it shows (a key file owned by someone else).
+pub(crate) fn compile(
+    policy: &PolicyFile,
+    source: &str,
+    base: &Path,
+) -> Result<CompiledPolicy, Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    let mut error = |span: Range<usize>, message: String| {
+        diagnostics.push(Diagnostic::at(source, span, message));
+    };
+    let (master_key, rotation) = match &policy.keys {
+        Some(keys) => {
+            let master = match MasterKey::load(&base.join(keys.master_key_file.get_ref())) {
+                Ok(master) => Some(Arc::new(master)),
+                Err(problem) => {
+                    error(keys.master_key_file.span(), problem.to_string());
+                    None
+                }
+            };
+            (master, duration(&keys.rotation))
+        }
+        None => (None, Duration::ZERO),
+    };
+    let opt_out_paths: Vec<&Spanned<String>> = policy
+        .opt_outs
+        .iter()
+        .flat_map(|opt_out| &opt_out.get_ref().cgroup_path)
+        .collect();
+    let opt_out_cgroups = cgroup_globs(&opt_out_paths, &mut error);
+    let tenants = policy
+        .tenants
+        .iter()
+        .map(|tenant| compile_tenant(tenant, &mut error))
+        .collect();
+    let unknown_tenant = policy.defaults.unknown_tenant.as_ref().and_then(|name| {
+        policy
+            .tenants
+            .iter()
+            .position(|tenant| tenant.name.get_ref() == name.get_ref())
+    });
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    Ok(CompiledPolicy {
+        hash: Arc::from(blake3::hash(source.as_bytes()).to_hex().as_str()),
+        tenants,
+        unknown_tenant,
+        opt_out_cgroups,
+        master_key,
+        rotation,
+        scrubber: Arc::new(Scrubber::new()),
+    })
+}
+
+fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String)) -> TenantPolicy {
+    let capture = CapturePlan::of(tenant);
+    let rules: Vec<(&'static field::Field, Step)> = tenant
+        .fields
+        .iter()
+        .filter_map(|(name, action)| {
+            let field = field::ALL
+                .iter()
+                .find(|field| field.name == name.get_ref())?;
+            let step = match action.get_ref() {
+                Action::Drop => return None,
+                Action::Keep => Step::Keep,
+                Action::Pseudonymize => Step::Pseudonymize,
+                Action::ScrubSecrets => Step::ScrubSecrets,
+                Action::Truncate { ipv4, ipv6 } => Step::Truncate {
+                    ipv4: *ipv4,
+                    ipv6: *ipv6,
+                },
+                Action::Coarsen(granularity) => Step::Coarsen {
+                    granularity_nanos: humantime::parse_duration(granularity)
+                        .map(|granularity| {
+                            i64::try_from(granularity.as_nanos()).unwrap_or(i64::MAX)
+                        })
+                        .unwrap_or(0),
+                },
+                Action::Generalize { depth, prefixes } => {
+                    match PathGeneralizer::new(*depth, prefixes) {
+                        Ok(generalizer) => Step::Generalize(generalizer),
+                        Err(problem) => {
+                            error(action.span(), problem.to_string());
+                            return None;
+                        }
+                    }
+                }
+            };
+            Some((field, step))
+        })
+        .collect();
+    let kinds = EventKind::ALL.map(|kind| {
+        capture
+            .kinds
+            .contains(&kind)
+            .then(|| Arc::new(KindPlan::new(kind, &rules)))
+    });
+    let retention = tenant
+        .retention
+        .iter()
+        .filter_map(|(kind_name, period)| {
+            let kind = EventKind::ALL
+                .into_iter()
+                .find(|kind| kind.as_str() == kind_name.get_ref())?;
+            Some((kind, duration(period)))
+        })
+        .collect();
+    let selector = tenant.selector.get_ref();
+    let cgroup_paths: Vec<&Spanned<String>> = selector.cgroup_path.iter().collect();
+    TenantPolicy {
+        name: tenant.name.get_ref().clone(),
+        capture,
+        retention,
+        sinks: tenant
+            .sinks
+            .get_ref()
+            .iter()
+            .map(|sink| sink.get_ref().clone())
+            .collect(),
+        cgroup_paths: cgroup_globs(&cgroup_paths, error),
+        kinds,
+    }
+}
+
+/// `*` stays within one path component, `**` crosses any number.
+pub(crate) fn cgroup_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
+fn cgroup_globs(
+    patterns: &[&Spanned<String>],
+    error: &mut impl FnMut(Range<usize>, String),
+) -> GlobSet {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        match cgroup_glob(pattern.get_ref()) {
+            Ok(glob) => {
+                set.add(glob);
+            }
+            Err(problem) => error(pattern.span(), format!("not a cgroup path glob: {problem}")),
+        }
+    }
+    set.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+/// A duration validation has already checked.
+fn duration(value: &Spanned<String>) -> Duration {
+    humantime::parse_duration(value.get_ref()).unwrap_or_default()
+}
