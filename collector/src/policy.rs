@@ -1,5 +1,5 @@
 //! `scrim policy`: work with policy files before any collector uses them.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -21,6 +21,14 @@ enum PolicyCommand {
     /// how each field is transformed, how long it is kept, where it goes, and
     /// what the kernel never reads.
     Explain { file: PathBuf },
+    /// Run a policy's test cases: each case file in DIR gives an event and the
+    /// exact record the policy must make of it (or that it is dropped).
+    Test {
+        file: PathBuf,
+        /// Directory of case files (`*.toml`).
+        #[arg(long)]
+        cases: PathBuf,
+    },
     /// Print the JSON Schema of policy files, for editors.
     Schema,
 }
@@ -32,6 +40,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             println!("{:#}", scrim_policies::json_schema());
             Ok(())
         }
+        PolicyCommand::Test { file, cases } => test(&file, &cases),
         PolicyCommand::Explain { file } => {
             let policy = scrim_policies::load(&file)?;
             print!("{}", crate::explain::explain(&policy));
@@ -40,11 +49,46 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     }
 }
 
+fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
+    let policy = scrim_policies::compile(file)?;
+    let outcomes = scrim_policies::cases::run_cases(&policy, cases)?;
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| !outcome.failures.is_empty())
+        .count();
+    for outcome in &outcomes {
+        let verdict = if outcome.failures.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        println!("{verdict} {}", outcome.path.display());
+        for failure in &outcome.failures {
+            println!("       {failure}");
+        }
+    }
+    println!(
+        "policy test: {} cases passed, {failed} failed",
+        outcomes.len() - failed
+    );
+    match failed {
+        0 => Ok(()),
+        _ => anyhow::bail!("{failed} of {} cases failed", outcomes.len()),
+    }
+}
+
+/// Checks in full, as `scrim run` would load them: keys are read and every
+/// plan is built.
 fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut failed = 0;
     for file in files {
-        match scrim_policies::load(file) {
-            Ok(policy) => println!("{}: ok ({} tenants)", file.display(), policy.tenants.len()),
+        match scrim_policies::compile(file) {
+            Ok(policy) => println!(
+                "{}: ok ({} tenants, blake3 {})",
+                file.display(),
+                policy.tenants().len(),
+                policy.hash()
+            ),
             Err(error) => {
                 eprintln!("{error}");
                 failed += 1;

@@ -1,4 +1,4 @@
-//! `scrim policy check` as a user runs it.
+//! `scrim policy` as a user runs it.
 use std::{fs, path::Path, process::Command};
 
 use scrim_testkit::keys::directory_with_master_key;
@@ -134,5 +134,68 @@ except jsonschema.ValidationError:
             "valid strict.toml",
             "refused a misspelt field"
         ]
+    );
+}
+
+#[test]
+fn every_shipped_example_passes_its_cases() {
+    let directory = directory_with_master_key();
+    for name in ["default", "kubernetes", "strict"] {
+        let policy = directory.path().join(format!("{name}.toml"));
+        fs::copy(examples().join(format!("{name}.toml")), &policy).expect("copy example");
+        let output = Command::new(SCRIM)
+            .args(["policy", "test"])
+            .arg(&policy)
+            .arg("--cases")
+            .arg(examples().join("cases").join(name))
+            .output()
+            .expect("run scrim policy test");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}:\n{stdout}");
+        assert!(stdout.contains(" 0 failed"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_failing_case_says_which_field_differs_and_fails_the_command() {
+    let directory = directory_with_master_key();
+    let policy = directory.path().join("default.toml");
+    fs::copy(examples().join("default.toml"), &policy).expect("copy example");
+    let cases = directory.path().join("cases");
+    fs::create_dir(&cases).expect("cases folder");
+    fs::write(
+        cases.join("uid-leaks.toml"),
+        r#"cgroup_path = "/"
+[event]
+"event.name" = "process.fork"
+"process.pid" = 7
+"process.real_user.id" = 1000
+[expect]
+"event.name" = "process.fork"
+"process.pid" = 7
+"process.real_user.id" = 1000
+"#,
+    )
+    .expect("write case");
+    let output = Command::new(SCRIM)
+        .args(["policy", "test"])
+        .arg(&policy)
+        .arg("--cases")
+        .arg(&cases)
+        .output()
+        .expect("run scrim policy test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout
+            .contains("`process.real_user.id`: expected 1000, but the record has no value for it"),
+        "{stdout}"
+    );
+    // What leaves but the case does not list is a failure too.
+    assert!(stdout.contains("`time` leaves with"), "{stdout}");
+    assert!(
+        stdout.contains("policy test: 0 cases passed, 1 failed"),
+        "{stdout}"
     );
 }

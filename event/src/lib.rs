@@ -7,6 +7,7 @@
 //! archive schema, JSON keys and (later) policies all agree on one name.
 mod context;
 pub mod field;
+pub mod fixture;
 mod network;
 mod process;
 pub mod record;

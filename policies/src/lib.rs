@@ -3,6 +3,7 @@
 //!
 //! [`load`] reads a TOML policy, checks it in full, and returns either the
 //! policy or every problem found, each with its file, line and column.
+pub mod cases;
 mod compile;
 mod diagnostic;
 pub mod model;

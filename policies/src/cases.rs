@@ -1,0 +1,279 @@
+//! Policy tests, as `scrim policy test FILE --cases DIR` runs them: each
+//! case file gives an event (field by field, as the catalogue names them)
+//! and the record the policy must turn it into, or that it must be dropped.
+//! Like OPA's policy tests, they let a compliance team prove what a policy
+//! does before any collector runs it.
+//!
+//! ```toml
+//! # A payments process: arguments scrubbed, uid pseudonymised.
+//! tenant = "payments"               # or: cgroup_path = "/payments/api"
+//!
+//! [event]
+//! "event.name" = "process.exec"
+//! time = "2026-11-25T18:00:00.123Z"
+//! "process.real_user.id" = 1000
+//! "process.command_args" = ["psql", "--password=hunter2"]
+//!
+//! [expect]                          # or: expect = "dropped"
+//! "event.name" = "process.exec"
+//! "process.real_user.id" = "<pseudonym>"
+//! "process.command_args" = ["psql", "--password=[REDACTED:credential_flag]"]
+//! ```
+//!
+//! The expected record must be exact: every column the policy lets out with
+//! a value must be listed (`scrim.policy.hash` aside), so a case also proves
+//! what does *not* leave.
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use scrim_event::{
+    FieldValue,
+    field::FieldType,
+    fixture::{FixtureValue, event_from_fields},
+    record::Record,
+    time::UtcDateTime,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{CompiledPolicy, POLICY_HASH_COLUMN, Placement};
+
+/// Stands for any pseudonym in an expectation: pseudonyms depend on the
+/// master key, which a case must not need.
+pub const ANY_PSEUDONYM: &str = "<pseudonym>";
+
+/// Why the cases could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CasesError {
+    #[error("policy test: cannot read the cases directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("policy test: no case files (*.toml) in {0}")]
+    Empty(PathBuf),
+}
+
+/// One case's result: passed when `failures` is empty.
+#[derive(Debug)]
+pub struct CaseOutcome {
+    pub path: PathBuf,
+    pub failures: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    tenant: Option<String>,
+    cgroup_path: Option<String>,
+    event: toml::Table,
+    expect: Expectation,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expectation {
+    /// `expect = "dropped"`.
+    Verdict(String),
+    Record(toml::Table),
+}
+
+/// Runs every `*.toml` case in `directory`, in name order.
+pub fn run_cases(
+    policy: &CompiledPolicy,
+    directory: &Path,
+) -> Result<Vec<CaseOutcome>, CasesError> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(directory)
+        .map_err(|source| CasesError::Directory {
+            path: directory.to_path_buf(),
+            source,
+        })?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(CasesError::Empty(directory.to_path_buf()));
+    }
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let failures = match run_case(policy, &path) {
+                Ok(failures) => failures,
+                Err(problem) => vec![problem],
+            };
+            CaseOutcome { path, failures }
+        })
+        .collect())
+}
+
+/// The case's failures, or why it could not run.
+fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String> {
+    let text = fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
+    let case: CaseFile = toml::from_str(&text).map_err(|error| error.to_string())?;
+    let event = fixture_event(&case.event)?;
+    let tenant = match (&case.tenant, &case.cgroup_path) {
+        (Some(_), Some(_)) => return Err("give a tenant or a cgroup_path, not both".into()),
+        (None, None) => return Err("give the tenant, or a cgroup_path to place".into()),
+        (Some(name), None) => Some(
+            policy
+                .tenants()
+                .iter()
+                .position(|tenant| tenant.name == *name)
+                .ok_or_else(|| format!("the policy has no tenant `{name}`"))?,
+        ),
+        (None, Some(cgroup)) => match policy.place_cgroup(cgroup) {
+            Placement::OptedOut => None,
+            Placement::Tenant(index) => Some(index),
+            Placement::Unclaimed => policy.unknown_tenant(),
+        },
+    };
+    let mut plans = policy.record_plans();
+    let record = tenant.and_then(|index| plans[index].apply(&event).map(|record| (index, record)));
+    match (case.expect, record) {
+        (Expectation::Verdict(verdict), None) if verdict == "dropped" => Ok(Vec::new()),
+        (Expectation::Verdict(verdict), Some((index, _))) if verdict == "dropped" => {
+            Ok(vec![format!(
+                "expected the event to be dropped, but tenant `{}` exports it",
+                policy.tenants()[index].name
+            )])
+        }
+        (Expectation::Verdict(other), _) => Err(format!(
+            "expect must be a table of fields or \"dropped\", not {other:?}"
+        )),
+        (Expectation::Record(_), None) => Ok(vec![
+            "expected a record, but the policy drops the event".into(),
+        ]),
+        (Expectation::Record(expected), Some((_, mut record))) => {
+            Ok(compare(&expected, &mut record))
+        }
+    }
+}
+
+fn fixture_event(table: &toml::Table) -> Result<scrim_event::Event, String> {
+    let name = table
+        .get("event.name")
+        .and_then(toml::Value::as_str)
+        .ok_or("the event needs its \"event.name\"")?;
+    let mut fields = Vec::new();
+    for (field, value) in table {
+        let value = match value {
+            toml::Value::Integer(number) => FixtureValue::Int(*number),
+            toml::Value::Boolean(flag) => FixtureValue::Bool(*flag),
+            toml::Value::String(text) => FixtureValue::Text(text.clone()),
+            toml::Value::Datetime(at) => FixtureValue::Text(at.to_string()),
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_integer) => {
+                FixtureValue::Ints(items.iter().filter_map(toml::Value::as_integer).collect())
+            }
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+                FixtureValue::Texts(
+                    items
+                        .iter()
+                        .filter_map(|item| item.as_str().map(str::to_owned))
+                        .collect(),
+                )
+            }
+            other => return Err(format!("`{field}`: unsupported value {}", shown(other))),
+        };
+        fields.push((field.as_str(), value));
+    }
+    event_from_fields(name, fields).map_err(|error| error.to_string())
+}
+
+/// Differences between the expected and the actual record.
+fn compare(expected: &toml::Table, record: &mut dyn Record) -> Vec<String> {
+    let schema = Arc::clone(record.schema());
+    let mut actual: BTreeMap<&str, (FieldType, Value)> = BTreeMap::new();
+    let mut columns = schema.columns.iter();
+    record.visit_columns(&mut |value| {
+        if let Some(column) = columns.next()
+            && value != FieldValue::Null
+            && column.name != POLICY_HASH_COLUMN.name
+        {
+            actual.insert(column.name, (column.field_type, json_value(value)));
+        }
+    });
+    let mut failures = Vec::new();
+    for (name, expected_value) in expected {
+        let Some((field_type, actual_value)) = actual.remove(name.as_str()) else {
+            failures.push(format!(
+                "`{name}`: expected {}, but the record has no value for it",
+                shown(expected_value)
+            ));
+            continue;
+        };
+        if !matches(expected_value, field_type, &actual_value) {
+            failures.push(format!(
+                "`{name}`: expected {}, got {actual_value}",
+                shown(expected_value)
+            ));
+        }
+    }
+    for (name, (_, value)) in actual {
+        failures.push(format!(
+            "`{name}` leaves with {value}, but the case does not expect it"
+        ));
+    }
+    failures
+}
+
+fn matches(expected: &toml::Value, field_type: FieldType, actual: &Value) -> bool {
+    if let (Some(ANY_PSEUDONYM), Some(text)) = (expected.as_str(), actual.as_str()) {
+        return text.starts_with(scrim_redaction::PSEUDONYM_PREFIX)
+            && text.len() == scrim_redaction::PSEUDONYM_LEN;
+    }
+    if let (toml::Value::Array(items), Some(texts)) = (expected, actual.as_array())
+        && items.len() == texts.len()
+        && items
+            .iter()
+            .any(|item| item.as_str() == Some(ANY_PSEUDONYM))
+    {
+        return items
+            .iter()
+            .zip(texts)
+            .all(|(item, text)| matches(item, field_type, text));
+    }
+    if field_type == FieldType::Timestamp {
+        let expected_text = match expected {
+            toml::Value::Datetime(at) => at.to_string(),
+            toml::Value::String(text) => text.clone(),
+            _ => return false,
+        };
+        return actual.as_str().and_then(nanos_of) == nanos_of(&expected_text);
+    }
+    serde_json::to_value(expected).is_ok_and(|expected| expected == *actual)
+}
+
+/// A TOML value as JSON text, for messages.
+fn shown(value: &toml::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("{value:?}"))
+}
+
+fn nanos_of(rfc3339: &str) -> Option<u128> {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_nanos())
+}
+
+/// A column value as JSON, times in RFC 3339 (as JSON-lines archives have it).
+fn json_value(value: FieldValue<'_>) -> Value {
+    match value {
+        FieldValue::Null => Value::Null,
+        FieldValue::Int(number) => Value::from(number),
+        FieldValue::Bool(flag) => Value::from(flag),
+        FieldValue::String(text) => Value::from(text),
+        FieldValue::StringList(texts) => Value::from(texts.to_vec()),
+        FieldValue::IntList(numbers) => Value::from(numbers.to_vec()),
+        FieldValue::Ip(address) => Value::from(address.to_string()),
+        FieldValue::Timestamp(at) => Value::from(UtcDateTime::from_unix_nanos(at).rfc3339()),
+    }
+}
