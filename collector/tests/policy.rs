@@ -140,18 +140,23 @@ except jsonschema.ValidationError:
 #[test]
 fn every_shipped_example_passes_its_cases() {
     let directory = directory_with_master_key();
-    for name in ["default", "kubernetes", "strict"] {
-        let policy = directory.path().join(format!("{name}.toml"));
-        fs::copy(examples().join(format!("{name}.toml")), &policy).expect("copy example");
+    for (file, cases) in [
+        ("default.toml", "default"),
+        ("kubernetes.toml", "kubernetes"),
+        ("kubernetes.yaml", "kubernetes"),
+        ("strict.toml", "strict"),
+    ] {
+        let policy = directory.path().join(file);
+        fs::copy(examples().join(file), &policy).expect("copy example");
         let output = Command::new(SCRIM)
             .args(["policy", "test"])
             .arg(&policy)
             .arg("--cases")
-            .arg(examples().join("cases").join(name))
+            .arg(examples().join("cases").join(cases))
             .output()
             .expect("run scrim policy test");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{name}:\n{stdout}");
+        assert!(output.status.success(), "{file}:\n{stdout}");
         assert!(stdout.contains(" 0 failed"), "{stdout}");
     }
 }
@@ -198,4 +203,39 @@ fn a_failing_case_says_which_field_differs_and_fails_the_command() {
         stdout.contains("policy test: 0 cases passed, 1 failed"),
         "{stdout}"
     );
+}
+
+#[test]
+fn environment_overrides_set_deployment_paths_and_are_checked() {
+    let directory = directory_with_master_key();
+    let policy = directory.path().join("strict.toml");
+    fs::copy(examples().join("strict.toml"), &policy).expect("copy example");
+    let check = |variable: &str, value: &str| {
+        Command::new(SCRIM)
+            .args(["policy", "check"])
+            .arg(&policy)
+            .env(variable, value)
+            .output()
+            .expect("run scrim policy check")
+    };
+    let moved = check("SCRIM_POLICY_SINKS__STRICT__PARQUET", "/srv/scrim/strict");
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    let missing = check("SCRIM_POLICY_MASTER_KEY_FILE", "/nonexistent/master.key");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    // The problem is reported at the setting the variable overrides.
+    assert!(
+        stderr.contains(&format!(
+            "{}:6:19: master key file /nonexistent/master.key",
+            policy.display()
+        )),
+        "{stderr}"
+    );
+    let unknown = check("SCRIM_POLICY_SINKS__STRCT__PARQUET", "/x");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("did you mean `strict`?"), "{stderr}");
 }

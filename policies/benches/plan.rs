@@ -126,13 +126,16 @@ fn bench(criterion: &mut Criterion) {
 
     let mut group = criterion.benchmark_group("plan");
     group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function("network close: 2 pseudonyms, truncate, coarsen, 4 kept", |bencher| {
-        bencher.iter(|| {
-            for event in &events {
-                black_box(apply(&mut plan, black_box(event)));
-            }
-        })
-    });
+    group.bench_function(
+        "network close: 2 pseudonyms, truncate, coarsen, 4 kept",
+        |bencher| {
+            bencher.iter(|| {
+                for event in &events {
+                    black_box(apply(&mut plan, black_box(event)));
+                }
+            })
+        },
+    );
     group.finish();
 }
 

@@ -97,12 +97,14 @@ impl CompiledPolicy {
     }
 }
 
-/// Builds the runnable policy from a checked one; `base` is the directory
-/// relative paths start from. Fails with diagnostics for what only running
+/// Builds the runnable policy from a checked one (`source` is the TOML its
+/// spans point into, `hash` what records will carry); `base` is the
+/// directory relative paths start from. Fails with diagnostics for what only running
 /// it shows (a key file owned by someone else).
 pub(crate) fn compile(
     policy: &PolicyFile,
     source: &str,
+    hash: &str,
     base: &Path,
 ) -> Result<CompiledPolicy, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
@@ -143,7 +145,7 @@ pub(crate) fn compile(
         return Err(diagnostics);
     }
     Ok(CompiledPolicy {
-        hash: Arc::from(blake3::hash(source.as_bytes()).to_hex().as_str()),
+        hash: Arc::from(hash),
         tenants,
         unknown_tenant,
         opt_out_cgroups,

@@ -1,62 +1,159 @@
 //! scrim's policy files: what each tenant's events may carry, why, how long
 //! they are kept and where they go.
 //!
-//! [`load`] reads a TOML policy, checks it in full, and returns either the
-//! policy or every problem found, each with its file, line and column.
+//! [`load`] reads a policy (TOML, or YAML for `.yaml` and `.yml` files) and
+//! checks it in full, returning the policy or every problem found, each with
+//! its file, line and column. [`compile`] goes on to what runs: keys loaded,
+//! every tenant's plans built, the file hashed.
 pub mod cases;
 mod compile;
 mod diagnostic;
 pub mod model;
+mod overrides;
 mod plan;
 mod record_plan;
 mod schema;
 mod validate;
+mod yaml;
 
 use std::path::Path;
 
 pub use compile::{CompiledPolicy, Placement, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
+pub use overrides::{ENV_PREFIX, Overrides, OverridesError, SinkOverrides};
 pub use plan::CapturePlan;
 pub use record_plan::{POLICY_HASH_COLUMN, PlannedRecord, RecordPlan};
 pub use schema::json_schema;
 
-/// Reads, parses and validates the policy at `path`. Relative paths inside
-/// it (the master key file) are relative to its directory.
-pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
-    let source = read(path)?;
-    parse(&source, base_of(path)).map_err(|diagnostics| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics,
-    })
+/// How a policy file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syntax {
+    Toml,
+    Yaml,
 }
 
-/// Reads, checks and compiles the policy at `path` into what runs: the
-/// master key is loaded, every plan built, the file hashed.
-pub fn compile(path: &Path) -> Result<CompiledPolicy, PolicyError> {
-    let source = read(path)?;
-    compile_source(&source, base_of(path)).map_err(|diagnostics| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics,
-    })
+impl Syntax {
+    /// YAML for `.yaml` and `.yml` files, TOML otherwise.
+    pub fn of(path: &Path) -> Syntax {
+        match path.extension().and_then(|extension| extension.to_str()) {
+            Some("yaml" | "yml") => Syntax::Yaml,
+            _ => Syntax::Toml,
+        }
+    }
 }
 
 /// The policy `scrim run` uses when given none: `examples/default.toml`
 /// (privacy by default: process events, no arguments, one tenant).
 pub const DEFAULT_POLICY: &str = include_str!("../examples/default.toml");
 
-/// [`DEFAULT_POLICY`], compiled.
-pub fn default_policy() -> Result<CompiledPolicy, PolicyError> {
-    compile_source(DEFAULT_POLICY, Path::new(".")).map_err(|diagnostics| PolicyError {
-        path: "<built-in default policy>".into(),
+/// Reads, parses and validates the policy at `path`. Relative paths inside
+/// it (the master key file) are relative to its directory.
+pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
+    let source = read(path)?;
+    let in_file = |diagnostics| PolicyError {
+        path: path.to_path_buf(),
         diagnostics,
-    })
+    };
+    let toml =
+        as_toml(&source, Syntax::of(path)).map_err(|diagnostic| in_file(vec![diagnostic]))?;
+    parse(toml.text(&source), base_of(path))
+        .map_err(|diagnostics| in_file(toml.locate(diagnostics)))
 }
 
-/// [`compile`] for policy text, with relative paths starting at `base`.
+/// Reads, checks and compiles the policy at `path` into what runs, with
+/// the `SCRIM_POLICY_*` environment overrides applied.
+pub fn compile(path: &Path) -> Result<CompiledPolicy, PolicyError> {
+    let source = read(path)?;
+    let in_file = |diagnostics| PolicyError {
+        path: path.to_path_buf(),
+        diagnostics,
+    };
+    let overrides = Overrides::from_env().map_err(|error| {
+        in_file(vec![Diagnostic {
+            line: 1,
+            column: 1,
+            message: error.to_string(),
+        }])
+    })?;
+    compile_text(&source, Syntax::of(path), base_of(path), &overrides).map_err(in_file)
+}
+
+/// [`compile`] for TOML text without overrides, with relative paths
+/// starting at `base`.
 pub fn compile_source(source: &str, base: &Path) -> Result<CompiledPolicy, Vec<Diagnostic>> {
-    let policy = parse(source, base)?;
-    compile::compile(&policy, source, base)
+    compile_text(source, Syntax::Toml, base, &Overrides::default())
+}
+
+/// [`compile`] for policy text. The hash is the BLAKE3 of `source` (what
+/// `b3sum FILE` prints), or of `source` and the overrides when there are
+/// any.
+pub fn compile_text(
+    source: &str,
+    syntax: Syntax,
+    base: &Path,
+    overrides: &Overrides,
+) -> Result<CompiledPolicy, Vec<Diagnostic>> {
+    let toml = as_toml(source, syntax).map_err(|diagnostic| vec![diagnostic])?;
+    let text = toml.text(source);
+    let mut policy = parse_unchecked(text).map_err(|diagnostics| toml.locate(diagnostics))?;
+    let problems = overrides.apply(&mut policy);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let diagnostics = validate::validate(&policy, text, base);
+    if !diagnostics.is_empty() {
+        return Err(toml.locate(diagnostics));
+    }
+    let hash = match overrides.is_empty() {
+        true => blake3::hash(source.as_bytes()),
+        false => {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(source.as_bytes());
+            hasher.update(b"\n# overrides\n");
+            hasher.update(overrides.canonical().as_bytes());
+            hasher.finalize()
+        }
+    };
+    compile::compile(&policy, text, hash.to_hex().as_str(), base)
+        .map_err(|diagnostics| toml.locate(diagnostics))
+}
+
+/// A policy's TOML: the source itself, or the TOML a YAML source became.
+enum TomlText {
+    Source,
+    FromYaml(yaml::Transcoded),
+}
+
+impl TomlText {
+    fn text<'a>(&'a self, source: &'a str) -> &'a str {
+        match self {
+            TomlText::Source => source,
+            TomlText::FromYaml(transcoded) => &transcoded.toml,
+        }
+    }
+
+    /// Diagnostics about the TOML, placed in the source.
+    fn locate(&self, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        match self {
+            TomlText::Source => diagnostics,
+            TomlText::FromYaml(transcoded) => {
+                let mut located: Vec<Diagnostic> = diagnostics
+                    .into_iter()
+                    .map(|diagnostic| transcoded.to_yaml(diagnostic))
+                    .collect();
+                located.sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
+                located
+            }
+        }
+    }
+}
+
+fn as_toml(source: &str, syntax: Syntax) -> Result<TomlText, Diagnostic> {
+    match syntax {
+        Syntax::Toml => Ok(TomlText::Source),
+        Syntax::Yaml => yaml::transcode(source).map(TomlText::FromYaml),
+    }
 }
 
 fn read(path: &Path) -> Result<String, PolicyError> {
@@ -76,20 +173,33 @@ fn base_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Parses and validates policy text.
+/// [`DEFAULT_POLICY`], compiled.
+pub fn default_policy() -> Result<CompiledPolicy, PolicyError> {
+    compile_source(DEFAULT_POLICY, Path::new(".")).map_err(|diagnostics| PolicyError {
+        path: "<built-in default policy>".into(),
+        diagnostics,
+    })
+}
+
+/// Parses and validates TOML policy text.
 pub fn parse(source: &str, base: &Path) -> Result<PolicyFile, Vec<Diagnostic>> {
-    let policy: PolicyFile = toml::from_str(source).map_err(|error| {
-        let message = error.message().to_owned();
-        let message = suggest_for_unknown_name(&message);
-        let span = error.span().unwrap_or(0..0);
-        vec![Diagnostic::at(source, span, message)]
-    })?;
+    let policy = parse_unchecked(source)?;
     let diagnostics = validate::validate(&policy, source, base);
     if diagnostics.is_empty() {
         Ok(policy)
     } else {
         Err(diagnostics)
     }
+}
+
+/// Parses TOML policy text, with no checks beyond its shape.
+fn parse_unchecked(source: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
+    toml::from_str(source).map_err(|error| {
+        let message = error.message().to_owned();
+        let message = suggest_for_unknown_name(&message);
+        let span = error.span().unwrap_or(0..0);
+        vec![Diagnostic::at(source, span, message)]
+    })
 }
 
 /// serde names the valid choices for an unknown key or variant ("unknown

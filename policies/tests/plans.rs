@@ -344,3 +344,77 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_yaml_example_compiles_to_what_its_toml_twin_does() {
+    let directory = directory_with_master_key();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let compiled = |name: &str| {
+        let copy = directory.path().join(name);
+        std::fs::copy(examples.join(name), &copy).expect("copy example");
+        scrim_policies::compile(&copy).unwrap_or_else(|error| panic!("{error}"))
+    };
+    let toml = compiled("kubernetes.toml");
+    let yaml = compiled("kubernetes.yaml");
+    assert_eq!(toml.tenants().len(), yaml.tenants().len());
+    for (from_toml, from_yaml) in toml.tenants().iter().zip(yaml.tenants()) {
+        assert_eq!(from_toml.name, from_yaml.name);
+        assert_eq!(from_toml.capture, from_yaml.capture);
+        assert_eq!(from_toml.retention, from_yaml.retention);
+        assert_eq!(from_toml.sinks, from_yaml.sinks);
+    }
+    let (mut toml_plans, mut yaml_plans) = (toml.record_plans(), yaml.record_plans());
+    for kind in EventKind::ALL {
+        let schemas = |plans: &Vec<scrim_policies::RecordPlan>| {
+            plans
+                .iter()
+                .map(|plan| plan.schema(kind).map(|schema| schema.columns.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(schemas(&toml_plans), schemas(&yaml_plans), "{kind:?}");
+    }
+    let exec = exec_event();
+    let mut from_toml = toml_plans[0].apply(&exec).expect("payments captures exec");
+    let mut from_yaml = yaml_plans[0].apply(&exec).expect("payments captures exec");
+    let names = |columns: Vec<(&'static str, String)>| {
+        columns
+            .into_iter()
+            .filter(|(name, _)| *name != "scrim.policy.hash")
+            .collect::<Vec<_>>()
+    };
+    let toml_columns = names(columns(&mut from_toml));
+    let yaml_columns = names(columns(&mut from_yaml));
+    // Same columns; pseudonyms agree too (same key, tenant and epoch).
+    assert_eq!(toml_columns, yaml_columns);
+}
+
+#[test]
+fn yaml_errors_point_into_the_yaml() {
+    let directory = directory_with_master_key();
+    let path = directory.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\ntenant:\n  - name: acme\n    purpose: p\n    legal_basis: b\n    match: { cgroup_path: [\"/a/**\"] }\n    capture: [process]\n    retention: { process: 1d }\n    sinks: [{ parquet: { path: out } }]\n    fields:\n      process.executable.pth: keep\n      time: { coarsen: soon }\n",
+    )
+    .expect("write policy");
+    let error = scrim_policies::load(&path).expect_err("invalid");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!(
+            "{}:11:7: unknown field `process.executable.pth`",
+            path.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("did you mean `process.executable.path`?"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}:12:13: coarsen takes a duration",
+            path.display()
+        )),
+        "{text}"
+    );
+}
