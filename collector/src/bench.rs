@@ -11,16 +11,21 @@
 use std::{
     ffi::CStr,
     path::Path,
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use scrim_policies::CapturePlan;
 use scrim_probes::{
     CaptureFields, CaptureKinds, KernelCounter, ProbeOptions, Probes, SyscallSet, TenantFilter,
-    TenantSlot,
+    TenantSlot, cgroup2_root, list_cgroups,
+};
+
+use crate::{
+    outputs::{ArchiveSettings, PolicyOutputs},
+    tenancy::Tenancy,
 };
 
 #[derive(Args, Debug)]
@@ -113,51 +118,44 @@ fn policy(tenants: u32, rounds: u32) -> anyhow::Result<()> {
         "scrim bench policy: {tenants} tenants ({} KiB of TOML), fastest of {rounds} rounds",
         source.len() / 1024
     );
-    let (checking, policy) = fastest_of(rounds, || scrim_policies::parse(&source, Path::new(".")));
-    let policy =
-        policy.map_err(|errors| anyhow::anyhow!("generated policy invalid: {errors:?}"))?;
-    let (compiling, filters) = fastest_of(rounds, || {
-        policy
-            .tenants
-            .iter()
-            .map(|tenant| {
-                let plan = CapturePlan::of(tenant);
-                let syscalls = SyscallSet::from_numbers(plan.syscalls.iter().copied())?;
-                Ok(TenantFilter::for_fields(
-                    plan.kinds,
-                    plan.fields.iter().copied(),
-                    syscalls,
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
+    let (compiling, policy) = fastest_of(rounds, || {
+        scrim_policies::compile_source(&source, Path::new("."))
     });
-    let filters = filters?;
+    let policy =
+        Arc::new(policy.map_err(|errors| anyhow::anyhow!("generated policy invalid: {errors:?}"))?);
     println!(
-        "  parse and check        {:>8.2} ms",
-        checking.as_secs_f64() * 1e3
-    );
-    println!(
-        "  compile kernel filters {:>8.2} ms",
+        "  parse, check, compile  {:>8.2} ms  (kernel capture plans, record plans)",
         compiling.as_secs_f64() * 1e3
     );
-    let mut total = checking + compiling;
-    match Probes::load(&ProbeOptions::default()) {
+    let mut total = compiling;
+    let probes = Probes::load(&ProbeOptions {
+        default_tenant: TenantFilter::NOTHING,
+        ..ProbeOptions::default()
+    });
+    match probes {
         Ok(mut probes) => {
-            let (writing, written) = fastest_of(rounds, || -> anyhow::Result<()> {
-                for (index, filter) in filters.iter().enumerate() {
-                    let slot = u32::try_from(index + 1).context("too many tenants")?;
-                    probes.set_tenant_filter(TenantSlot::new(slot)?, filter)?;
-                }
-                Ok(())
+            let cgroups = list_cgroups(&cgroup2_root()?)?;
+            let settings = ArchiveSettings {
+                root_override: None,
+                format_override: None,
+                roll_interval: Duration::from_secs(60),
+            };
+            let (swapping, swapped) = fastest_of(rounds, || -> anyhow::Result<usize> {
+                let mut tenancy = Tenancy::default();
+                tenancy.apply(Arc::clone(&policy), &mut probes, &cgroups)?;
+                let outputs = PolicyOutputs::new(&policy, tenancy.tenant_of_slot(), &settings);
+                Ok(outputs.archive_roots().len())
             });
-            written?;
+            swapped?;
             println!(
-                "  write kernel filters   {:>8.2} ms",
-                writing.as_secs_f64() * 1e3
+                "  swap in                {:>8.2} ms  ({} kernel filters written, {} cgroups placed, plans built)",
+                swapping.as_secs_f64() * 1e3,
+                tenants + 1,
+                cgroups.len()
             );
-            total += writing;
+            total += swapping;
         }
-        Err(error) => println!("  write kernel filters   skipped: {error}"),
+        Err(error) => println!("  swap in                skipped: {error}"),
     }
     println!(
         "  total                  {:>8.2} ms",
