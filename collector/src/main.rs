@@ -3,9 +3,11 @@ mod bench;
 mod capture;
 mod explain;
 mod fields;
+mod keys;
 mod outputs;
 mod policy;
 mod policy_source;
+mod redact;
 mod summary;
 mod tenancy;
 
@@ -30,8 +32,16 @@ enum Command {
     Fields,
     /// Measure scrim on this machine.
     Bench(bench::BenchArgs),
-    /// Check policy files.
+    /// Check, explain, test policy files; print their JSON Schema.
     Policy(policy::PolicyArgs),
+    /// Generate a master key; find the pseudonym a value had.
+    Keys(keys::KeysArgs),
+    /// Scrub secrets from stdin to stdout, line by line, as `scrub_secrets` does.
+    Redact {
+        /// List the detectors instead.
+        #[arg(long)]
+        detectors: bool,
+    },
 }
 
 fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
@@ -48,6 +58,8 @@ fn main() -> ExitCode {
         Command::Run(args) => block_on(capture::run(args)),
         Command::Bench(args) => block_on(bench::run(args)),
         Command::Policy(args) => policy::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Redact { detectors } => redact::run(detectors),
         Command::Fields => {
             print!("{}", fields::catalogue());
             Ok(())

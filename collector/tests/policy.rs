@@ -239,3 +239,49 @@ fn environment_overrides_set_deployment_paths_and_are_checked() {
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains("did you mean `strict`?"), "{stderr}");
 }
+
+#[test]
+fn redact_scrubs_each_line_with_the_pipelines_detectors() {
+    use std::io::Write as _;
+    let mut child = Command::new(SCRIM)
+        .arg("redact")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scrim redact");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"psql --password=hunter2\nls -la\n\nexport GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789\n")
+        .expect("write lines");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "psql --password=[REDACTED:credential_flag]\nls -la\n\nexport GITHUB_TOKEN=[REDACTED:secret_assignment]\n"
+    );
+}
+
+#[test]
+fn keys_generate_writes_a_private_key_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let key = directory.path().join("master.key");
+    let generate = || {
+        Command::new(SCRIM)
+            .args(["keys", "generate"])
+            .arg(&key)
+            .output()
+            .expect("run scrim keys generate")
+    };
+    assert!(generate().status.success());
+    let metadata = fs::metadata(&key).expect("key written");
+    assert_eq!(metadata.len(), 32);
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    let again = generate();
+    assert!(
+        !again.status.success(),
+        "an existing key must never be overwritten"
+    );
+}

@@ -378,9 +378,28 @@ fn a_policy_selects_its_tenant_captures_syscalls_and_connections_and_transforms_
         rows.iter()
             .all(|row| row["scrim.cgroup.id"] == tenant.id().to_string())
     );
+    // `scrim keys pseudonym` finds the pseudonym of this test's uid (the
+    // rotation is 30 days: the run and the lookup share an epoch).
+    let lookup = Command::new(SCRIM)
+        .args(["keys", "pseudonym", "--policy"])
+        .arg(&policy_path)
+        .args([
+            "--tenant",
+            "e2e",
+            "--field",
+            "process.real_user.id",
+            "--value",
+        ])
+        // SAFETY: getuid(2) cannot fail.
+        .arg(unsafe { libc::getuid() }.to_string())
+        .output()
+        .expect("run scrim keys pseudonym");
+    let pseudonym = String::from_utf8_lossy(&lookup.stdout).trim().to_owned();
+    assert!(pseudonym.starts_with("p1_"), "{lookup:?}");
     assert!(
         rows.iter()
-            .all(|row| row["process.real_user.id"].starts_with("p1_"))
+            .all(|row| row["process.real_user.id"] == pseudonym),
+        "{pseudonym} vs {rows:#?}"
     );
     assert!(
         rows.iter()

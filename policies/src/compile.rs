@@ -77,6 +77,14 @@ impl CompiledPolicy {
             .map_or(Placement::Unclaimed, Placement::Tenant)
     }
 
+    /// The master key and rotation period pseudonyms are made with, if the
+    /// policy has keys.
+    pub fn keys(&self) -> Option<(Arc<MasterKey>, Duration)> {
+        self.master_key
+            .as_ref()
+            .map(|master| (Arc::clone(master), self.rotation))
+    }
+
     /// A fresh record plan for each tenant, index for index. Each thread
     /// that applies plans takes its own set.
     pub fn record_plans(&self) -> Vec<RecordPlan> {
