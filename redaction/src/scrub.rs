@@ -82,7 +82,9 @@ impl Detector {
             Detector::SecretAssignment => {
                 "the value of a `KEY=value` or `key: value` whose key says password, secret, token, \
                  api key, access key, private key, credentials or auth (`DB_PASSWORD=x`, \
-                 `AWS_SECRET_ACCESS_KEY=x`)"
+                 `AWS_SECRET_ACCESS_KEY=x`), unless the key describes a secret without holding \
+                 one (`TOKEN_TTL`, `PASSWORD_FILE`) or the value is a reference (`$VAR`) or a \
+                 mode (`none`, `prompt`)"
             }
             Detector::UrlPassword => "the password in a URL's userinfo (`https://user:x@host`)",
             Detector::Authorization => {
@@ -100,9 +102,13 @@ impl Detector {
                 "a Slack token (`xoxb-`, `xoxp-`, `xoxa-`, `xoxo-`, `xoxs-`, `xoxr-`)"
             }
             Detector::PrivateKey => "a PEM private-key block, from its BEGIN line to its END line",
-            Detector::Email => "an e-mail address",
+            Detector::Email => {
+                "an e-mail address (not the `user@host:` of scp and git, nor a systemd unit \
+                 such as `postgresql@15-main.service`)"
+            }
             Detector::CardNumber => {
-                "a payment card number: 13 to 19 digits that pass the Luhn check"
+                "a payment card number: 13 to 19 digits with an issuer's prefix and length that \
+                 pass the Luhn check"
             }
             Detector::Iban => "an IBAN that passes its mod-97 check",
         }
@@ -120,7 +126,7 @@ impl Detector {
                 r"(?:\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb|mariadb-dump)\b\S*(?:\s+\S+)*?\s+-p(?P<secret>[^\s-]\S*))|(?:\bsshpass\s+-p\s*(?P<secret2>\S+))"
             }
             Detector::SecretAssignment => return Cow::Owned(
-                r"(?i)\b(?:[a-z0-9]+_)*(?:SECRET_WORD|auth)(?:_[a-z0-9]+)*\s*[=:]\s*(?P<secret>[^\s&;,'\x22]+)"
+                r"(?i)\b(?P<key>[a-z0-9_.-]*?(?:SECRET_WORD|auth)[a-z0-9_.-]*)\s*[=:]\s*(?P<secret>[^\s&;,'\x22]+)"
                     .replace("SECRET_WORD", SECRET_WORD),
             ),
             Detector::UrlPassword => {
@@ -140,22 +146,160 @@ impl Detector {
                 r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?s:.*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)"
             }
             Detector::Email => {
-                r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+                r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?P<scp>:)?"
             }
-            Detector::CardNumber => r"\b(?:\d[ -]?){12,18}\d\b",
-            Detector::Iban => r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+            // Grouped as printed (4-4-4-4, or 4-6-5 for American Express) or
+            // written out: a greedy "any digits and spaces" would swallow
+            // the expiry after a number and fail the Luhn check.
+            Detector::CardNumber => {
+                r"\b(?:\d{4}(?:[ -]\d{4}){3}|\d{4}[ -]\d{6}[ -]\d{5}|\d{13,19})\b"
+            }
+            // Compact, or in groups of four as printed.
+            Detector::Iban => {
+                r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)\b"
+            }
         };
         Cow::Borrowed(pattern)
     }
 
     /// A check on what matched, for detectors whose pattern alone would
     /// catch too much.
-    fn confirms(self, matched: &str) -> bool {
+    fn confirms(self, secret: &str, captures: &regex::Captures<'_>) -> bool {
         match self {
-            Detector::CardNumber => passes_luhn(matched),
-            Detector::Iban => passes_mod97(matched),
+            Detector::CardNumber => passes_luhn(secret) && plausible_card(secret),
+            Detector::Iban => passes_mod97(secret),
+            // `git@github.com:org/repo` is a host to copy from and
+            // `postgresql@15-main.service` a systemd unit, not mailboxes.
+            Detector::Email => captures.name("scp").is_none() && !is_systemd_unit(secret),
+            Detector::CredentialFlag => is_secret_value(secret),
+            Detector::SecretAssignment => {
+                is_secret_value(secret)
+                    && captures
+                        .name("key")
+                        .is_some_and(|key| is_secret_key(key.as_str()))
+            }
             _ => true,
         }
+    }
+}
+
+/// `name@instance.service` and the other systemd unit types.
+fn is_systemd_unit(text: &str) -> bool {
+    const UNIT_TYPES: &[&str] = &[
+        "service",
+        "socket",
+        "timer",
+        "mount",
+        "automount",
+        "target",
+        "slice",
+        "scope",
+        "path",
+        "device",
+        "swap",
+    ];
+    text.rsplit('.')
+        .next()
+        .is_some_and(|suffix| UNIT_TYPES.contains(&suffix))
+}
+
+/// Values that say how a secret is given rather than being one: `none`,
+/// `prompt`, a `$VARIABLE` reference.
+fn is_secret_value(value: &str) -> bool {
+    const NOT_SECRETS: &[&str] = &[
+        "none", "null", "nil", "true", "false", "yes", "no", "on", "off", "bearer", "basic",
+        "required", "optional", "prompt", "stdin", "env", "file", "-", "''", "\"\"",
+    ];
+    !value.starts_with('$') && !NOT_SECRETS.contains(&value.to_ascii_lowercase().as_str())
+}
+
+/// Whether a `KEY=` names a secret: the secret word ends the key or is
+/// followed by a qualifier (`_RO`, `_PROD`), not by what describes a secret
+/// without holding it (`TOKEN_TTL`, `PASSWORD_FILE`) or a longer word
+/// (`passthrough`, `tokenizer`).
+fn is_secret_key(key: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "access-key",
+        "privatekey",
+        "private_key",
+        "private-key",
+        "credentials",
+        "credential",
+        "pass",
+        "pwd",
+        "auth",
+    ];
+    const DESCRIPTIONS: &[&str] = &[
+        "file",
+        "path",
+        "dir",
+        "ttl",
+        "type",
+        "url",
+        "uri",
+        "length",
+        "len",
+        "size",
+        "expiry",
+        "expires",
+        "expiration",
+        "timeout",
+        "id",
+        "name",
+        "mode",
+        "policy",
+        "count",
+        "format",
+        "endpoint",
+        "header",
+        "field",
+        "version",
+        "method",
+        "command",
+        "cmd",
+        "env",
+        "var",
+    ];
+    let key = key.to_ascii_lowercase();
+    WORDS.iter().any(|word| {
+        key.match_indices(word).any(|(start, _)| {
+            let rest = &key[start + word.len()..];
+            match rest.chars().next() {
+                None => true,
+                Some('_' | '-' | '.') => {
+                    let qualifier = rest[1..].split(['_', '-', '.']).next().unwrap_or_default();
+                    !DESCRIPTIONS.contains(&qualifier)
+                }
+                Some(_) => false,
+            }
+        })
+    })
+}
+
+/// Card numbers start with an issuer's prefix and have its length: Visa 4
+/// (13, 16 or 19 digits), Mastercard 51-55 and 2221-2720 (16), American
+/// Express 34 and 37 (15), Discover and others 6 (16 to 19), Diners 36 and
+/// 38 (14). Order numbers and millisecond timestamps mostly do not.
+fn plausible_card(candidate: &str) -> bool {
+    let digits: String = candidate.chars().filter(char::is_ascii_digit).collect();
+    let prefix = |length: usize| digits[..length].parse::<u32>().unwrap_or(0);
+    match (digits.as_bytes().first(), digits.len()) {
+        (Some(b'4'), 13 | 16 | 19) => true,
+        (Some(b'5'), 16) => (51..=55).contains(&prefix(2)),
+        (Some(b'2'), 16) => (2221..=2720).contains(&prefix(4)),
+        (Some(b'3'), 15) => matches!(prefix(2), 34 | 37),
+        (Some(b'3'), 14) => matches!(prefix(2), 36 | 38),
+        (Some(b'6'), 16..=19) => true,
+        _ => false,
     }
 }
 
@@ -284,7 +428,7 @@ impl Scrubber {
                 else {
                     continue;
                 };
-                if rule.detector.confirms(secret.as_str()) {
+                if rule.detector.confirms(secret.as_str(), &captures) {
                     found.push((secret.start(), secret.end(), rule.detector));
                 }
             }
