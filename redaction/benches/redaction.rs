@@ -7,7 +7,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scrim_redaction::{MasterKey, Pseudonymizer, Scrubber};
 
 /// A typical command line with nothing to scrub (100 bytes).
-const CLEAN: &str = "/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory /srv/www/static/assets 8080 -v -v -v";
+const CLEAN: &str = "/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory /srv/www/static/assets 8080 -v -v -v -q";
 /// The same size, with a password in it.
 const WITH_SECRET: &str = "/usr/bin/psql --host db.internal --username app --password=hunter2-Xq7 --dbname orders -c 'select 1'";
 
