@@ -25,17 +25,14 @@ struct Collector {
 }
 
 impl Collector {
-    fn start(output: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(SCRIM)
-            .args([
-                "run",
-                "--duration",
-                "60s",
-                "--summary-interval",
-                "1s",
-                "--output",
-            ])
-            .arg(output)
+    /// `output`, if given, holds every tenant's archive (`--output`).
+    fn start(output: Option<&Path>, extra: &[&str]) -> Self {
+        let mut command = Command::new(SCRIM);
+        command.args(["run", "--duration", "60s", "--summary-interval", "1s"]);
+        if let Some(output) = output {
+            command.arg("--output").arg(output);
+        }
+        let mut child = command
             .args(extra)
             .stderr(Stdio::piped())
             .spawn()
@@ -84,7 +81,7 @@ impl Collector {
 }
 
 /// Starts scrim, or decides the test cannot run here (see `gate`).
-fn start_capturing(test: &str, output: &Path, extra: &[&str]) -> Option<Collector> {
+fn start_capturing(test: &str, output: Option<&Path>, extra: &[&str]) -> Option<Collector> {
     if !gate::root_or_skip(test) {
         return None;
     }
@@ -125,7 +122,7 @@ fn rows_of(rows: &[Row], pid: u32, event_name: &str) -> Vec<Row> {
 fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sigterm() {
     let test = "archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sigterm";
     let output = tempfile::tempdir().expect("tempdir");
-    let Some(collector) = start_capturing(test, output.path(), &[]) else {
+    let Some(collector) = start_capturing(test, Some(output.path()), &[]) else {
         return;
     };
     let tenant = TestCgroup::create("e2e").expect("create a cgroup");
@@ -217,7 +214,7 @@ fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sig
 fn writes_json_lines_when_asked() {
     let test = "writes_json_lines_when_asked";
     let output = tempfile::tempdir().expect("tempdir");
-    let Some(collector) = start_capturing(test, output.path(), &["--format", "jsonl"]) else {
+    let Some(collector) = start_capturing(test, Some(output.path()), &["--format", "jsonl"]) else {
         return;
     };
     let mut workload = Command::new("/bin/true").spawn().expect("spawn /bin/true");
@@ -325,7 +322,7 @@ fn a_policy_selects_its_tenant_captures_syscalls_and_connections_and_transforms_
     let policy_path = policy.path().join("policy.toml");
     let Some(collector) = start_capturing(
         test,
-        output.path(),
+        Some(output.path()),
         &["--policy", policy_path.to_str().expect("utf-8 path")],
     ) else {
         return;
@@ -481,7 +478,7 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let policy_path = policy.path().join("policy.toml");
     let Some(mut collector) = start_capturing(
         test,
-        output.path(),
+        Some(output.path()),
         &["--policy", policy_path.to_str().expect("utf-8 path")],
     ) else {
         return;
@@ -538,4 +535,116 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
             .any(|row| row.get("process.pid") == Some(&after.to_string())),
         "{rows:#?}"
     );
+}
+
+#[test]
+fn tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel() {
+    let test = "tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel";
+    let sinks = tempfile::tempdir().expect("tempdir");
+    let (sink_a, sink_b) = (sinks.path().join("a"), sinks.path().join("b"));
+    let me = std::process::id();
+    let tenant = |name: &str, sink: &Path| {
+        format!(
+            r#"[[tenant]]
+name = "{name}"
+purpose = "testing isolation"
+legal_basis = "testing"
+match = {{ cgroup_path = ["/scrim-test-iso-{name}-{me}-*"] }}
+capture = ["process"]
+retention = {{ process = "1d" }}
+sinks = [{{ parquet = {{ path = "{}" }} }}]
+[tenant.fields]
+"event.name" = "keep"
+"process.pid" = "keep"
+"scrim.cgroup.id" = "keep"
+"process.real_user.id" = "pseudonymize"
+"#,
+            sink.display()
+        )
+    };
+    let policy = policy_file(&format!(
+        r#"version = 1
+[defaults]
+unknown_tenant = "drop"
+[keys]
+master_key_file = "master.key"
+rotation = "30d"
+[[opt_out]]
+cgroup_path = ["/scrim-test-iso-out-{me}-*"]
+{}
+{}"#,
+        tenant("a", &sink_a),
+        tenant("b", &sink_b)
+    ));
+    let policy_path = policy.path().join("policy.toml");
+    let Some(collector) = start_capturing(
+        test,
+        None,
+        &["--policy", policy_path.to_str().expect("utf-8 path")],
+    ) else {
+        return;
+    };
+    let groups = [
+        TestCgroup::create("iso-a").expect("cgroup a"),
+        TestCgroup::create("iso-b").expect("cgroup b"),
+        TestCgroup::create("iso-out").expect("opted-out cgroup"),
+    ];
+    thread::sleep(Duration::from_millis(200));
+    // The same workload, by the same user, in each.
+    let mut pids = Vec::new();
+    for group in &groups {
+        for _ in 0..5 {
+            pids.push(group.run(&["/bin/true"]).expect("run").0);
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    let (status, summary) = collector.stop();
+    assert!(status.success());
+    let numbers = summary_numbers(&summary);
+    let opted_out = numbers[11];
+    assert!(
+        opted_out >= 10,
+        "the opted-out cgroup's execs and exits are dropped in the kernel and counted: {summary}"
+    );
+
+    let rows_a = parquet_rows(&sink_a).expect("tenant a's archive");
+    let rows_b = parquet_rows(&sink_b).expect("tenant b's archive");
+    let ids = groups.each_ref().map(|group| group.id().to_string());
+    for (rows, own, other) in [(&rows_a, &ids[0], &ids[1]), (&rows_b, &ids[1], &ids[0])] {
+        assert!(rows.len() >= 10, "5 execs and 5 exits each: {rows:#?}");
+        assert!(
+            rows.iter().all(|row| row["scrim.cgroup.id"] == *own),
+            "{rows:#?}"
+        );
+        assert!(rows.iter().all(|row| row["scrim.cgroup.id"] != *other));
+        assert!(rows.iter().all(|row| row["scrim.cgroup.id"] != ids[2]));
+    }
+    // Each sink holds its own tenant's partition only.
+    for (sink, name) in [(&sink_a, "tenant=a"), (&sink_b, "tenant=b")] {
+        let entries: Vec<String> = std::fs::read_dir(sink)
+            .expect("sink directory")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(entries, [name]);
+    }
+    // One uid, two tenants: two unrelated pseudonyms, stable within each.
+    let pseudonyms = |rows: &[scrim_testkit::archive::Row]| {
+        let mut seen: Vec<String> = rows
+            .iter()
+            .map(|row| row["process.real_user.id"].clone())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    };
+    let (in_a, in_b) = (pseudonyms(&rows_a), pseudonyms(&rows_b));
+    assert_eq!((in_a.len(), in_b.len()), (1, 1), "{in_a:?} {in_b:?}");
+    assert_ne!(in_a, in_b);
+    assert!(in_a[0].starts_with("p1_") && in_b[0].starts_with("p1_"));
 }
