@@ -8,6 +8,7 @@
 //! counts what it cannot deliver: slow disks show up as counted losses,
 //! never as silent ones.
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     thread,
@@ -27,7 +28,7 @@ use tokio::{
 };
 
 use crate::{
-    outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs},
+    outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs, TenantCounts},
     policy_source::PolicySource,
     summary::Summary,
     tenancy::Tenancy,
@@ -295,12 +296,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // A send error here means the sink thread died; joining it says why.
     let _ = sender.send(SinkMessage::Events(batch)).await;
     drop(sender);
-    let final_stats = sink
+    let (final_stats, tenant_counts) = sink
         .join()
         .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?;
     let mut last = summary(received, &probes, &steering);
     last.outputs = final_stats;
     eprintln!("{last} (final)");
+    let over_quota = steering.tenancy.over_quota(&probes)?;
+    for (tenant, counts) in &tenant_counts {
+        eprintln!(
+            "scrim: tenant `{tenant}`: {} received, {} exported, {} dropped by policy, {} lost; \
+             {} over quota (dropped in the kernel)",
+            counts.received,
+            counts.exported,
+            counts.dropped_by_policy,
+            counts.lost,
+            over_quota.get(tenant).copied().unwrap_or(0)
+        );
+    }
     if received == 0 {
         eprintln!(
             "scrim: nothing was captured: no process was created, exec'd or exited \
@@ -316,12 +329,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs on the sink thread until the channel closes; returns the final stats.
+/// Runs on the sink thread until the channel closes; returns the final
+/// stats, and where each tenant's events went.
 fn sink_loop(
     mut outputs: Outputs,
     mut receiver: mpsc::Receiver<SinkMessage>,
     shared_stats: &Mutex<OutputStats>,
-) -> OutputStats {
+) -> (OutputStats, BTreeMap<String, TenantCounts>) {
     let mut last_error = String::new();
     let mut report = |outcome: Result<(), scrim_sinks::SinkError>| {
         if let Err(error) = outcome {
@@ -348,7 +362,8 @@ fn sink_loop(
             *stats = outputs.stats();
         }
     }
+    let tenant_counts = outputs.tenant_counts();
     let (stats, outcome) = outputs.close();
     report(outcome);
-    stats
+    (stats, tenant_counts)
 }

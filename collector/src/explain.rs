@@ -61,6 +61,13 @@ fn explain_tenant(out: &mut String, tenant: &Tenant) {
         .map(|(kind, duration)| format!("{} events for {}", kind.get_ref(), duration.get_ref()))
         .collect();
     let _ = writeln!(out, "- Keeps: {}", retention.join(", "));
+    if let Some((per_second, burst)) = plan.rate_limit {
+        let _ = writeln!(
+            out,
+            "- Quota: {per_second} events a second (bursts of {burst}); the excess is dropped \
+             in the kernel and counted for the tenant"
+        );
+    }
     let sinks: Vec<String> = tenant
         .sinks
         .get_ref()

@@ -4,7 +4,7 @@
 //! Archives are kept across policy reloads (keyed by directory and format),
 //! so a reload never loses rows in open files; a file whose schema the new
 //! plan changes is completed and a new one started.
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use scrim_policies::{CompiledPolicy, RecordPlan, model::Sink};
 use scrim_probes::Captured;
@@ -108,6 +108,20 @@ pub struct OutputStats {
     pub no_sink: u64,
 }
 
+/// Where one tenant's events went. `received = exported + dropped + lost`
+/// at every moment (what the kernel dropped for the tenant, before it was
+/// received, is counted by the kernel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantCounts {
+    pub received: u64,
+    /// Written to every archive of the tenant.
+    pub exported: u64,
+    /// Of a kind the tenant's policy does not export.
+    pub dropped_by_policy: u64,
+    /// Not written to some archive (a write error), or no archive to write.
+    pub lost: u64,
+}
+
 /// The sink thread's state.
 pub struct Outputs {
     settings: ArchiveSettings,
@@ -115,6 +129,8 @@ pub struct Outputs {
     archives: Vec<((PathBuf, Format), Archive)>,
     dropped_by_policy: u64,
     no_sink: u64,
+    /// By tenant name, across reloads.
+    tenants: BTreeMap<String, TenantCounts>,
 }
 
 impl Outputs {
@@ -130,6 +146,7 @@ impl Outputs {
             archives: Vec::new(),
             dropped_by_policy: 0,
             no_sink: 0,
+            tenants: BTreeMap::new(),
         };
         outputs.install(policy)?;
         Ok(outputs)
@@ -160,12 +177,19 @@ impl Outputs {
             return Ok(());
         };
         let tenant = &mut self.policy.tenants[tenant_index];
+        let counts = match self.tenants.get_mut(&tenant.name) {
+            Some(counts) => counts,
+            None => self.tenants.entry(tenant.name.clone()).or_default(),
+        };
+        counts.received += 1;
         let Some(mut record) = tenant.plan.apply(&captured.event) else {
             self.dropped_by_policy += 1;
+            counts.dropped_by_policy += 1;
             return Ok(());
         };
         if tenant.archives.is_empty() {
             self.no_sink += 1;
+            counts.lost += 1;
             return Ok(());
         }
         let mut outcome = Ok(());
@@ -179,6 +203,10 @@ impl Outputs {
             {
                 outcome = Err(error);
             }
+        }
+        match outcome {
+            Ok(()) => counts.exported += 1,
+            Err(_) => counts.lost += 1,
         }
         outcome
     }
@@ -206,6 +234,11 @@ impl Outputs {
             dropped_by_policy: self.dropped_by_policy,
             no_sink: self.no_sink,
         }
+    }
+
+    /// Where each tenant's events went, by tenant name.
+    pub fn tenant_counts(&self) -> BTreeMap<String, TenantCounts> {
+        self.tenants.clone()
     }
 
     /// Completes every open file.

@@ -11,7 +11,9 @@ use std::{
 
 use anyhow::Context as _;
 use scrim_policies::{CompiledPolicy, Placement, TenantPolicy};
-use scrim_probes::{NewCgroup, Probes, SyscallSet, TenantFilter, TenantSlot, UnknownCgroups};
+use scrim_probes::{
+    NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
+};
 
 /// The placement of tenants and cgroups currently in the kernel's maps.
 #[derive(Default)]
@@ -116,6 +118,23 @@ impl Tenancy {
         tenants
     }
 
+    /// What each tenant's quota dropped in the kernel so far, by tenant
+    /// name (a slot's count goes to the tenant holding it now).
+    pub fn over_quota(&self, probes: &Probes) -> anyhow::Result<HashMap<String, u64>> {
+        let Some(policy) = &self.policy else {
+            return Ok(HashMap::new());
+        };
+        let mut by_tenant = HashMap::new();
+        for (slot, limited) in probes.rate_limited_by_slot()? {
+            if let Some(index) = self.slot_of_tenant.iter().position(|held| *held == slot) {
+                *by_tenant
+                    .entry(policy.tenants()[index].name.clone())
+                    .or_default() += limited;
+            }
+        }
+        Ok(by_tenant)
+    }
+
     /// How many cgroups are placed, by placement.
     pub fn counts(&self) -> (usize, usize, usize) {
         self.placed
@@ -135,9 +154,14 @@ impl Tenancy {
 fn kernel_filter(tenant: &TenantPolicy) -> anyhow::Result<TenantFilter> {
     let syscalls = SyscallSet::from_numbers(tenant.capture.syscalls.iter().copied())
         .with_context(|| format!("tenant `{}`", tenant.name))?;
-    Ok(TenantFilter::for_fields(
+    let mut filter = TenantFilter::for_fields(
         tenant.capture.kinds.iter().copied(),
         tenant.capture.fields.iter().copied(),
         syscalls,
-    ))
+    );
+    filter.rate_limit = tenant
+        .capture
+        .rate_limit
+        .map(|(per_second, burst)| RateLimit { per_second, burst });
+    Ok(filter)
 }

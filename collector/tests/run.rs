@@ -70,13 +70,43 @@ impl Collector {
     }
 
     /// SIGTERM, then the exit status and the final summary line.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    fn stop(self) -> (std::process::ExitStatus, String) {
+        let (status, summary, _) = self.stop_with_tenants();
+        (status, summary)
+    }
+
+    /// [`Collector::stop`], plus each tenant's final accounting line as
+    /// numbers: received, exported, dropped by policy, lost, over quota.
+    fn stop_with_tenants(
+        mut self,
+    ) -> (
+        std::process::ExitStatus,
+        String,
+        std::collections::BTreeMap<String, [u64; 5]>,
+    ) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let summary = self
             .wait_for("(final)")
             .unwrap_or_else(|seen| panic!("no final summary after SIGTERM; stderr was:\n{seen}"));
-        (self.child.wait().expect("wait for scrim"), summary)
+        let status = self.child.wait().expect("wait for scrim");
+        let mut tenants = std::collections::BTreeMap::new();
+        // The reader thread ends at scrim's exit, closing the channel.
+        for line in self.lines.iter() {
+            if let Some(rest) = line.strip_prefix("scrim: tenant `")
+                && let Some((name, counts)) = rest.split_once("`: ")
+            {
+                let numbers: Vec<u64> = counts
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|word| word.parse().ok())
+                    .collect();
+                let numbers: [u64; 5] = numbers.try_into().unwrap_or_else(|numbers| {
+                    panic!("unexpected tenant line {line:?}: {numbers:?}")
+                });
+                tenants.insert(name.to_owned(), numbers);
+            }
+        }
+        (status, summary, tenants)
     }
 }
 
@@ -598,8 +628,14 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
         }
     }
     thread::sleep(Duration::from_millis(300));
-    let (status, summary) = collector.stop();
+    let (status, summary, tenants) = collector.stop_with_tenants();
     assert!(status.success());
+    // Every event a tenant received was exported, dropped or lost.
+    for (name, [received, exported, dropped, lost, _]) in &tenants {
+        assert_eq!(*received, exported + dropped + lost, "tenant {name}");
+        assert_eq!(*lost, 0, "tenant {name}");
+    }
+    assert_eq!(tenants.keys().collect::<Vec<_>>(), ["a", "b"]);
     let numbers = summary_numbers(&summary);
     let opted_out = numbers[11];
     assert!(
@@ -647,4 +683,88 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert_eq!((in_a.len(), in_b.len()), (1, 1), "{in_a:?} {in_b:?}");
     assert_ne!(in_a, in_b);
     assert!(in_a[0].starts_with("p1_") && in_b[0].starts_with("p1_"));
+}
+
+#[test]
+fn a_tenant_flooding_at_ten_times_its_quota_costs_the_others_nothing() {
+    let test = "a_tenant_flooding_at_ten_times_its_quota_costs_the_others_nothing";
+    let output = tempfile::tempdir().expect("tempdir");
+    let me = std::process::id();
+    let tenant = |name: &str, quota: &str| {
+        format!(
+            r#"[[tenant]]
+name = "{name}"
+purpose = "testing quotas"
+legal_basis = "testing"
+match = {{ cgroup_path = ["/scrim-test-quota-{name}-{me}-*"] }}
+capture = ["process"]
+retention = {{ process = "1d" }}
+sinks = [{{ parquet = {{ path = "unused" }} }}]
+{quota}
+[tenant.fields]
+"event.name" = "keep"
+"process.pid" = "keep"
+"#
+        )
+    };
+    let policy = policy_file(&format!(
+        "version = 1\n[defaults]\nunknown_tenant = \"drop\"\n{}\n{}",
+        tenant("noisy", "quota = { events_per_second = 50, burst = 50 }"),
+        tenant("quiet", "")
+    ));
+    let policy_path = policy.path().join("policy.toml");
+    let Some(collector) = start_capturing(
+        test,
+        Some(output.path()),
+        &["--policy", policy_path.to_str().expect("utf-8 path")],
+    ) else {
+        return;
+    };
+    let noisy = TestCgroup::create("quota-noisy").expect("cgroup");
+    let quiet = TestCgroup::create("quota-quiet").expect("cgroup");
+    thread::sleep(Duration::from_millis(200));
+    // The noisy tenant: about 1000 records in about two seconds, ten times
+    // its quota; meanwhile the quiet one runs 20 programs.
+    let flood = {
+        let mut command = noisy.command("/bin/sh").expect("command");
+        command
+            .args(["-c", "for i in $(seq 500); do /bin/true; done"])
+            .spawn()
+            .expect("start the flood")
+    };
+    let mut quiet_pids = Vec::new();
+    for _ in 0..20 {
+        quiet_pids.push(quiet.run(&["/bin/true"]).expect("run").0);
+    }
+    let mut flood = flood;
+    assert!(flood.wait().expect("flood").success());
+    thread::sleep(Duration::from_millis(300));
+    let (status, summary, tenants) = collector.stop_with_tenants();
+    assert!(status.success());
+    let numbers = summary_numbers(&summary);
+    assert_eq!(numbers[5], 0, "nothing lost: {summary}");
+
+    let [received, exported, dropped, lost, over_quota] = tenants["noisy"];
+    assert_eq!(received, exported + dropped + lost);
+    assert!(
+        over_quota >= 500,
+        "the excess is dropped in the kernel and counted: {tenants:?}"
+    );
+    let [received, exported, dropped, lost, over_quota] = tenants["quiet"];
+    assert_eq!((lost, over_quota, dropped), (0, 0, 0), "{tenants:?}");
+    assert_eq!(received, exported);
+    // Every exec and exit of the quiet tenant's programs is archived.
+    let rows = parquet_rows(output.path()).expect("read the archive");
+    for pid in quiet_pids {
+        assert_eq!(
+            rows_of(&rows, pid, "process.exec").len(),
+            1,
+            "exec of {pid}"
+        );
+        assert_eq!(
+            rows_of(&rows, pid, "process.exit").len(),
+            1,
+            "exit of {pid}"
+        );
+    }
 }

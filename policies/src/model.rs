@@ -90,6 +90,25 @@ pub struct Tenant {
     #[serde(default)]
     pub retention: BTreeMap<Spanned<String>, Spanned<String>>,
     pub sinks: Spanned<Vec<Spanned<Sink>>>,
+    /// At most this many records a second, enforced in the kernel; the
+    /// excess is dropped there and counted for the tenant.
+    pub quota: Option<Spanned<Quota>>,
+}
+
+/// A tenant's event budget: a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub events_per_second: u32,
+    /// Records allowed at once above the rate; defaults to one second's worth.
+    pub burst: Option<u32>,
+}
+
+impl Quota {
+    /// The burst, defaulted.
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.events_per_second)
+    }
 }
 
 /// Which processes belong to a tenant: any listed criterion matches.

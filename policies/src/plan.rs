@@ -15,6 +15,8 @@ pub struct CapturePlan {
     pub syscalls: BTreeSet<u32>,
     /// Catalogue fields some rule needs: every rule but `drop`.
     pub fields: BTreeSet<&'static str>,
+    /// The quota as (events per second, burst), enforced in the kernel.
+    pub rate_limit: Option<(u32, u32)>,
 }
 
 impl CapturePlan {
@@ -50,6 +52,10 @@ impl CapturePlan {
                     .map(|field| field.name)
             })
             .collect();
+        plan.rate_limit = tenant.quota.as_ref().map(|quota| {
+            let quota = quota.get_ref();
+            (quota.events_per_second, quota.burst())
+        });
         plan
     }
 }

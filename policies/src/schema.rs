@@ -133,6 +133,15 @@ pub fn json_schema() -> Value {
                         "sinks": {
                             "type": "array", "minItems": 1,
                             "items": { "oneOf": [path_sink("parquet"), path_sink("jsonl"), otlp] }
+                        },
+                        "quota": {
+                            "description": "At most this many records a second (and a burst), enforced in the kernel; the excess is dropped and counted.",
+                            "type": "object", "additionalProperties": false,
+                            "required": ["events_per_second"],
+                            "properties": {
+                                "events_per_second": { "type": "integer", "minimum": 1 },
+                                "burst": { "type": "integer", "minimum": 1 }
+                            }
                         }
                     }
                 }

@@ -21,7 +21,7 @@ use toml::Spanned;
 
 use crate::{
     diagnostic::{Diagnostic, with_suggestion},
-    model::{Action, PolicyFile, Sink, Tenant, VERSION},
+    model::{Action, PolicyFile, Quota, Sink, Tenant, VERSION},
 };
 
 /// Bytes a master key needs at least.
@@ -264,6 +264,21 @@ fn check_tenant(checker: &mut Checker, tenant: &Tenant) {
         check_field_rule(checker, name, &captured, field_name, action);
     }
     check_retention(checker, tenant, &captured);
+    if let Some(quota) = &tenant.quota {
+        let Quota {
+            events_per_second,
+            burst,
+        } = *quota.get_ref();
+        if events_per_second == 0 || burst == Some(0) {
+            checker.error(
+                quota.span(),
+                format!(
+                    "tenant `{name}`'s quota must allow at least one event a second and a burst \
+                     of one (to capture nothing, capture nothing)"
+                ),
+            );
+        }
+    }
     check_sinks(checker, tenant);
 }
 

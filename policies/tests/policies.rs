@@ -351,6 +351,13 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "empty purpose",
     ),
     (
+        "a quota of nothing",
+        "sinks = [{ parquet = { path = \"/var/lib/scrim\" } }]",
+        "sinks = [{ parquet = { path = \"/var/lib/scrim\" } }]\nquota = { events_per_second = 0 }",
+        "18:9",
+        "quota must allow at least one event",
+    ),
+    (
         "relative cgroup path",
         "cgroup_path = [\"/acme/**\"]",
         "cgroup_path = [\"acme/**\"]",

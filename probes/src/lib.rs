@@ -118,6 +118,7 @@ struct FilterMaps {
 pub struct Probes {
     ring: AsyncFd<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
+    rate_limited: PerCpuArray<MapData, u64>,
     filters: FilterMaps,
     decoder: Decoder,
     undecodable: u64,
@@ -161,9 +162,11 @@ impl Probes {
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|error| ProbeError::RingBuffer(error.into()))?;
         let counters = take_map(&mut ebpf, names::COUNTERS_MAP, PerCpuArray::try_from)?;
+        let rate_limited = take_map(&mut ebpf, names::RATE_LIMITED_MAP, PerCpuArray::try_from)?;
         let mut probes = Probes {
             ring,
             counters,
+            rate_limited,
             filters,
             decoder: Decoder::new(BootClock::now()),
             undecodable: 0,
@@ -304,6 +307,23 @@ impl Probes {
             }
             Err(error) => Err(map_error(names::CGROUP_TENANTS_MAP, error)),
         }
+    }
+
+    /// Records each tenant slot's rate limit has dropped in the kernel so
+    /// far, by slot index (slots that never dropped any are absent).
+    pub fn rate_limited_by_slot(&self) -> Result<Vec<(TenantSlot, u64)>, ProbeError> {
+        let mut limited = Vec::new();
+        for index in 0..TenantSlot::COUNT {
+            let per_cpu = self
+                .rate_limited
+                .get(&index, 0)
+                .map_err(|error| map_error(names::RATE_LIMITED_MAP, error))?;
+            let total: u64 = per_cpu.iter().sum();
+            if total > 0 {
+                limited.push((TenantSlot::new(index)?, total));
+            }
+        }
+        Ok(limited)
     }
 
     /// Sets what happens to events of cgroups no tenant claims.

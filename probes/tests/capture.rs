@@ -326,6 +326,12 @@ async fn rate_limit_caps_a_fork_storm_and_counts_the_excess() {
         "{from_storm} records passed a burst of 10 at 1/s"
     );
     assert!(counter(&probes, KernelCounter::RateLimited) >= 290 - from_storm as u64);
+    // The same excess, counted for this tenant alone.
+    let by_slot = probes.rate_limited_by_slot().expect("read the counts");
+    assert_eq!(
+        by_slot,
+        [(slot(3), counter(&probes, KernelCounter::RateLimited))]
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

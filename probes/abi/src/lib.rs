@@ -166,6 +166,7 @@ pub mod names {
     pub const CGROUP_TENANTS_MAP: &str = "CGROUP_TENANTS";
     pub const TENANT_FILTERS_MAP: &str = "TENANT_FILTERS";
     pub const RATE_BUCKETS_MAP: &str = "RATE_BUCKETS";
+    pub const RATE_LIMITED_MAP: &str = "RATE_LIMITED";
     pub const FILTER_SETTINGS_MAP: &str = "FILTER_SETTINGS";
     pub const WANTED_SYSCALLS_MAP: &str = "WANTED_SYSCALLS";
     pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";

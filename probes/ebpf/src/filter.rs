@@ -4,7 +4,7 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, bpf_ktime_get_ns},
     macros::map,
-    maps::{Array, HashMap},
+    maps::{Array, HashMap, PerCpuArray},
 };
 use scrim_abi::{
     DEFAULT_TENANT_SLOT, FilterSettings, KernelCounter, MAX_CGROUPS, RateBucket, SLOT_OPTED_OUT,
@@ -21,6 +21,11 @@ static TENANT_FILTERS: Array<TenantFilter> = Array::with_max_entries(TENANT_SLOT
 
 #[map]
 static RATE_BUCKETS: Array<RateBucket> = Array::with_max_entries(TENANT_SLOTS, 0);
+
+/// Records each tenant's rate limit dropped, per CPU: the per-tenant side
+/// of [`KernelCounter::RateLimited`], for the collector's accounting.
+#[map]
+static RATE_LIMITED: PerCpuArray<u64> = PerCpuArray::with_max_entries(TENANT_SLOTS, 0);
 
 #[map]
 static FILTER_SETTINGS: Array<FilterSettings> = Array::with_max_entries(1, 0);
@@ -118,6 +123,10 @@ fn within_rate(slot: u32, filter: &TenantFilter) -> bool {
         bucket.refilled_at_ns = now;
     }
     if bucket.tokens == 0 {
+        if let Some(limited) = RATE_LIMITED.get_ptr_mut(slot) {
+            // Per-CPU slot: no other CPU writes it, so a plain add is exact.
+            unsafe { *limited += 1 };
+        }
         return false;
     }
     bucket.tokens -= 1;
