@@ -9,6 +9,7 @@
 //! never as silent ones.
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     thread,
@@ -28,6 +29,7 @@ use tokio::{
 };
 
 use crate::{
+    metrics::{self, LatencyHistogram, MetricsServer, Scrape},
     outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs, TenantCounts},
     policy_source::PolicySource,
     summary::Summary,
@@ -71,6 +73,33 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
+
+    /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
+    #[arg(long, default_value = "127.0.0.1:9477", value_parser = parse_metrics_address)]
+    metrics_address: MetricsAddress,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum MetricsAddress {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+    if text == "off" {
+        return Ok(MetricsAddress::Off);
+    }
+    text.parse()
+        .map(MetricsAddress::At)
+        .map_err(|error| format!("{error}: give HOST:PORT, such as 127.0.0.1:9477, or `off`"))
+}
+
+/// What the sink thread reports after each batch.
+#[derive(Clone, Debug, Default)]
+struct SinkReport {
+    stats: OutputStats,
+    tenants: BTreeMap<String, TenantCounts>,
+    latency: LatencyHistogram,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -97,6 +126,8 @@ struct Steering {
     settings: ArchiveSettings,
     reloads: u64,
     failed_reloads: u64,
+    /// The hash of the policy in force.
+    policy_hash: String,
 }
 
 impl Steering {
@@ -115,6 +146,7 @@ impl Steering {
             )
         })?;
         self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
+        self.policy_hash = policy.hash().to_owned();
         let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
         self.describe(&policy, &outputs);
         Ok(outputs)
@@ -204,19 +236,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         reloads: 0,
         failed_reloads: 0,
+        policy_hash: String::new(),
     };
     let policy_outputs = steering.apply(policy, &mut probes)?;
     let archive_roots = policy_outputs.archive_roots();
     let outputs = Outputs::new(steering.settings.clone(), policy_outputs)?;
+    let metrics = match args.metrics_address {
+        MetricsAddress::Off => None,
+        MetricsAddress::At(address) => {
+            let server = MetricsServer::bind(address).await.with_context(|| {
+                format!("cannot serve metrics on {address} (--metrics-address)")
+            })?;
+            eprintln!(
+                "scrim: metrics on http://{}/metrics",
+                server.local_addr().context("metrics address")?
+            );
+            Some(server)
+        }
+    };
     eprintln!("scrim: capturing; Ctrl-C to stop, SIGHUP to reload the policy");
 
-    let output_stats = Arc::new(Mutex::new(OutputStats::default()));
+    let sink_report = Arc::new(Mutex::new(SinkReport::default()));
     let (sender, receiver) = mpsc::channel(SINK_QUEUE_BATCHES);
     let sink = {
-        let output_stats = Arc::clone(&output_stats);
+        let sink_report = Arc::clone(&sink_report);
         thread::Builder::new()
             .name("scrim-sink".into())
-            .spawn(move || sink_loop(outputs, receiver, &output_stats))
+            .spawn(move || sink_loop(outputs, receiver, &sink_report))
             .context("cannot start the sink thread")?
     };
 
@@ -225,7 +271,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let summary = |received, probes: &Probes, steering: &Steering| Summary {
         elapsed: started.elapsed(),
         received,
-        outputs: output_stats.lock().map(|stats| *stats).unwrap_or_default(),
+        outputs: sink_report
+            .lock()
+            .map(|report| report.stats)
+            .unwrap_or_default(),
         kernel: probes.kernel_counters().unwrap_or_default(),
         undecodable: probes.undecodable(),
         failed_reloads: steering.failed_reloads,
@@ -261,6 +310,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 false
             }
             _ = hangup.recv() => true,
+            connection = async {
+                match &metrics {
+                    Some(server) => server.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Ok(stream) = connection {
+                    let report = sink_report.lock().map(|report| report.clone()).unwrap_or_default();
+                    let over_quota = steering.tenancy.over_quota(&probes).unwrap_or_default();
+                    let body = metrics::render(&Scrape {
+                        summary: &summary(received, &probes, &steering),
+                        tenants: &report.tenants,
+                        over_quota: &over_quota.into_iter().collect(),
+                        policy_hash: &steering.policy_hash,
+                        queue_depth: SINK_QUEUE_BATCHES - sender.capacity(),
+                        queue_capacity: SINK_QUEUE_BATCHES,
+                        sink_latency: &report.latency,
+                    });
+                    tokio::spawn(metrics::respond(stream, body));
+                }
+                false
+            }
             _ = policy_timer.tick() => steering.source.changed(),
             _ = summary_timer.tick() => {
                 eprintln!("{}", summary(received, &probes, &steering));
@@ -334,7 +405,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 fn sink_loop(
     mut outputs: Outputs,
     mut receiver: mpsc::Receiver<SinkMessage>,
-    shared_stats: &Mutex<OutputStats>,
+    shared: &Mutex<SinkReport>,
 ) -> (OutputStats, BTreeMap<String, TenantCounts>) {
     let mut last_error = String::new();
     let mut report = |outcome: Result<(), scrim_sinks::SinkError>| {
@@ -348,18 +419,27 @@ fn sink_loop(
             }
         }
     };
+    let mut latency = LatencyHistogram::default();
     while let Some(message) = receiver.blocking_recv() {
         match message {
             SinkMessage::Events(events) => {
+                let started = Instant::now();
                 for captured in &events {
                     report(outputs.write(captured));
+                }
+                if !events.is_empty() {
+                    latency.observe(started.elapsed());
                 }
             }
             SinkMessage::Policy(policy) => report(outputs.install(policy)),
             SinkMessage::Tick => report(outputs.roll_expired(Instant::now())),
         }
-        if let Ok(mut stats) = shared_stats.lock() {
-            *stats = outputs.stats();
+        if let Ok(mut shared) = shared.lock() {
+            *shared = SinkReport {
+                stats: outputs.stats(),
+                tenants: outputs.tenant_counts(),
+                latency: latency.clone(),
+            };
         }
     }
     let tenant_counts = outputs.tenant_counts();

@@ -4,6 +4,7 @@ mod capture;
 mod explain;
 mod fields;
 mod keys;
+mod metrics;
 mod outputs;
 mod policy;
 mod policy_source;

@@ -28,7 +28,17 @@ impl Collector {
     /// `output`, if given, holds every tenant's archive (`--output`).
     fn start(output: Option<&Path>, extra: &[&str]) -> Self {
         let mut command = Command::new(SCRIM);
-        command.args(["run", "--duration", "60s", "--summary-interval", "1s"]);
+        // Tests run side by side: each scrim serves metrics on a port of
+        // its own.
+        command.args([
+            "run",
+            "--duration",
+            "60s",
+            "--summary-interval",
+            "1s",
+            "--metrics-address",
+            "127.0.0.1:0",
+        ]);
         if let Some(output) = output {
             command.arg("--output").arg(output);
         }
@@ -67,6 +77,28 @@ impl Collector {
                 Err(_) => return Err(self.seen.join("\n")),
             }
         }
+    }
+
+    /// `GET /metrics` from the address scrim printed at start.
+    fn scrape_metrics(&self) -> String {
+        use std::io::{Read as _, Write as _};
+        let address = self
+            .seen
+            .iter()
+            .find_map(|line| {
+                line.strip_prefix("scrim: metrics on http://")?
+                    .strip_suffix("/metrics")
+            })
+            .unwrap_or_else(|| panic!("no metrics address in {:?}", self.seen));
+        let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: scrim\r\n\r\n")
+            .expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        body.to_owned()
     }
 
     /// SIGTERM, then the exit status and the final summary line.
@@ -628,6 +660,20 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
         }
     }
     thread::sleep(Duration::from_millis(300));
+    // The metrics endpoint shows the same, by tenant and reason.
+    let metrics = collector.scrape_metrics();
+    let value = |series: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    assert!(value(r#"scrim_tenant_events_total{tenant="a",outcome="received"}"#) >= 10);
+    assert!(value(r#"scrim_tenant_events_total{tenant="b",outcome="exported"}"#) >= 10);
+    assert!(value(r#"scrim_kernel_filtered_total{reason="opted_out"}"#) >= 10);
+    let policy_text = std::fs::read(&policy_path).expect("policy");
+    let hash = blake3::hash(&policy_text).to_hex().to_string();
+    assert_eq!(value(&format!(r#"scrim_policy_info{{hash="{hash}"}}"#)), 1);
     let (status, summary, tenants) = collector.stop_with_tenants();
     assert!(status.success());
     // Every event a tenant received was exported, dropped or lost.
