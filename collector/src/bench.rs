@@ -48,6 +48,14 @@ enum BenchTarget {
         #[arg(long, default_value_t = 64)]
         ring_buffer_mib: u32,
     },
+    /// The userspace pipeline without the kernel: a synthetic source through
+    /// tenant resolution, plans and the Parquet sink, on one thread.
+    Pipeline {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 10)]
+        tenants: u32,
+    },
     /// Time to check a policy with many tenants, compile it into kernel
     /// filters and write them into the running probes.
     Policy {
@@ -67,6 +75,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ring_buffer_mib,
         } => probes(pairs, rounds.max(1), ring_buffer_mib).await,
         BenchTarget::Policy { tenants, rounds } => policy(tenants, rounds.max(1)),
+        BenchTarget::Pipeline { events, tenants } => crate::pipeline_bench::run(events, tenants),
     }
 }
 

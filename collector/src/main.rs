@@ -6,6 +6,7 @@ mod fields;
 mod keys;
 mod metrics;
 mod outputs;
+mod pipeline_bench;
 mod policy;
 mod policy_source;
 mod redact;

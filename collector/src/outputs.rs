@@ -6,8 +6,9 @@
 //! plan changes is completed and a new one started.
 use std::{collections::BTreeMap, path::PathBuf};
 
+use scrim_event::Event;
 use scrim_policies::{CompiledPolicy, RecordPlan, model::Sink};
-use scrim_probes::Captured;
+use scrim_probes::{Captured, TenantSlot};
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format, SinkError};
 
 /// How `scrim run`'s options change where archives go.
@@ -171,7 +172,12 @@ impl Outputs {
     /// of the tenant's archives. Returns the first write error (the rows
     /// are counted either way).
     pub fn write(&mut self, captured: &Captured) -> Result<(), SinkError> {
-        let slot = captured.tenant.index() as usize;
+        self.write_event(captured.tenant, &captured.event)
+    }
+
+    /// [`Outputs::write`] for an event and the slot it was tagged with.
+    pub fn write_event(&mut self, tenant: TenantSlot, event: &Event) -> Result<(), SinkError> {
+        let slot = tenant.index() as usize;
         let Some(&Some(tenant_index)) = self.policy.tenant_of_slot.get(slot) else {
             self.dropped_by_policy += 1;
             return Ok(());
@@ -182,7 +188,7 @@ impl Outputs {
             None => self.tenants.entry(tenant.name.clone()).or_default(),
         };
         counts.received += 1;
-        let Some(mut record) = tenant.plan.apply(&captured.event) else {
+        let Some(mut record) = tenant.plan.apply(event) else {
             self.dropped_by_policy += 1;
             counts.dropped_by_policy += 1;
             return Ok(());

@@ -413,10 +413,12 @@ impl Scrubber {
     /// `text` with every secret replaced by `[REDACTED:<detector>]`;
     /// borrowed when there was none.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let matched = self.any.matches(text);
-        if !matched.matched_any() {
+        // The common case, nothing suspicious, costs one forward scan; which
+        // detectors matched is only worked out when one did.
+        if !self.any.is_match(text) {
             return Cow::Borrowed(text);
         }
+        let matched = self.any.matches(text);
         let mut found: Vec<(usize, usize, Detector)> = Vec::new();
         for index in matched.iter() {
             let rule = &self.rules[index];

@@ -23,6 +23,10 @@ use crate::{SinkError, archive::PartitionWriter};
 
 /// Rows buffered in builders before they are encoded as one record batch.
 const BATCH_ROWS: usize = 8192;
+/// Rows per Parquet row group at most (the writer's default is a million).
+const ROW_GROUP_ROWS: usize = 65_536;
+/// Encoded bytes per row group at most: what each open file holds in memory.
+const ROW_GROUP_BYTES: usize = 2 << 20;
 
 /// The Arrow schema of records of one schema.
 pub fn arrow_schema(schema: &RecordSchema) -> SchemaRef {
@@ -144,6 +148,10 @@ impl ParquetFile {
         let schema = arrow_schema(record_schema);
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            // The writer holds a row group in memory until it is full: small
+            // ones keep a collector with many open files within its budget.
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_created_by(format!("scrim {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
