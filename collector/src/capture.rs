@@ -32,6 +32,7 @@ use crate::{
     metrics::{self, LatencyHistogram, MetricsServer, Scrape},
     outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs, TenantCounts},
     policy_source::PolicySource,
+    privileges,
     summary::Summary,
     tenancy::Tenancy,
 };
@@ -254,8 +255,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Some(server)
         }
     };
-    eprintln!("scrim: capturing; Ctrl-C to stop, SIGHUP to reload the policy");
 
+    // Everything that needed privileges is done (programs loaded and
+    // attached, tracefs read, the metrics port bound): keep only what
+    // attaching syscall hooks on a later reload needs. No other thread
+    // exists yet, so all of scrim's threads are covered.
+    let kept = privileges::drop_to_kept().context("cannot drop capabilities")?;
+    eprintln!("scrim: capabilities dropped; kept {}", kept.join(", "));
+    eprintln!("scrim: capturing; Ctrl-C to stop, SIGHUP to reload the policy");
     let sink_report = Arc::new(Mutex::new(SinkReport::default()));
     let (sender, receiver) = mpsc::channel(SINK_QUEUE_BATCHES);
     let sink = {

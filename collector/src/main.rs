@@ -9,6 +9,7 @@ mod outputs;
 mod pipeline_bench;
 mod policy;
 mod policy_source;
+mod privileges;
 mod redact;
 mod summary;
 mod tenancy;

@@ -554,10 +554,27 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let tenant = TestCgroup::create("e2e-reload").expect("create a cgroup");
     thread::sleep(Duration::from_millis(200));
     tenant.run(&["/bin/true"]).expect("run");
-    // A good one is put in force on SIGHUP (and on the file change).
+    // Capabilities: only what attaching syscall hooks needs is left.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", collector.child.id()))
+        .expect("scrim's status");
+    let mask = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    };
+    const CAP_PERFMON: u64 = 1 << 38;
+    const CAP_BPF: u64 = 1 << 39;
+    for field in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        assert_eq!(mask(field), CAP_BPF | CAP_PERFMON, "{field} in {status}");
+    }
+    // A good one is put in force on SIGHUP (and on the file change). It
+    // captures syscalls too, so the syscall hooks attach now, with the
+    // capabilities left.
     let second = test_tenant_policy(
         &glob,
-        r#""process""#,
+        r#""process", "syscall:openat""#,
         r#""event.name" = "keep"
 "process.pid" = "keep""#,
     );
@@ -590,7 +607,15 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
             .iter()
             .all(|row| !row.contains_key("process.pid"))
     );
-    // After: the pid is kept, under the second policy's hash.
+    // After: the pid is kept, under the second policy's hash, and the
+    // newly wanted syscalls arrive.
+    assert!(
+        under(&second_hash)
+            .iter()
+            .any(|row| row["event.name"] == "syscall"
+                && row.get("process.pid") == Some(&after.to_string())),
+        "no openat of {after} after the reload: {rows:#?}"
+    );
     assert!(
         under(&second_hash)
             .iter()
