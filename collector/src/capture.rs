@@ -29,6 +29,7 @@ use tokio::{
 };
 
 use crate::{
+    logging::{self, LogFormat},
     metrics::{self, LatencyHistogram, MetricsServer, Scrape},
     outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs, TenantCounts},
     policy_source::PolicySource,
@@ -78,6 +79,11 @@ pub struct RunArgs {
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
     #[arg(long, default_value = "127.0.0.1:9477", value_parser = parse_metrics_address)]
     metrics_address: MetricsAddress,
+
+    /// How to log: plain lines for a terminal, or JSON objects (with every
+    /// count as a field) for a cluster's log pipeline.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -171,16 +177,23 @@ impl Steering {
             .map_or("dropped in the kernel".to_owned(), |index| {
                 format!("captured as `{}`", names[index])
             });
-        eprintln!(
-            "scrim: policy {origin} (blake3 {}): tenants {}; cgroups: {placed} placed, \
+        tracing::info!(
+            policy = %origin,
+            hash = policy.hash(),
+            tenants = names.len(),
+            cgroups_placed = placed,
+            cgroups_opted_out = opted_out,
+            cgroups_unclaimed = unclaimed,
+            "policy {origin} (blake3 {}): tenants {}; cgroups: {placed} placed, \
              {opted_out} opted out, {unclaimed} unclaimed ({unknown})",
             &policy.hash()[..16],
             names.join(", "),
         );
         for tenant in outputs.tenants_without_archive() {
-            eprintln!(
-                "scrim: tenant `{tenant}` has only OTLP sinks, which this build does not \
-                 export yet: its records are counted as `no sink`"
+            tracing::warn!(
+                tenant,
+                "tenant `{tenant}` has only OTLP sinks, which this build does not export yet: \
+                 its records are counted as `no sink`"
             );
         }
     }
@@ -199,8 +212,9 @@ impl Steering {
             }
             Err(error) => {
                 self.failed_reloads += 1;
-                eprintln!(
-                    "scrim: policy reload failed; the running policy stays in force:\n{error:#}"
+                tracing::warn!(
+                    failed_reloads = self.failed_reloads,
+                    "policy reload failed; the running policy stays in force:\n{error:#}"
                 );
                 None
             }
@@ -209,6 +223,7 @@ impl Steering {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format)?;
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
     let policy = source.load()?;
@@ -248,10 +263,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             let server = MetricsServer::bind(address).await.with_context(|| {
                 format!("cannot serve metrics on {address} (--metrics-address)")
             })?;
-            eprintln!(
-                "scrim: metrics on http://{}/metrics",
-                server.local_addr().context("metrics address")?
-            );
+            let address = server.local_addr().context("metrics address")?;
+            tracing::info!(%address, "metrics on http://{address}/metrics");
             Some(server)
         }
     };
@@ -261,8 +274,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // attaching syscall hooks on a later reload needs. No other thread
     // exists yet, so all of scrim's threads are covered.
     let kept = privileges::drop_to_kept().context("cannot drop capabilities")?;
-    eprintln!("scrim: capabilities dropped; kept {}", kept.join(", "));
-    eprintln!("scrim: capturing; Ctrl-C to stop, SIGHUP to reload the policy");
+    tracing::info!("capabilities dropped; kept {}", kept.join(", "));
+    tracing::info!("capturing; Ctrl-C to stop, SIGHUP to reload the policy");
     let sink_report = Arc::new(Mutex::new(SinkReport::default()));
     let (sender, receiver) = mpsc::channel(SINK_QUEUE_BATCHES);
     let sink = {
@@ -341,7 +354,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             _ = policy_timer.tick() => steering.source.changed(),
             _ = summary_timer.tick() => {
-                eprintln!("{}", summary(received, &probes, &steering));
+                summary(received, &probes, &steering).log(false);
                 false
             }
             _ = roll_timer.tick() => {
@@ -379,22 +392,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?;
     let mut last = summary(received, &probes, &steering);
     last.outputs = final_stats;
-    eprintln!("{last} (final)");
+    last.log(true);
     let over_quota = steering.tenancy.over_quota(&probes)?;
     for (tenant, counts) in &tenant_counts {
-        eprintln!(
-            "scrim: tenant `{tenant}`: {} received, {} exported, {} dropped by policy, {} lost; \
-             {} over quota (dropped in the kernel)",
+        let over_quota = over_quota.get(tenant).copied().unwrap_or(0);
+        tracing::info!(
+            tenant,
+            received = counts.received,
+            exported = counts.exported,
+            dropped_by_policy = counts.dropped_by_policy,
+            lost = counts.lost,
+            over_quota,
+            "tenant `{tenant}`: {} received, {} exported, {} dropped by policy, {} lost; \
+             {over_quota} over quota (dropped in the kernel)",
             counts.received,
             counts.exported,
             counts.dropped_by_policy,
             counts.lost,
-            over_quota.get(tenant).copied().unwrap_or(0)
         );
     }
     if received == 0 {
-        eprintln!(
-            "scrim: nothing was captured: no process was created, exec'd or exited \
+        tracing::info!(
+            "nothing was captured: no process was created, exec'd or exited \
              (start some programs while scrim runs)"
         );
     } else {
@@ -402,7 +421,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .iter()
             .map(|root| Path::new(root).display().to_string())
             .collect();
-        eprintln!("scrim: archives in {}", roots.join(", "));
+        tracing::info!("archives in {}", roots.join(", "));
     }
     Ok(())
 }
@@ -421,7 +440,7 @@ fn sink_loop(
             // per distinct error so a full disk does not flood the terminal.
             let message = error.to_string();
             if message != last_error {
-                eprintln!("scrim: {message}");
+                tracing::error!("{message}");
                 last_error = message;
             }
         }

@@ -4,6 +4,7 @@ mod capture;
 mod explain;
 mod fields;
 mod keys;
+mod logging;
 mod metrics;
 mod outputs;
 mod pipeline_bench;

@@ -32,11 +32,36 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Logs the line, with every count as a field (for JSON logs).
+    pub fn log(&self, last: bool) {
+        let kernel = |counter| self.kernel.get(counter);
+        tracing::info!(
+            elapsed_seconds = self.elapsed.as_secs(),
+            events_in = self.received,
+            written = self.written(),
+            files_complete = self.outputs.archive.files_committed,
+            dropped_by_policy = self.outputs.dropped_by_policy,
+            lost = self.lost(),
+            lost_ring_buffer_full = kernel(KernelCounter::RingBufferFull),
+            lost_undecodable = self.undecodable,
+            lost_sink_errors = self.outputs.archive.rows_failed,
+            lost_no_sink = self.outputs.no_sink,
+            filtered_in_kernel = self.kernel.filtered(),
+            strings_truncated = kernel(KernelCounter::StringTruncated),
+            failed_reloads = self.failed_reloads,
+            last,
+            "{self}{}",
+            if last { " (final)" } else { "" }
+        );
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scrim: {}s: {} events in, {} written ({} files complete), {} dropped by policy, \
+            "{}s: {} events in, {} written ({} files complete), {} dropped by policy, \
              {} lost (ring buffer full {}, undecodable {}, sink errors {}, no sink {}), \
              {} filtered in kernel (opted out {}, unknown cgroup {}, kind {}, syscall {}, \
              rate limit {}), {} strings truncated, {} policy reloads failed",

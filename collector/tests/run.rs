@@ -839,3 +839,38 @@ sinks = [{{ parquet = {{ path = "unused" }} }}]
         );
     }
 }
+
+#[test]
+fn logs_json_objects_with_the_counts_as_fields_when_asked() {
+    let test = "logs_json_objects_with_the_counts_as_fields_when_asked";
+    let output = tempfile::tempdir().expect("tempdir");
+    let Some(collector) = start_capturing(test, Some(output.path()), &["--log-format", "json"])
+    else {
+        return;
+    };
+    let tenant = TestCgroup::create("json-logs").expect("cgroup");
+    tenant.run(&["/bin/true"]).expect("run");
+    thread::sleep(Duration::from_millis(300));
+    let seen_at_start = collector.seen.clone();
+    let (status, last) = collector.stop();
+    assert!(status.success());
+    for line in seen_at_start.iter().chain([&last]) {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        assert_eq!(object["level"], "INFO", "{line}");
+        assert!(object["timestamp"].is_string(), "{line}");
+    }
+    let last: serde_json::Value = serde_json::from_str(&last).expect("JSON summary");
+    assert_eq!(last["last"], true);
+    assert!(
+        last["events_in"].as_u64().expect("events_in") >= 2,
+        "{last}"
+    );
+    assert_eq!(last["lost"], 0, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .expect("message")
+            .ends_with("(final)")
+    );
+}

@@ -1,0 +1,78 @@
+//! What `scrim run` says while it runs, through `tracing`: one plain line
+//! per event for a terminal (`scrim: ...`), or one JSON object per event
+//! for a cluster's log pipeline, with the counts as fields.
+use std::fmt;
+
+use clap::ValueEnum;
+use tracing::{Event, Level, Subscriber, field::Field};
+use tracing_subscriber::{
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    registry::LookupSpan,
+};
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum LogFormat {
+    /// `scrim: message`, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with a timestamp, level and fields.
+    Json,
+}
+
+/// Installs the logger for the rest of the process.
+pub fn init(format: LogFormat) -> anyhow::Result<()> {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(Level::INFO);
+    let installed = match format {
+        LogFormat::Text => builder.event_format(PlainLines).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    installed.map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))
+}
+
+/// `scrim: ` and the message; fields go to JSON only, where they are
+/// data rather than noise.
+struct PlainLines;
+
+impl<S, N> FormatEvent<S, N> for PlainLines
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut message = MessageOnly(String::new());
+        event.record(&mut message);
+        let level = match *event.metadata().level() {
+            Level::ERROR => "error: ",
+            Level::WARN => "warning: ",
+            _ => "",
+        };
+        writeln!(writer, "scrim: {level}{}", message.0)
+    }
+}
+
+struct MessageOnly(String);
+
+impl tracing::field::Visit for MessageOnly {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_owned();
+        }
+    }
+}
