@@ -1,7 +1,7 @@
 //! The partitioned archive: routes each record to its partition's open file,
 //! rolls files, and publishes them by rename.
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::HashMap,
     fs::{self, File},
     path::{Path, PathBuf},
     sync::Arc,
@@ -72,6 +72,7 @@ pub(crate) trait PartitionWriter {
 }
 
 struct OpenFile {
+    key: PartitionKey,
     writer: Box<dyn PartitionWriter + Send>,
     /// Every row of a file has this schema; a record of another (after a
     /// policy reload) completes the file and starts a new one.
@@ -85,7 +86,9 @@ struct OpenFile {
 /// A Hive-partitioned archive of Parquet or JSON-lines files.
 pub struct Archive {
     options: ArchiveOptions,
-    open_files: HashMap<PartitionKey, OpenFile>,
+    /// By tenant, then a handful per tenant (a kind and an hour each):
+    /// finding a record's file allocates nothing.
+    open_files: HashMap<String, Vec<OpenFile>>,
     stats: ArchiveStats,
     next_file_number: u64,
 }
@@ -123,30 +126,48 @@ impl Archive {
 
     fn try_write(&mut self, tenant: &str, record: &mut dyn Record) -> Result<(), SinkError> {
         let schema = record.schema();
-        let key = PartitionKey::new(tenant, schema.kind, record.partition_time())?;
-        let schema_changed = self
-            .open_files
-            .get(&key)
-            .is_some_and(|file| !Arc::ptr_eq(&file.schema, schema) && file.schema != *schema);
-        if schema_changed {
-            self.complete(&key)?;
+        let kind = schema.kind;
+        let time = record.partition_time();
+        let hour = PartitionKey::hour_of(time);
+        let mut found = self.open_files.get(tenant).and_then(|files| {
+            files
+                .iter()
+                .position(|file| file.key.kind() == kind && file.key.hour_index() == hour)
+        });
+        if let Some(index) = found {
+            let file = &self.open_files[tenant][index];
+            if !Arc::ptr_eq(&file.schema, schema) && file.schema != *schema {
+                self.complete(tenant, index)?;
+                found = None;
+            }
         }
-        let file = match self.open_files.entry(key.clone()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
+        let index = match found {
+            Some(index) => index,
+            None => {
+                let key = PartitionKey::new(tenant, kind, time)?;
                 self.next_file_number += 1;
-                entry.insert(open_file(
+                let file = open_file(
                     &self.options,
-                    &key,
+                    key,
                     Arc::clone(schema),
                     self.next_file_number,
-                )?)
+                )?;
+                let files = self.open_files.entry(tenant.to_owned()).or_default();
+                files.push(file);
+                files.len() - 1
             }
+        };
+        let Some(file) = self
+            .open_files
+            .get_mut(tenant)
+            .and_then(|files| files.get_mut(index))
+        else {
+            return Ok(());
         };
         file.writer.append(record)?;
         file.rows += 1;
         if file.rows >= self.options.max_rows_per_file {
-            self.complete(&key)?;
+            self.complete(tenant, index)?;
         }
         Ok(())
     }
@@ -154,26 +175,36 @@ impl Archive {
     /// Completes every file opened at least a roll interval before `now`.
     /// Returns the first error; the other files are still completed.
     pub fn roll_expired(&mut self, now: Instant) -> Result<(), SinkError> {
-        let expired: Vec<PartitionKey> = self
-            .open_files
-            .iter()
-            .filter(|(_, file)| now.duration_since(file.opened_at) >= self.options.roll_interval)
-            .map(|(key, _)| key.clone())
-            .collect();
+        let roll_interval = self.options.roll_interval;
+        let mut expired = Vec::new();
+        for files in self.open_files.values_mut() {
+            let mut index = 0;
+            while index < files.len() {
+                if now.duration_since(files[index].opened_at) >= roll_interval {
+                    expired.push(files.swap_remove(index));
+                } else {
+                    index += 1;
+                }
+            }
+        }
         self.complete_all(expired)
     }
 
     /// Completes every open file: call before exiting.
     pub fn close(mut self) -> (ArchiveStats, Result<(), SinkError>) {
-        let keys: Vec<PartitionKey> = self.open_files.keys().cloned().collect();
-        let outcome = self.complete_all(keys);
+        let files: Vec<OpenFile> = self
+            .open_files
+            .drain()
+            .flat_map(|(_, files)| files)
+            .collect();
+        let outcome = self.complete_all(files);
         (self.stats, outcome)
     }
 
-    fn complete_all(&mut self, keys: Vec<PartitionKey>) -> Result<(), SinkError> {
+    fn complete_all(&mut self, files: Vec<OpenFile>) -> Result<(), SinkError> {
         let mut first_error = Ok(());
-        for key in keys {
-            if let Err(error) = self.complete(&key)
+        for file in files {
+            if let Err(error) = self.finish(file)
                 && first_error.is_ok()
             {
                 first_error = Err(error);
@@ -182,10 +213,19 @@ impl Archive {
         first_error
     }
 
-    fn complete(&mut self, key: &PartitionKey) -> Result<(), SinkError> {
-        let Some(file) = self.open_files.remove(key) else {
+    fn complete(&mut self, tenant: &str, index: usize) -> Result<(), SinkError> {
+        let Some(files) = self.open_files.get_mut(tenant) else {
             return Ok(());
         };
+        if index >= files.len() {
+            return Ok(());
+        }
+        let file = files.swap_remove(index);
+        self.finish(file)
+    }
+
+    /// Completes one file and publishes it.
+    fn finish(&mut self, file: OpenFile) -> Result<(), SinkError> {
         self.stats.rows_pending -= file.rows;
         let outcome = file
             .writer
@@ -204,7 +244,7 @@ impl Archive {
 
 fn open_file(
     options: &ArchiveOptions,
-    key: &PartitionKey,
+    key: PartitionKey,
     schema: Arc<RecordSchema>,
     file_number: u64,
 ) -> Result<OpenFile, SinkError> {
@@ -227,6 +267,7 @@ fn open_file(
         Format::JsonLines => Box::new(JsonLinesFile::new(temporary_path.clone(), file)),
     };
     Ok(OpenFile {
+        key,
         writer,
         schema,
         temporary_path,

@@ -22,7 +22,7 @@ use scrim_event::{
 use crate::{SinkError, archive::PartitionWriter};
 
 /// Rows buffered in builders before they are encoded as one record batch.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 1024;
 /// Rows per Parquet row group at most (the writer's default is a million).
 const ROW_GROUP_ROWS: usize = 65_536;
 /// Encoded bytes per row group at most: what each open file holds in memory.

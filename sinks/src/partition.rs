@@ -13,7 +13,11 @@ pub(crate) struct PartitionKey {
     kind: EventKind,
     date: String,
     hour: u32,
+    /// Hours since the Unix epoch.
+    hour_index: i64,
 }
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
 impl PartitionKey {
     pub(crate) fn new(tenant: &str, kind: EventKind, time: UnixNanos) -> Result<Self, SinkError> {
@@ -24,7 +28,22 @@ impl PartitionKey {
             kind,
             date: civil.date(),
             hour: civil.hour,
+            hour_index: Self::hour_of(time),
         })
+    }
+
+    /// The hour (since the Unix epoch) a time falls in: what tells two
+    /// partitions of one tenant and kind apart.
+    pub(crate) fn hour_of(time: UnixNanos) -> i64 {
+        time.div_euclid(NANOS_PER_HOUR)
+    }
+
+    pub(crate) fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    pub(crate) fn hour_index(&self) -> i64 {
+        self.hour_index
     }
 
     /// The partition's directory, relative to the archive root.

@@ -215,3 +215,62 @@ fn duckdb_reads_the_archive_with_hive_partitions() {
         ]
     );
 }
+
+/// An event seen through a narrower schema: its first two columns.
+struct FirstTwoColumns<'a> {
+    event: &'a Event,
+    schema: std::sync::Arc<scrim_event::record::RecordSchema>,
+}
+
+impl scrim_event::record::Record for FirstTwoColumns<'_> {
+    fn schema(&self) -> &std::sync::Arc<scrim_event::record::RecordSchema> {
+        &self.schema
+    }
+
+    fn partition_time(&self) -> i64 {
+        self.event.time()
+    }
+
+    fn visit_columns(&mut self, column: &mut dyn FnMut(scrim_event::FieldValue<'_>)) {
+        let mut left = 2;
+        self.event.visit_fields(|_, value| {
+            if left > 0 {
+                left -= 1;
+                column(value);
+            }
+        });
+    }
+}
+
+#[test]
+fn a_record_of_another_schema_completes_the_file_and_starts_a_new_one() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut archive =
+        Archive::create(ArchiveOptions::new(root.path(), Format::Parquet)).expect("archive");
+    let events = sample_events();
+    archive
+        .write("acme", &mut UnfilteredEvent(&events[0]))
+        .expect("write");
+    let mut narrow = scrim_event::record::RecordSchema::catalogue(scrim_event::EventKind::Process);
+    narrow.columns.truncate(2);
+    archive
+        .write(
+            "acme",
+            &mut FirstTwoColumns {
+                event: &events[1],
+                schema: std::sync::Arc::new(narrow),
+            },
+        )
+        .expect("write");
+    assert_eq!(
+        archive.stats().files_committed,
+        1,
+        "the first file is complete"
+    );
+    let (stats, outcome) = archive.close();
+    outcome.expect("close");
+    assert_eq!((stats.files_committed, stats.rows_committed), (2, 2));
+    let rows = parquet_rows(root.path()).expect("read back");
+    let widths: Vec<usize> = rows.iter().map(|row| row.len()).collect();
+    assert!(widths.contains(&2), "{widths:?}");
+}
