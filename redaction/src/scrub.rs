@@ -477,6 +477,9 @@ impl Scrubber {
                 | "mariadb"
                 | "mariadb-dump"
         );
+        if !mysql_style && program != "sshpass" && !self.any_suspicious(args) {
+            return None;
+        }
         let mut scrubbed: Option<Vec<String>> = None;
         for (index, argument) in args.iter().enumerate() {
             let previous = index.checked_sub(1).map(|i| args[i].as_str());
@@ -501,6 +504,32 @@ impl Scrubber {
             }
         }
         scrubbed
+    }
+}
+
+impl Scrubber {
+    /// One scan over all the arguments, newline-separated, for the common
+    /// case: nothing to scrub. Every match within one argument is also a
+    /// match in the joined text (a newline is whitespace and a word
+    /// boundary), so a clean result is final.
+    fn any_suspicious(&self, args: &[String]) -> bool {
+        thread_local! {
+            static JOINED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        if args
+            .iter()
+            .any(|argument| argument.starts_with('-') && is_bare_credential_flag(argument))
+        {
+            return true;
+        }
+        JOINED.with_borrow_mut(|joined| {
+            joined.clear();
+            for argument in args {
+                joined.push_str(argument);
+                joined.push('\n');
+            }
+            self.any.is_match(joined)
+        })
     }
 }
 
