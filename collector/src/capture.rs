@@ -256,6 +256,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let policy_outputs = steering.apply(policy, &mut probes)?;
     let archive_roots = policy_outputs.archive_roots();
+    let sets_groups = policy_outputs.sets_groups();
     let outputs = Outputs::new(steering.settings.clone(), policy_outputs)?;
     let metrics = match args.metrics_address {
         MetricsAddress::Off => None,
@@ -273,7 +274,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // attached, tracefs read, the metrics port bound): keep only what
     // attaching syscall hooks on a later reload needs. No other thread
     // exists yet, so all of scrim's threads are covered.
-    let kept = privileges::drop_to_kept().context("cannot drop capabilities")?;
+    let kept = privileges::drop_to_kept(sets_groups).context("cannot drop capabilities")?;
     tracing::info!("capabilities dropped; kept {}", kept.join(", "));
     tracing::info!("capturing; Ctrl-C to stop, SIGHUP to reload the policy");
     let sink_report = Arc::new(Mutex::new(SinkReport::default()));

@@ -74,7 +74,11 @@ fn explain_tenant(out: &mut String, tenant: &Tenant) {
         .iter()
         .map(|sink| destination(sink.get_ref()))
         .collect();
-    let _ = writeln!(out, "- Sends to: {}\n", sinks.join("; "));
+    let readers = match tenant.archive_group {
+        Some(group) => format!(" (archive directories readable by group {group} only)"),
+        None => String::new(),
+    };
+    let _ = writeln!(out, "- Sends to: {}{readers}\n", sinks.join("; "));
 
     let _ = writeln!(
         out,

@@ -29,6 +29,7 @@ pub struct PolicyOutputs {
 
 struct TenantOutputs {
     name: String,
+    archive_group: Option<u32>,
     plan: RecordPlan,
     archives: Vec<(PathBuf, Format)>,
 }
@@ -45,6 +46,7 @@ impl PolicyOutputs {
             .zip(policy.record_plans())
             .map(|(tenant, plan)| TenantOutputs {
                 name: tenant.name.clone(),
+                archive_group: tenant.archive_group,
                 plan,
                 archives: archive_targets(&tenant.sinks, settings),
             })
@@ -65,6 +67,14 @@ impl PolicyOutputs {
         roots.sort();
         roots.dedup();
         roots
+    }
+
+    /// Whether some tenant's archives are restricted to a group (scrim then
+    /// keeps CAP_CHOWN, to set groups of directories new tenants bring).
+    pub fn sets_groups(&self) -> bool {
+        self.tenants
+            .iter()
+            .any(|tenant| tenant.archive_group.is_some())
     }
 
     /// Tenants none of whose sinks this build can write yet (OTLP only).
@@ -162,6 +172,13 @@ impl Outputs {
                 options.roll_interval = self.settings.roll_interval;
                 self.archives
                     .push((target.clone(), Archive::create(options)?));
+            }
+        }
+        for tenant in &policy.tenants {
+            if let Some(group) = tenant.archive_group {
+                for (root, _) in &tenant.archives {
+                    restrict_to_group(&root.join(format!("tenant={}", tenant.name)), group)?;
+                }
             }
         }
         self.policy = policy;
@@ -264,6 +281,30 @@ impl Outputs {
         }
         (stats, outcome)
     }
+}
+
+/// Makes a tenant's archive directory readable by its group only (mode
+/// 0750, scrim's user as owner): what scrim creates inside is then out of
+/// reach of everyone else, who cannot traverse this directory.
+fn restrict_to_group(directory: &std::path::Path, group: u32) -> Result<(), SinkError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let failed = |source| SinkError::Io {
+        path: directory.to_path_buf(),
+        source,
+    };
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::create_dir_all(directory).map_err(failed)?;
+    let metadata = std::fs::metadata(directory).map_err(failed)?;
+    // Changing the group needs CAP_CHOWN, which scrim keeps only when its
+    // starting policy names groups: leave what is already right alone.
+    if metadata.gid() != group {
+        std::os::unix::fs::chown(directory, None, Some(group)).map_err(failed)?;
+    }
+    if metadata.permissions().mode() & 0o7777 != 0o750 {
+        std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o750))
+            .map_err(failed)?;
+    }
+    Ok(())
 }
 
 fn add_stats(a: ArchiveStats, b: ArchiveStats) -> ArchiveStats {

@@ -3,7 +3,8 @@
 //!
 //! It keeps `CAP_BPF` and `CAP_PERFMON`, which attaching the syscall hooks
 //! needs (they attach when a reloaded policy first wants a syscall, and
-//! detach when none does). Everything else goes from the effective,
+//! detach when none does), and `CAP_CHOWN` only if the policy gives some
+//! tenant an archive group (a reload may bring a new tenant's directory). Everything else goes from the effective,
 //! permitted, inheritable and bounding sets, so neither scrim nor anything
 //! that could take it over can regain `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE` or
 //! the rest: updating the maps it already holds, reading cgroups, policies
@@ -14,10 +15,14 @@ use caps::{CapSet, Capability, CapsHashSet};
 /// What the collector keeps.
 pub const KEPT: [Capability; 2] = [Capability::CAP_BPF, Capability::CAP_PERFMON];
 
-/// Drops every capability but [`KEPT`], and forbids gaining new ones
+/// Drops every capability but [`KEPT`] (and `CAP_CHOWN` when
+/// `keep_chown`: tenants' archive groups), and forbids gaining new ones
 /// (`PR_SET_NO_NEW_PRIVS`). Returns the names of those kept.
-pub fn drop_to_kept() -> anyhow::Result<Vec<String>> {
-    let kept: CapsHashSet = KEPT.into_iter().collect();
+pub fn drop_to_kept(keep_chown: bool) -> anyhow::Result<Vec<String>> {
+    let mut kept: CapsHashSet = KEPT.into_iter().collect();
+    if keep_chown {
+        kept.insert(Capability::CAP_CHOWN);
+    }
     // The bounding set first: dropping from it needs CAP_SETPCAP, which
     // goes with the rest below. Without it (scrim started with only the
     // capabilities it needs), the bounding set is left as it was.

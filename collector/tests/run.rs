@@ -629,8 +629,15 @@ fn tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel() {
     let test = "tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel";
     let sinks = tempfile::tempdir().expect("tempdir");
     let (sink_a, sink_b) = (sinks.path().join("a"), sinks.path().join("b"));
+    // Others may look in: the tenants' own directories are what keeps them out.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(sinks.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
     let me = std::process::id();
     let tenant = |name: &str, sink: &Path| {
+        let group = if name == "a" { GROUP_A } else { GROUP_B };
         format!(
             r#"[[tenant]]
 name = "{name}"
@@ -639,6 +646,7 @@ legal_basis = "testing"
 match = {{ cgroup_path = ["/scrim-test-iso-{name}-{me}-*"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}
+archive_group = {group}
 sinks = [{{ parquet = {{ path = "{}" }} }}]
 [tenant.fields]
 "event.name" = "keep"
@@ -754,7 +762,39 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert_eq!((in_a.len(), in_b.len()), (1, 1), "{in_a:?} {in_b:?}");
     assert_ne!(in_a, in_b);
     assert!(in_a[0].starts_with("p1_") && in_b[0].starts_with("p1_"));
+
+    // Each tenant's directory is its group's alone: a member of b's group
+    // cannot even list a's, a member of a's group reads a's files.
+    use std::os::unix::{fs::MetadataExt as _, process::CommandExt as _};
+    let tenant_a = sink_a.join("tenant=a");
+    let metadata = std::fs::metadata(&tenant_a).expect("tenant a's directory");
+    assert_eq!((metadata.gid(), metadata.mode() & 0o7777), (GROUP_A, 0o750));
+    let file_of_a = files_with_suffix(&sink_a, ".parquet").expect("list")[0].clone();
+    let reads_as = |group: u32| {
+        Command::new("/bin/cat")
+            .arg(&file_of_a)
+            .uid(OUTSIDER_UID)
+            .gid(group)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run cat as another user")
+            .success()
+    };
+    assert!(
+        !reads_as(GROUP_B),
+        "tenant b's group read tenant a's archive"
+    );
+    assert!(
+        reads_as(GROUP_A),
+        "tenant a's group cannot read its archive"
+    );
 }
+
+/// Groups and a user no real account has, for the archive-owner checks.
+const GROUP_A: u32 = 52_001;
+const GROUP_B: u32 = 52_002;
+const OUTSIDER_UID: u32 = 52_100;
 
 #[test]
 fn a_tenant_flooding_at_ten_times_its_quota_costs_the_others_nothing() {

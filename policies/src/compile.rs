@@ -29,6 +29,8 @@ pub enum Placement {
 #[derive(Debug)]
 pub struct TenantPolicy {
     pub name: String,
+    /// The group that may read the tenant's archive directories.
+    pub archive_group: Option<u32>,
     pub capture: CapturePlan,
     pub retention: BTreeMap<EventKind, Duration>,
     pub sinks: Vec<Sink>,
@@ -228,6 +230,7 @@ fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String))
     let cgroup_paths: Vec<&Spanned<String>> = selector.cgroup_path.iter().collect();
     TenantPolicy {
         name: tenant.name.get_ref().clone(),
+        archive_group: tenant.archive_group,
         capture,
         retention,
         sinks: tenant

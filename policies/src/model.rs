@@ -93,6 +93,9 @@ pub struct Tenant {
     /// At most this many records a second, enforced in the kernel; the
     /// excess is dropped there and counted for the tenant.
     pub quota: Option<Spanned<Quota>>,
+    /// The group (a numeric gid) that may read this tenant's archive
+    /// directories; nobody else but scrim can.
+    pub archive_group: Option<u32>,
 }
 
 /// A tenant's event budget: a token bucket.

@@ -134,6 +134,10 @@ pub fn json_schema() -> Value {
                             "type": "array", "minItems": 1,
                             "items": { "oneOf": [path_sink("parquet"), path_sink("jsonl"), otlp] }
                         },
+                        "archive_group": {
+                            "description": "The group (numeric gid) that may read this tenant's archive directories (mode 0750); nobody else but scrim can.",
+                            "type": "integer", "minimum": 0
+                        },
                         "quota": {
                             "description": "At most this many records a second (and a burst), enforced in the kernel; the excess is dropped and counted.",
                             "type": "object", "additionalProperties": false,
