@@ -111,18 +111,20 @@ impl Pseudonymizer {
     }
 
     fn key_for(&mut self, epoch: i64) -> &[u8; 32] {
-        if self.current.as_ref().is_none_or(|key| key.epoch != epoch) {
-            let context = format!(
-                "scrim pseudonym key v1; tenant {}; epoch {epoch}",
-                self.tenant
-            );
-            self.current = Some(EpochKey {
-                epoch,
-                key: Zeroizing::new(blake3::derive_key(&context, self.master.bytes())),
-            });
+        if self.current.as_ref().is_some_and(|key| key.epoch != epoch) {
+            self.current = None; // dropping zeroes it
         }
-        // Just set when missing.
-        &self.current.as_ref().expect("epoch key present").key
+        let (tenant, master) = (&self.tenant, &self.master);
+        &self
+            .current
+            .get_or_insert_with(|| {
+                let context = format!("scrim pseudonym key v1; tenant {tenant}; epoch {epoch}");
+                EpochKey {
+                    epoch,
+                    key: Zeroizing::new(blake3::derive_key(&context, master.bytes())),
+                }
+            })
+            .key
     }
 }
 
