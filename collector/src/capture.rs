@@ -322,8 +322,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             read = probes.read(&mut batch) => {
                 read?;
                 received += batch.len() as u64;
-                for cgroup in probes.take_new_cgroups() {
-                    steering.tenancy.place(&mut probes, &cgroup)?;
+                for change in probes.take_cgroup_changes() {
+                    steering.tenancy.follow(&mut probes, change)?;
                 }
                 if sender.send(SinkMessage::Events(std::mem::take(&mut batch))).await.is_err() {
                     break; // the sink thread died; its error is reported below

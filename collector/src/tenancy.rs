@@ -12,7 +12,8 @@ use std::{
 use anyhow::Context as _;
 use scrim_policies::{CompiledPolicy, Placement, TenantPolicy};
 use scrim_probes::{
-    NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
+    CgroupChange, NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot,
+    UnknownCgroups,
 };
 
 /// The placement of tenants and cgroups currently in the kernel's maps.
@@ -104,6 +105,18 @@ impl Tenancy {
         }
         self.placed.insert(cgroup.id, placement);
         Ok(())
+    }
+
+    /// Follows the hierarchy: places a new cgroup, forgets a removed one
+    /// (the kernel already dropped its map entry).
+    pub fn follow(&mut self, probes: &mut Probes, change: CgroupChange) -> anyhow::Result<()> {
+        match change {
+            CgroupChange::Created(cgroup) => self.place(probes, &cgroup),
+            CgroupChange::Removed(id) => {
+                self.placed.remove(&id);
+                Ok(())
+            }
+        }
     }
 
     /// For each kernel slot (by index), the tenant (by policy index) whose

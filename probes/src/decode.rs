@@ -10,11 +10,12 @@ use std::{
 };
 
 use scrim_abi::{
-    COMM_LEN, CgroupCreatedRecord, DIRECTION_INBOUND, DIRECTION_OUTBOUND, EXEC_ARGS_TRUNCATED,
-    EXEC_PATH_TRUNCATED, FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES,
-    FIELD_SYSCALL_ARGS, FIELD_SYSCALL_STRINGS, NETWORK_ACCEPT, NETWORK_CLOSE, NETWORK_CONNECT,
-    NETWORK_CONNECT_FAILED, NetworkRecord, ProcessExecRecord, ProcessExitRecord, ProcessForkRecord,
-    ProcessInfo, RecordHeader, RecordKind, SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
+    COMM_LEN, CgroupCreatedRecord, CgroupRemovedRecord, DIRECTION_INBOUND, DIRECTION_OUTBOUND,
+    EXEC_ARGS_TRUNCATED, EXEC_PATH_TRUNCATED, FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH,
+    FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS, FIELD_SYSCALL_STRINGS, NETWORK_ACCEPT,
+    NETWORK_CLOSE, NETWORK_CONNECT, NETWORK_CONNECT_FAILED, NetworkRecord, ProcessExecRecord,
+    ProcessExitRecord, ProcessForkRecord, ProcessInfo, RecordHeader, RecordKind,
+    SYSCALL_STRING_TRUNCATED, SyscallRecord, syscall,
 };
 use scrim_event::{
     Direction, Event, ExitStatus, NetworkEvent, NetworkEventKind, ProcessContext, ProcessEvent,
@@ -47,6 +48,8 @@ pub struct NewCgroup {
 pub enum Decoded {
     Event(Captured),
     CgroupCreated(NewCgroup),
+    /// A cgroup was removed: its id.
+    CgroupRemoved(u64),
 }
 
 /// Why a record could not be decoded.
@@ -111,6 +114,10 @@ impl Decoder {
                     id: record.cgroup_id,
                     path: String::from_utf8_lossy(path).into_owned(),
                 }));
+            }
+            RecordKind::CgroupRemoved => {
+                let record = read_record::<CgroupRemovedRecord>(kind, bytes)?;
+                return Ok(Decoded::CgroupRemoved(record.cgroup_id));
             }
             RecordKind::ProcessExec => {
                 Event::Process(self.exec(&*read_record::<ProcessExecRecord>(kind, bytes)?)?)
@@ -569,6 +576,20 @@ mod tests {
                 path: "/acme/web".into()
             }))
         );
+    }
+
+    #[test]
+    fn decodes_a_removed_cgroup() {
+        let record = CgroupRemovedRecord {
+            header: header(RecordKind::CgroupRemoved),
+            cgroup_id: 99,
+        };
+        assert_eq!(
+            decoder().decode(bytemuck::bytes_of(&record)),
+            Ok(Decoded::CgroupRemoved(99))
+        );
+        let short = &bytemuck::bytes_of(&record)[..20];
+        assert!(decoder().decode(short).is_err());
     }
 
     #[test]

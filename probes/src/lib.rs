@@ -72,6 +72,15 @@ impl Default for ProbeOptions {
     }
 }
 
+/// A change in the cgroup v2 hierarchy, announced by the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupChange {
+    /// To place in a tenant before its first events.
+    Created(NewCgroup),
+    /// Gone: its id, already removed from the kernel's tenant map.
+    Removed(u64),
+}
+
 /// The kernel's counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelCounters {
@@ -122,7 +131,7 @@ pub struct Probes {
     filters: FilterMaps,
     decoder: Decoder,
     undecodable: u64,
-    new_cgroups: Vec<NewCgroup>,
+    cgroup_changes: Vec<CgroupChange>,
     /// The syscall hooks' links, while some tenant wants a syscall.
     syscall_links: Option<[RawTracePointLinkId; 2]>,
     // Owns the programs and their links: must outlive the maps above.
@@ -170,7 +179,7 @@ impl Probes {
             filters,
             decoder: Decoder::new(BootClock::now()),
             undecodable: 0,
-            new_cgroups: Vec::new(),
+            cgroup_changes: Vec::new(),
             syscall_links: None,
             ebpf,
         };
@@ -180,7 +189,8 @@ impl Probes {
 
     /// Waits until the kernel signals a backlog or a short poll interval
     /// passes, then decodes every available record: events into `captured`,
-    /// new cgroups into [`Probes::take_new_cgroups`]. Records that fail to
+    /// cgroups created and removed into [`Probes::take_cgroup_changes`].
+    /// Records that fail to
     /// decode are counted in [`Probes::undecodable`].
     pub async fn read(&mut self, captured: &mut Vec<Captured>) -> Result<(), ProbeError> {
         match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
@@ -191,7 +201,7 @@ impl Probes {
                     &self.decoder,
                     &mut self.undecodable,
                     captured,
-                    &mut self.new_cgroups,
+                    &mut self.cgroup_changes,
                 );
                 guard.clear_ready();
             }
@@ -208,13 +218,14 @@ impl Probes {
             &self.decoder,
             &mut self.undecodable,
             captured,
-            &mut self.new_cgroups,
+            &mut self.cgroup_changes,
         );
     }
 
-    /// Cgroups created since the last call, for userspace to place.
-    pub fn take_new_cgroups(&mut self) -> Vec<NewCgroup> {
-        std::mem::take(&mut self.new_cgroups)
+    /// Cgroups created (to place) and removed (to forget) since the last
+    /// call, in the order the kernel saw them.
+    pub fn take_cgroup_changes(&mut self) -> Vec<CgroupChange> {
+        std::mem::take(&mut self.cgroup_changes)
     }
 
     /// Records that reached userspace but could not be decoded.
@@ -292,6 +303,16 @@ impl Probes {
                 .cgroup_tenants
                 .insert(cgroup_id, SLOT_OPTED_OUT, 0)
         })
+    }
+
+    /// The tenant slot the kernel holds for a cgroup, if any (`None` also
+    /// for an opted-out cgroup's marker, which is not a slot).
+    pub fn assigned_slot(&self, cgroup_id: u64) -> Result<Option<TenantSlot>, ProbeError> {
+        match self.filters.cgroup_tenants.get(&cgroup_id, 0) {
+            Ok(slot) => Ok(TenantSlot::new(slot).ok()),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(error) => Err(map_error(names::CGROUP_TENANTS_MAP, error)),
+        }
     }
 
     /// Forgets a cgroup (it was removed, or left its tenant): its events, if
@@ -372,12 +393,15 @@ fn drain(
     decoder: &Decoder,
     undecodable: &mut u64,
     captured: &mut Vec<Captured>,
-    new_cgroups: &mut Vec<NewCgroup>,
+    cgroup_changes: &mut Vec<CgroupChange>,
 ) {
     while let Some(record) = ring.next() {
         match decoder.decode(&record) {
             Ok(Decoded::Event(event)) => captured.push(event),
-            Ok(Decoded::CgroupCreated(cgroup)) => new_cgroups.push(cgroup),
+            Ok(Decoded::CgroupCreated(cgroup)) => {
+                cgroup_changes.push(CgroupChange::Created(cgroup))
+            }
+            Ok(Decoded::CgroupRemoved(id)) => cgroup_changes.push(CgroupChange::Removed(id)),
             Err(_) => *undecodable += 1,
         }
     }
@@ -418,8 +442,9 @@ fn load_object(layout: &KernelLayout, options: &ProbeOptions) -> Result<Ebpf, Pr
 /// The hooks, in the order they are attached: cgroup creation first, so no
 /// cgroup's first events precede its announcement; exit and fork before
 /// exec, so no process whose exec was seen goes without its exit.
-const TRACEPOINTS: [(&str, &str, &str); 4] = [
+const TRACEPOINTS: [(&str, &str, &str); 5] = [
     (names::CGROUP_MKDIR_PROGRAM, "cgroup", "cgroup_mkdir"),
+    (names::CGROUP_RMDIR_PROGRAM, "cgroup", "cgroup_rmdir"),
     (names::SOCK_STATE_PROGRAM, "sock", "inet_sock_set_state"),
     (names::EXIT_PROGRAM, "sched", "sched_process_exit"),
     (names::EXEC_PROGRAM, "sched", "sched_process_exec"),

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use scrim_event::{Event, ProcessEvent, ProcessEventKind};
 use scrim_probes::{
-    CaptureFields, CaptureKinds, KernelCounter, ProbeOptions, Probes, RateLimit, SyscallSet,
-    TenantFilter, TenantSlot, UnknownCgroups,
+    CaptureFields, CaptureKinds, CgroupChange, KernelCounter, ProbeOptions, Probes, RateLimit,
+    SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
 };
 use scrim_testkit::{cgroup, cgroup::TestCgroup, gate};
 
@@ -334,29 +334,60 @@ async fn rate_limit_caps_a_fork_storm_and_counts_the_excess() {
     );
 }
 
+/// Reads until `wanted` picks something out of the cgroup changes, or 5 s pass.
+async fn await_change<T>(
+    probes: &mut Probes,
+    mut wanted: impl FnMut(CgroupChange) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut batch = Vec::new();
+    while Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(100), probes.read(&mut batch)).await;
+        if let Some(found) = probes
+            .take_cgroup_changes()
+            .into_iter()
+            .find_map(&mut wanted)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
 #[tokio::test(flavor = "current_thread")]
-async fn announces_new_cgroups() {
-    let test = "announces_new_cgroups";
+async fn announces_cgroups_as_they_come_and_go_and_forgets_removed_ones_in_the_kernel() {
+    let test = "announces_cgroups_as_they_come_and_go_and_forgets_removed_ones_in_the_kernel";
     let Some(mut probes) = load(test, ProbeOptions::default()) else {
         return;
     };
     let created = TestCgroup::create("announced").expect("create a cgroup");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut batch = Vec::new();
-    let mut announced = Vec::new();
-    while Instant::now() < deadline && announced.is_empty() {
-        let _ = tokio::time::timeout(Duration::from_millis(100), probes.read(&mut batch)).await;
-        announced.extend(
-            probes
-                .take_new_cgroups()
-                .into_iter()
-                .filter(|cgroup| cgroup.id == created.id()),
-        );
-    }
+    let id = created.id();
+    let announced = await_change(&mut probes, |change| match change {
+        CgroupChange::Created(cgroup) if cgroup.id == id => Some(cgroup),
+        _ => None,
+    })
+    .await
+    .unwrap_or_else(|| panic!("no announcement of {id}"));
     let root = cgroup::cgroup2_root().expect("cgroup2 root");
     let relative = created.path().strip_prefix(&root).expect("under the root");
-    assert_eq!(announced.len(), 1, "no announcement of {}", created.id());
-    assert_eq!(announced[0].path, format!("/{}", relative.display()));
+    assert_eq!(announced.path, format!("/{}", relative.display()));
+
+    probes.assign_cgroup(id, slot(5)).expect("assign");
+    assert_eq!(
+        probes.assigned_slot(id).expect("read the map"),
+        Some(slot(5))
+    );
+    drop(created); // removes the directory
+    let removed = await_change(&mut probes, |change| {
+        (change == CgroupChange::Removed(id)).then_some(())
+    })
+    .await;
+    assert!(removed.is_some(), "no removal of {id} announced");
+    assert_eq!(
+        probes.assigned_slot(id).expect("read the map"),
+        None,
+        "the kernel forgets a removed cgroup itself"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -32,6 +32,9 @@ pub enum RecordKind {
     CgroupCreated = 4,
     Syscall = 5,
     Network = 6,
+    /// Not an event: a cgroup was removed (its tenant entry is already gone
+    /// from the kernel's map).
+    CgroupRemoved = 7,
 }
 
 impl RecordKind {
@@ -43,6 +46,7 @@ impl RecordKind {
             4 => Some(Self::CgroupCreated),
             5 => Some(Self::Syscall),
             6 => Some(Self::Network),
+            7 => Some(Self::CgroupRemoved),
             _ => None,
         }
     }
@@ -176,6 +180,7 @@ pub mod names {
     pub const EXIT_PROGRAM: &str = "scrim_process_exit";
     pub const FORK_PROGRAM: &str = "scrim_process_fork";
     pub const CGROUP_MKDIR_PROGRAM: &str = "scrim_cgroup_mkdir";
+    pub const CGROUP_RMDIR_PROGRAM: &str = "scrim_cgroup_rmdir";
     pub const SYS_ENTER_PROGRAM: &str = "scrim_sys_enter";
     pub const SYS_EXIT_PROGRAM: &str = "scrim_sys_exit";
     pub const SOCK_STATE_PROGRAM: &str = "scrim_inet_sock_set_state";
@@ -345,6 +350,15 @@ pub struct CgroupCreatedRecord {
     pub reserved: [u16; 3],
     /// Path relative to the cgroup v2 root, starting with `/`.
     pub path: [u8; CGROUP_PATH_CAPACITY],
+}
+
+/// A cgroup was removed (`cgroup:cgroup_rmdir` on the v2 hierarchy).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct CgroupRemovedRecord {
+    pub header: RecordHeader,
+    pub cgroup_id: u64,
 }
 
 // SAFETY: each is `#[repr(C)]`, made only of integers, with no padding (the

@@ -30,6 +30,13 @@ static RATE_LIMITED: PerCpuArray<u64> = PerCpuArray::with_max_entries(TENANT_SLO
 #[map]
 static FILTER_SETTINGS: Array<FilterSettings> = Array::with_max_entries(1, 0);
 
+/// Removes a cgroup's tenant entry (it was removed from the hierarchy).
+#[inline(always)]
+pub fn forget_cgroup(cgroup_id: u64) {
+    // A cgroup no tenant claimed has no entry: nothing to remove.
+    let _ = CGROUP_TENANTS.remove(cgroup_id);
+}
+
 /// An event the filter let through: for whom, and which fields to read.
 pub struct Admitted {
     pub slot: u32,
