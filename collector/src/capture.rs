@@ -133,6 +133,8 @@ struct Steering {
     settings: ArchiveSettings,
     reloads: u64,
     failed_reloads: u64,
+    /// New cgroups that could not be placed in their tenant.
+    failed_placements: u64,
     /// The hash of the policy in force.
     policy_hash: String,
 }
@@ -252,6 +254,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         reloads: 0,
         failed_reloads: 0,
+        failed_placements: 0,
         policy_hash: String::new(),
     };
     let policy_outputs = steering.apply(policy, &mut probes)?;
@@ -323,7 +326,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 read?;
                 received += batch.len() as u64;
                 for change in probes.take_cgroup_changes() {
-                    steering.tenancy.follow(&mut probes, change)?;
+                    // A cgroup that cannot be placed (a full map) keeps the
+                    // unknown-cgroup action; capture goes on, and says so.
+                    if let Err(error) = steering.tenancy.follow(&mut probes, change) {
+                        steering.failed_placements += 1;
+                        tracing::warn!(
+                            failed_placements = steering.failed_placements,
+                            "cannot place a new cgroup; its events get the unknown-cgroup \
+                             action: {error:#}"
+                        );
+                    }
                 }
                 if sender.send(SinkMessage::Events(std::mem::take(&mut batch))).await.is_err() {
                     break; // the sink thread died; its error is reported below
@@ -345,6 +357,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         tenants: &report.tenants,
                         over_quota: &over_quota.into_iter().collect(),
                         policy_hash: &steering.policy_hash,
+                        failed_placements: steering.failed_placements,
                         queue_depth: SINK_QUEUE_BATCHES - sender.capacity(),
                         queue_capacity: SINK_QUEUE_BATCHES,
                         sink_latency: &report.latency,

@@ -44,6 +44,7 @@ pub struct Scrape<'a> {
     pub tenants: &'a BTreeMap<String, TenantCounts>,
     pub over_quota: &'a BTreeMap<String, u64>,
     pub policy_hash: &'a str,
+    pub failed_placements: u64,
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub sink_latency: &'a LatencyHistogram,
@@ -123,6 +124,12 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         "scrim_policy_reloads_failed_total",
         "Policy reloads refused (the running policy stayed).",
         &[("", summary.failed_reloads)],
+    );
+    counter(
+        &mut out,
+        "scrim_cgroup_placements_failed_total",
+        "New cgroups that could not be placed in their tenant (they get the unknown-cgroup action).",
+        &[("", scrape.failed_placements)],
     );
 
     let mut by_tenant: Vec<(String, u64)> = Vec::new();
@@ -289,6 +296,7 @@ mod tests {
             tenants: &tenants,
             over_quota: &BTreeMap::from([("a\"b".to_owned(), 3)]),
             policy_hash: "abc",
+            failed_placements: 0,
             queue_depth: 2,
             queue_capacity: 64,
             sink_latency: &latency,
@@ -319,6 +327,7 @@ mod tests {
             tenants: &BTreeMap::new(),
             over_quota: &BTreeMap::new(),
             policy_hash: "",
+            failed_placements: 0,
             queue_depth: 0,
             queue_capacity: 0,
             sink_latency: &LatencyHistogram::default(),

@@ -704,6 +704,7 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert!(value(r#"scrim_tenant_events_total{tenant="a",outcome="received"}"#) >= 10);
     assert!(value(r#"scrim_tenant_events_total{tenant="b",outcome="exported"}"#) >= 10);
     assert!(value(r#"scrim_kernel_filtered_total{reason="opted_out"}"#) >= 10);
+    assert_eq!(value("scrim_cgroup_placements_failed_total"), 0);
     let policy_text = std::fs::read(&policy_path).expect("policy");
     let hash = blake3::hash(&policy_text).to_hex().to_string();
     assert_eq!(value(&format!(r#"scrim_policy_info{{hash="{hash}"}}"#)), 1);
