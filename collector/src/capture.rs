@@ -355,7 +355,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     let body = metrics::render(&Scrape {
                         summary: &summary(received, &probes, &steering),
                         tenants: &report.tenants,
-                        over_quota: &over_quota.into_iter().collect(),
+                        over_quota: &over_quota,
                         policy_hash: &steering.policy_hash,
                         failed_placements: steering.failed_placements,
                         queue_depth: SINK_QUEUE_BATCHES - sender.capacity(),

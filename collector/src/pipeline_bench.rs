@@ -169,13 +169,8 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
     let started = Instant::now();
     for index in 0..events {
         let event = &pool[(index % POOL as u64) as usize];
-        let cgroup_id = match event {
-            Event::Process(event) => event.process.cgroup_id,
-            Event::Syscall(event) => event.process.cgroup_id,
-            Event::Network(event) => event.process.cgroup_id,
-        };
         let slot = slots
-            .get(&cgroup_id)
+            .get(&event.process().cgroup_id)
             .copied()
             .unwrap_or(TenantSlot::DEFAULT);
         outputs.write_event(slot, event)?;

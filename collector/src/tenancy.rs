@@ -5,7 +5,7 @@
 //! `unknown_tenant` holds it; when unknown cgroups are dropped, slot 0
 //! captures nothing and the kernel drops them before reading anything.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -133,11 +133,11 @@ impl Tenancy {
 
     /// What each tenant's quota dropped in the kernel so far, by tenant
     /// name (a slot's count goes to the tenant holding it now).
-    pub fn over_quota(&self, probes: &Probes) -> anyhow::Result<HashMap<String, u64>> {
+    pub fn over_quota(&self, probes: &Probes) -> anyhow::Result<BTreeMap<String, u64>> {
         let Some(policy) = &self.policy else {
-            return Ok(HashMap::new());
+            return Ok(BTreeMap::new());
         };
-        let mut by_tenant = HashMap::new();
+        let mut by_tenant = BTreeMap::new();
         for (slot, limited) in probes.rate_limited_by_slot()? {
             if let Some(index) = self.slot_of_tenant.iter().position(|held| *held == slot) {
                 *by_tenant

@@ -173,6 +173,20 @@ fn summary_numbers(line: &str) -> [u64; 18] {
         .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"))
 }
 
+/// The names in a directory: an archive root's `tenant=` partitions.
+fn entry_names(directory: &Path) -> Vec<String> {
+    std::fs::read_dir(directory)
+        .unwrap_or_else(|error| panic!("{}: {error}", directory.display()))
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 fn rows_of(rows: &[Row], pid: u32, event_name: &str) -> Vec<Row> {
     rows.iter()
         .filter(|row| row["process.pid"] == pid.to_string() && row["event.name"] == event_name)
@@ -421,17 +435,7 @@ fn a_policy_selects_its_tenant_captures_syscalls_and_connections_and_transforms_
     );
 
     // Only this tenant's directory: unclaimed cgroups never left the kernel.
-    let tenants: Vec<String> = std::fs::read_dir(output.path())
-        .expect("archive root")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(tenants, ["tenant=e2e"]);
+    assert_eq!(entry_names(output.path()), ["tenant=e2e"]);
     let rows = parquet_rows(output.path()).expect("read the archive");
     assert!(
         rows.iter()
@@ -737,17 +741,7 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     }
     // Each sink holds its own tenant's partition only.
     for (sink, name) in [(&sink_a, "tenant=a"), (&sink_b, "tenant=b")] {
-        let entries: Vec<String> = std::fs::read_dir(sink)
-            .expect("sink directory")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        assert_eq!(entries, [name]);
+        assert_eq!(entry_names(sink), [name]);
     }
     // One uid, two tenants: two unrelated pseudonyms, stable within each.
     let pseudonyms = |rows: &[scrim_testkit::archive::Row]| {

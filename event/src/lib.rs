@@ -61,6 +61,15 @@ impl Event {
         }
     }
 
+    /// The process it belongs to.
+    pub fn process(&self) -> &ProcessContext {
+        match self {
+            Event::Process(event) => &event.process,
+            Event::Syscall(event) => &event.process,
+            Event::Network(event) => &event.process,
+        }
+    }
+
     /// When it happened.
     pub fn time(&self) -> UnixNanos {
         match self {

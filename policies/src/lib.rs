@@ -105,16 +105,13 @@ pub fn compile_text(
     if !diagnostics.is_empty() {
         return Err(toml.locate(diagnostics));
     }
-    let hash = match overrides.is_empty() {
-        true => blake3::hash(source.as_bytes()),
-        false => {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update(source.as_bytes());
-            hasher.update(b"\n# overrides\n");
-            hasher.update(overrides.canonical().as_bytes());
-            hasher.finalize()
-        }
-    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(source.as_bytes());
+    if !overrides.is_empty() {
+        hasher.update(b"\n# overrides\n");
+        hasher.update(overrides.canonical().as_bytes());
+    }
+    let hash = hasher.finalize();
     compile::compile(&policy, text, hash.to_hex().as_str(), base)
         .map_err(|diagnostics| toml.locate(diagnostics))
 }

@@ -312,8 +312,14 @@ fn is_bare_credential_flag(argument: &str) -> bool {
     else {
         return false;
     };
-    let name = name.to_ascii_lowercase();
+    // Checked for every argument that starts with `-`: compare without
+    // lowercasing into a new string.
     let last = name.rsplit(['-', '_']).next().unwrap_or_default();
+    let ends_with = |suffix: &str| {
+        name.len() >= suffix.len()
+            && name.is_char_boundary(name.len() - suffix.len())
+            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
     [
         "password",
         "passwd",
@@ -325,11 +331,11 @@ fn is_bare_credential_flag(argument: &str) -> bool {
         "credential",
         "apikey",
     ]
-    .contains(&last)
-        || name.ends_with("api-key")
-        || name.ends_with("api_key")
-        || name.ends_with("access-key")
-        || name.ends_with("private-key")
+    .iter()
+    .any(|word| last.eq_ignore_ascii_case(word))
+        || ["api-key", "api_key", "access-key", "private-key"]
+            .into_iter()
+            .any(ends_with)
 }
 
 fn passes_luhn(candidate: &str) -> bool {
