@@ -18,6 +18,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use scrim_kubernetes::{PodChange, PodWatch};
 use scrim_policies::CompiledPolicy;
 use scrim_probes::{
     Captured, ProbeOptions, Probes, TenantFilter, UnknownCgroups, cgroup2_root, list_cgroups,
@@ -35,7 +36,7 @@ use crate::{
     policy_source::PolicySource,
     privileges,
     summary::Summary,
-    tenancy::Tenancy,
+    tenancy::{PlacementCounts, Tenancy},
 };
 
 /// Batches in flight between the reader and the sink thread.
@@ -84,6 +85,24 @@ pub struct RunArgs {
     /// count as a field) for a cluster's log pipeline.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Pod metadata for namespace and label selectors: `auto` watches this
+    /// node's pods in the Kubernetes API whenever the policy selects by
+    /// them (and fails to start without an API); `off` never asks, so such
+    /// selectors match nothing.
+    #[arg(long, value_enum, default_value_t = KubernetesMode::Auto)]
+    kubernetes: KubernetesMode,
+
+    /// The Kubernetes node whose pods are watched (in a DaemonSet, set
+    /// NODE_NAME from `spec.nodeName`). Default: this host's name.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum KubernetesMode {
+    Auto,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +156,11 @@ struct Steering {
     failed_placements: u64,
     /// The hash of the policy in force.
     policy_hash: String,
+    kubernetes: KubernetesMode,
+    node_name: String,
+    /// The watch of this node's pods, while the policy needs it.
+    pods: Option<PodWatch>,
+    pod_watch_failures: u64,
 }
 
 impl Steering {
@@ -173,7 +197,15 @@ impl Steering {
             .iter()
             .map(|tenant| tenant.name.as_str())
             .collect();
-        let (placed, opted_out, unclaimed) = self.tenancy.counts();
+        let (
+            PlacementCounts {
+                tenant: placed,
+                opted_out,
+                unclaimed,
+                awaiting_pod,
+            },
+            _,
+        ) = self.tenancy.counts();
         let unknown = policy
             .unknown_tenant()
             .map_or("dropped in the kernel".to_owned(), |index| {
@@ -186,8 +218,10 @@ impl Steering {
             cgroups_placed = placed,
             cgroups_opted_out = opted_out,
             cgroups_unclaimed = unclaimed,
+            cgroups_awaiting_pod = awaiting_pod,
             "policy {origin} (blake3 {}): tenants {}; cgroups: {placed} placed, \
-             {opted_out} opted out, {unclaimed} unclaimed ({unknown})",
+             {opted_out} opted out, {unclaimed} unclaimed ({unknown}), {awaiting_pod} of pods \
+             awaiting their metadata",
             &policy.hash()[..16],
             names.join(", "),
         );
@@ -200,13 +234,75 @@ impl Steering {
         }
     }
 
+    /// Starts watching this node's pods if the policy in force selects by
+    /// their metadata and nobody watches yet.
+    async fn watch_pods_if_needed(&mut self, policy_uses_pods: bool) -> anyhow::Result<()> {
+        if !policy_uses_pods || self.pods.is_some() || self.kubernetes == KubernetesMode::Off {
+            return Ok(());
+        }
+        let watch = PodWatch::connect(&self.node_name).await.context(
+            "the policy selects tenants by Kubernetes namespace or pod labels; pass \
+             --kubernetes off to run without pod metadata (such selectors then match nothing)",
+        )?;
+        tracing::info!(
+            node = %self.node_name,
+            "watching the pods of node `{}` for their namespace and labels",
+            self.node_name
+        );
+        self.pods = Some(watch);
+        Ok(())
+    }
+
+    /// The next change to this node's pods; never, without a watch.
+    async fn next_pod_change(
+        pods: &mut Option<PodWatch>,
+    ) -> Result<PodChange, scrim_kubernetes::KubernetesError> {
+        match pods {
+            Some(watch) => watch.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Re-places the cgroups of pods that changed; counts a failed watch
+    /// request (the watch retries it).
+    fn follow_pods(
+        &mut self,
+        probes: &mut Probes,
+        change: Result<PodChange, scrim_kubernetes::KubernetesError>,
+    ) {
+        let outcome = change
+            .map_err(|error| {
+                self.pod_watch_failures += 1;
+                anyhow::Error::from(error)
+            })
+            .and_then(|change| {
+                self.tenancy.follow_pods(probes, change).inspect_err(|_| {
+                    self.failed_placements += 1;
+                })
+            });
+        match outcome {
+            Ok(0) => {}
+            Ok(moved) => tracing::debug!(moved, "pod metadata re-placed {moved} cgroups"),
+            Err(error) => tracing::warn!(
+                pod_watch_failures = self.pod_watch_failures,
+                failed_placements = self.failed_placements,
+                "pod metadata: {error:#}"
+            ),
+        }
+    }
+
     /// Reloads the policy; a bad one leaves the running one in force.
-    fn reload(&mut self, probes: &mut Probes) -> Option<PolicyOutputs> {
-        let outcome = self
-            .source
-            .load()
-            .map_err(anyhow::Error::from)
-            .and_then(|policy| self.apply(policy, probes));
+    async fn reload(&mut self, probes: &mut Probes) -> Option<PolicyOutputs> {
+        let outcome = match self.source.load() {
+            Ok(policy) => {
+                let uses_pods = policy.uses_pod_metadata();
+                match self.watch_pods_if_needed(uses_pods).await {
+                    Ok(()) => self.apply(policy, probes),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error.into()),
+        };
         match outcome {
             Ok(outputs) => {
                 self.reloads += 1;
@@ -256,7 +352,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failed_reloads: 0,
         failed_placements: 0,
         policy_hash: String::new(),
+        kubernetes: args.kubernetes,
+        node_name: match args.node_name.clone() {
+            Some(name) => name,
+            None => host_name().context("cannot read this host's name (give --node-name)")?,
+        },
+        pods: None,
+        pod_watch_failures: 0,
     };
+    steering
+        .watch_pods_if_needed(policy.uses_pod_metadata())
+        .await?;
     let policy_outputs = steering.apply(policy, &mut probes)?;
     let archive_roots = policy_outputs.archive_roots();
     let sets_groups = policy_outputs.sets_groups();
@@ -342,6 +448,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
                 false
             }
+            change = Steering::next_pod_change(&mut steering.pods) => {
+                steering.follow_pods(&mut probes, change);
+                false
+            }
             _ = hangup.recv() => true,
             connection = async {
                 match &metrics {
@@ -352,12 +462,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 if let Ok(stream) = connection {
                     let report = sink_report.lock().map(|report| report.clone()).unwrap_or_default();
                     let over_quota = steering.tenancy.over_quota(&probes).unwrap_or_default();
+                    let (cgroups, pods_known) = steering.tenancy.counts();
                     let body = metrics::render(&Scrape {
                         summary: &summary(received, &probes, &steering),
                         tenants: &report.tenants,
                         over_quota: &over_quota,
                         policy_hash: &steering.policy_hash,
                         failed_placements: steering.failed_placements,
+                        cgroups,
+                        pods_known,
+                        pod_watch_failures: steering.pod_watch_failures,
                         queue_depth: SINK_QUEUE_BATCHES - sender.capacity(),
                         queue_capacity: SINK_QUEUE_BATCHES,
                         sink_latency: &report.latency,
@@ -387,7 +501,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             if sender.send(drained).await.is_err() {
                 break;
             }
-            if let Some(outputs) = steering.reload(&mut probes)
+            if let Some(outputs) = steering.reload(&mut probes).await
                 && sender.send(SinkMessage::Policy(outputs)).await.is_err()
             {
                 break;
@@ -438,6 +552,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!("archives in {}", roots.join(", "));
     }
     Ok(())
+}
+
+/// This host's name: the kubelet's default node name.
+fn host_name() -> std::io::Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_lowercase())
 }
 
 /// Runs on the sink thread until the channel closes; returns the final

@@ -11,7 +11,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-use crate::{outputs::TenantCounts, summary::Summary};
+use crate::{outputs::TenantCounts, summary::Summary, tenancy::PlacementCounts};
 
 /// Upper bounds (seconds) of the sink-latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 9] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
@@ -45,6 +45,10 @@ pub struct Scrape<'a> {
     pub over_quota: &'a BTreeMap<String, u64>,
     pub policy_hash: &'a str,
     pub failed_placements: u64,
+    pub cgroups: PlacementCounts,
+    /// Pods of this node the Kubernetes API told of.
+    pub pods_known: usize,
+    pub pod_watch_failures: u64,
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub sink_latency: &'a LatencyHistogram,
@@ -131,6 +135,31 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         "New cgroups that could not be placed in their tenant (they get the unknown-cgroup action).",
         &[("", scrape.failed_placements)],
     );
+    counter(
+        &mut out,
+        "scrim_kubernetes_watch_failures_total",
+        "Failed requests of the watch of this node's pods (each retried with backoff).",
+        &[("", scrape.pod_watch_failures)],
+    );
+    let cgroups = scrape.cgroups;
+    gauge(
+        &mut out,
+        "scrim_cgroups",
+        "Cgroups of the hierarchy by placement; awaiting_pod: pods' cgroups placed by path \
+         until the API tells their pod's metadata.",
+        &[
+            ("placement=\"tenant\"", cgroups.tenant as f64),
+            ("placement=\"opted_out\"", cgroups.opted_out as f64),
+            ("placement=\"unclaimed\"", cgroups.unclaimed as f64),
+            ("placement=\"awaiting_pod\"", cgroups.awaiting_pod as f64),
+        ],
+    );
+    gauge(
+        &mut out,
+        "scrim_kubernetes_pods",
+        "Pods of this node whose metadata the Kubernetes API told.",
+        &[("", scrape.pods_known as f64)],
+    );
 
     let mut by_tenant: Vec<(String, u64)> = Vec::new();
     for (tenant, counts) in scrape.tenants {
@@ -165,13 +194,13 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         &mut out,
         "scrim_sink_queue_depth",
         "Batches waiting for the sink thread.",
-        scrape.queue_depth as f64,
+        &[("", scrape.queue_depth as f64)],
     );
     gauge(
         &mut out,
         "scrim_sink_queue_capacity",
         "Batches the sink queue holds.",
-        scrape.queue_capacity as f64,
+        &[("", scrape.queue_capacity as f64)],
     );
     let _ = writeln!(
         out,
@@ -201,8 +230,23 @@ pub fn render(scrape: &Scrape<'_>) -> String {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, values: &[(&str, u64)]) {
+    series(out, name, "counter", help, values);
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, values: &[(&str, f64)]) {
+    series(out, name, "gauge", help, values);
+}
+
+/// One metric family: its help, its type, a line per label set.
+fn series(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    values: &[(&str, impl std::fmt::Display)],
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, value) in values {
         if labels.is_empty() {
             let _ = writeln!(out, "{name} {value}");
@@ -210,12 +254,6 @@ fn counter(out: &mut String, name: &str, help: &str, values: &[(&str, u64)]) {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
-    let _ = writeln!(out, "{name} {value}");
 }
 
 /// A label value as the exposition format quotes it.
@@ -297,6 +335,9 @@ mod tests {
             over_quota: &BTreeMap::from([("a\"b".to_owned(), 3)]),
             policy_hash: "abc",
             failed_placements: 0,
+            cgroups: PlacementCounts::default(),
+            pods_known: 0,
+            pod_watch_failures: 0,
             queue_depth: 2,
             queue_capacity: 64,
             sink_latency: &latency,
@@ -328,6 +369,9 @@ mod tests {
             over_quota: &BTreeMap::new(),
             policy_hash: "",
             failed_placements: 0,
+            cgroups: PlacementCounts::default(),
+            pods_known: 0,
+            pod_watch_failures: 0,
             queue_depth: 0,
             queue_capacity: 0,
             sink_latency: &LatencyHistogram::default(),

@@ -15,7 +15,7 @@ use scrim_event::{
     Direction, Event, NetworkEvent, NetworkEventKind, ProcessContext, ProcessEvent,
     ProcessEventKind, SocketAddress,
 };
-use scrim_policies::{CompiledPolicy, Placement};
+use scrim_policies::{CompiledPolicy, Placement, Workload};
 use scrim_probes::TenantSlot;
 use scrim_redaction::MasterKey;
 use scrim_sinks::Format;
@@ -132,7 +132,11 @@ fn resolution(policy: &CompiledPolicy, tenants: u32) -> anyhow::Result<HashMap<u
         for pod in 0..CGROUPS_PER_TENANT {
             let id = 1_000_000 + tenant * CGROUPS_PER_TENANT + pod;
             let path = format!("/tenants/{tenant}/pod-{pod}");
-            if let Placement::Tenant(index) = policy.place_cgroup(&path) {
+            let workload = Workload {
+                cgroup_path: &path,
+                pod: None,
+            };
+            if let Placement::Tenant(index) = policy.place(&workload) {
                 slots.insert(id, TenantSlot::new(u32::try_from(index + 1)?)?);
             }
         }

@@ -10,10 +10,11 @@ use std::{
 };
 
 use anyhow::Context as _;
-use scrim_policies::{CompiledPolicy, Placement, TenantPolicy};
+use scrim_kubernetes::{PodChange, PodMetadata, pod_cgroup};
+use scrim_policies::{CompiledPolicy, Placement, PodFacts, TenantPolicy, Workload};
 use scrim_probes::{
-    CgroupChange, NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot,
-    UnknownCgroups,
+    CgroupChange, NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot, UidOwner,
+    UidRange, UnknownCgroups,
 };
 
 /// The placement of tenants and cgroups currently in the kernel's maps.
@@ -21,17 +22,39 @@ use scrim_probes::{
 pub struct Tenancy {
     policy: Option<Arc<CompiledPolicy>>,
     slot_of_tenant: Vec<TenantSlot>,
-    /// Cgroups placed by this tenancy, so vanished ones can be forgotten.
-    placed: HashMap<u64, Placement>,
+    /// Every cgroup of the hierarchy, with what resolution found: kept so
+    /// that vanished ones can be forgotten and pods' cgroups re-placed
+    /// when their metadata arrives or changes.
+    cgroups: HashMap<u64, KnownCgroup>,
+    /// This node's pods, by the UID their cgroups are named by.
+    pods: HashMap<String, PodMetadata>,
     /// Slots written so far: on a reload to fewer tenants, the rest are
     /// cleared.
     slots_written: u32,
 }
 
+struct KnownCgroup {
+    path: String,
+    /// The pod its path names, if any.
+    pod_uid: Option<String>,
+    placement: Placement,
+}
+
+/// How many cgroups are placed where.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlacementCounts {
+    pub tenant: usize,
+    pub opted_out: usize,
+    pub unclaimed: usize,
+    /// Cgroups of pods whose metadata has not arrived: placed by path
+    /// alone until it does.
+    pub awaiting_pod: usize,
+}
+
 impl Tenancy {
-    /// Puts `policy` in force in the kernel: every slot's filter, the
-    /// unknown-cgroup action, and the placement of every cgroup in
-    /// `cgroups` (cgroups placed before and missing now are forgotten).
+    /// Puts `policy` in force in the kernel: every slot's filter, the uid
+    /// rules, the unknown-cgroup action, and the placement of every cgroup
+    /// in `cgroups` (cgroups known before and missing now are forgotten).
     pub fn apply(
         &mut self,
         policy: Arc<CompiledPolicy>,
@@ -67,6 +90,22 @@ impl Tenancy {
             probes.set_tenant_filter(TenantSlot::new(stale)?, &TenantFilter::NOTHING)?;
         }
         self.slots_written = next_slot;
+        let uid_ranges: Vec<UidRange> = policy
+            .uid_rules()
+            .iter()
+            .filter_map(|rule| {
+                let owner = match rule.placement {
+                    Placement::OptedOut => UidOwner::OptedOut,
+                    Placement::Tenant(index) => UidOwner::Tenant(self.slot_of_tenant[index]),
+                    Placement::Unclaimed => return None,
+                };
+                Some(UidRange {
+                    uids: rule.first..=rule.last,
+                    owner,
+                })
+            })
+            .collect();
+        probes.set_uid_ranges(&uid_ranges)?;
         probes.set_unknown_cgroups(match unknown {
             Some(_) => UnknownCgroups::CaptureAsDefault,
             None => UnknownCgroups::Drop,
@@ -75,14 +114,14 @@ impl Tenancy {
 
         let present: HashSet<u64> = cgroups.iter().map(|cgroup| cgroup.id).collect();
         let vanished: Vec<u64> = self
-            .placed
+            .cgroups
             .keys()
             .filter(|id| !present.contains(id))
             .copied()
             .collect();
         for id in vanished {
             probes.forget_cgroup(id)?;
-            self.placed.remove(&id);
+            self.cgroups.remove(&id);
         }
         for cgroup in cgroups {
             self.place(probes, cgroup)?;
@@ -92,19 +131,19 @@ impl Tenancy {
 
     /// Places one cgroup (a new one, or one being re-placed by a reload).
     pub fn place(&mut self, probes: &mut Probes, cgroup: &NewCgroup) -> anyhow::Result<()> {
-        let Some(policy) = &self.policy else {
-            return Ok(());
-        };
-        let placement = policy.place_cgroup(&cgroup.path);
-        match placement {
-            Placement::OptedOut => probes.opt_out_cgroup(cgroup.id)?,
-            Placement::Tenant(index) => {
-                probes.assign_cgroup(cgroup.id, self.slot_of_tenant[index])?
-            }
-            Placement::Unclaimed => probes.forget_cgroup(cgroup.id)?,
-        }
-        self.placed.insert(cgroup.id, placement);
-        Ok(())
+        let pod_uid = pod_cgroup::parse(&cgroup.path).map(|pod| pod.pod_uid);
+        let placement = self.policy.as_ref().map_or(Placement::Unclaimed, |policy| {
+            placement(policy, &self.pods, &cgroup.path, pod_uid.as_deref())
+        });
+        self.cgroups.insert(
+            cgroup.id,
+            KnownCgroup {
+                path: cgroup.path.clone(),
+                pod_uid,
+                placement,
+            },
+        );
+        write_placement(probes, &self.slot_of_tenant, cgroup.id, placement)
     }
 
     /// Follows the hierarchy: places a new cgroup, forgets a removed one
@@ -113,10 +152,57 @@ impl Tenancy {
         match change {
             CgroupChange::Created(cgroup) => self.place(probes, &cgroup),
             CgroupChange::Removed(id) => {
-                self.placed.remove(&id);
+                self.cgroups.remove(&id);
                 Ok(())
             }
         }
+    }
+
+    /// Follows the node's pods: records what the API says of them and
+    /// re-places their cgroups. Returns how many cgroups moved.
+    pub fn follow_pods(&mut self, probes: &mut Probes, change: PodChange) -> anyhow::Result<usize> {
+        let changed: HashSet<String> = match change {
+            PodChange::Applied(pod) => {
+                let uid = pod.cgroup_uid.clone();
+                self.pods.insert(uid.clone(), pod);
+                HashSet::from([uid])
+            }
+            PodChange::Deleted(pod) => {
+                self.pods.remove(&pod.cgroup_uid);
+                HashSet::from([pod.cgroup_uid])
+            }
+            PodChange::Listed(pods) => {
+                let before: HashSet<String> = self.pods.keys().cloned().collect();
+                self.pods = pods
+                    .into_iter()
+                    .map(|pod| (pod.cgroup_uid.clone(), pod))
+                    .collect();
+                before
+                    .into_iter()
+                    .chain(self.pods.keys().cloned())
+                    .collect()
+            }
+        };
+        let Some(policy) = &self.policy else {
+            return Ok(0);
+        };
+        let mut moved = 0;
+        for (id, known) in &mut self.cgroups {
+            let Some(uid) = known
+                .pod_uid
+                .as_deref()
+                .filter(|uid| changed.contains(*uid))
+            else {
+                continue;
+            };
+            let placement = placement(policy, &self.pods, &known.path, Some(uid));
+            if placement != known.placement {
+                known.placement = placement;
+                write_placement(probes, &self.slot_of_tenant, *id, placement)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// For each kernel slot (by index), the tenant (by policy index) whose
@@ -148,19 +234,56 @@ impl Tenancy {
         Ok(by_tenant)
     }
 
-    /// How many cgroups are placed, by placement.
-    pub fn counts(&self) -> (usize, usize, usize) {
-        self.placed
-            .values()
-            .fold(
-                (0, 0, 0),
-                |(tenant, opted_out, unclaimed), placement| match placement {
-                    Placement::Tenant(_) => (tenant + 1, opted_out, unclaimed),
-                    Placement::OptedOut => (tenant, opted_out + 1, unclaimed),
-                    Placement::Unclaimed => (tenant, opted_out, unclaimed + 1),
-                },
-            )
+    /// How many cgroups are placed where, and how many pods are known.
+    pub fn counts(&self) -> (PlacementCounts, usize) {
+        let mut counts = PlacementCounts::default();
+        for known in self.cgroups.values() {
+            match known.placement {
+                Placement::Tenant(_) => counts.tenant += 1,
+                Placement::OptedOut => counts.opted_out += 1,
+                Placement::Unclaimed => counts.unclaimed += 1,
+            }
+            if known
+                .pod_uid
+                .as_ref()
+                .is_some_and(|uid| !self.pods.contains_key(uid))
+            {
+                counts.awaiting_pod += 1;
+            }
+        }
+        (counts, self.pods.len())
     }
+}
+
+/// Where a cgroup belongs, with its pod's metadata if the API has told it.
+fn placement(
+    policy: &CompiledPolicy,
+    pods: &HashMap<String, PodMetadata>,
+    path: &str,
+    pod_uid: Option<&str>,
+) -> Placement {
+    let pod = pod_uid.and_then(|uid| pods.get(uid));
+    policy.place(&Workload {
+        cgroup_path: path,
+        pod: pod.map(|pod| PodFacts {
+            namespace: &pod.namespace,
+            labels: &pod.labels,
+        }),
+    })
+}
+
+fn write_placement(
+    probes: &mut Probes,
+    slot_of_tenant: &[TenantSlot],
+    cgroup_id: u64,
+    placement: Placement,
+) -> anyhow::Result<()> {
+    match placement {
+        Placement::OptedOut => probes.opt_out_cgroup(cgroup_id)?,
+        Placement::Tenant(index) => probes.assign_cgroup(cgroup_id, slot_of_tenant[index])?,
+        Placement::Unclaimed => probes.forget_cgroup(cgroup_id)?,
+    }
+    Ok(())
 }
 
 /// What a tenant's policy asks the kernel to capture.

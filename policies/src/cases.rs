@@ -7,6 +7,10 @@
 //! ```toml
 //! # A payments process: arguments scrubbed, uid pseudonymised.
 //! tenant = "payments"               # or: cgroup_path = "/payments/api"
+//!                                   # (placed as scrim places it, with the
+//!                                   # event's uid and, given
+//!                                   # pod = { namespace = "pay", labels = { .. } },
+//!                                   # the pod's namespace and labels)
 //!
 //! [event]
 //! "event.name" = "process.exec"
@@ -40,7 +44,7 @@ use scrim_event::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{CompiledPolicy, POLICY_HASH_COLUMN, Placement};
+use crate::{CompiledPolicy, POLICY_HASH_COLUMN, Placement, PodFacts, Workload};
 
 /// Stands for any pseudonym in an expectation: pseudonyms depend on the
 /// master key, which a case must not need.
@@ -70,8 +74,19 @@ pub struct CaseOutcome {
 struct CaseFile {
     tenant: Option<String>,
     cgroup_path: Option<String>,
+    /// The Kubernetes pod the cgroup belongs to, for namespace and label
+    /// selectors.
+    pod: Option<CasePod>,
     event: toml::Table,
     expect: Expectation,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasePod {
+    namespace: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +137,9 @@ fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String>
     let tenant = match (&case.tenant, &case.cgroup_path) {
         (Some(_), Some(_)) => return Err("give a tenant or a cgroup_path, not both".into()),
         (None, None) => return Err("give the tenant, or a cgroup_path to place".into()),
+        (Some(_), None) if case.pod.is_some() => {
+            return Err("a pod is placed with its cgroup_path, not with a tenant".into());
+        }
         (Some(name), None) => Some(
             policy
                 .tenants()
@@ -129,7 +147,16 @@ fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String>
                 .position(|tenant| tenant.name == *name)
                 .ok_or_else(|| format!("the policy has no tenant `{name}`"))?,
         ),
-        (None, Some(cgroup)) => match policy.place_cgroup(cgroup) {
+        (None, Some(cgroup_path)) => match policy.place_process(
+            &Workload {
+                cgroup_path,
+                pod: case.pod.as_ref().map(|pod| PodFacts {
+                    namespace: &pod.namespace,
+                    labels: &pod.labels,
+                }),
+            },
+            event.process().real_user_id,
+        ) {
             Placement::OptedOut => None,
             Placement::Tenant(index) => Some(index),
             Placement::Unclaimed => policy.unknown_tenant(),

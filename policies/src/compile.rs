@@ -3,7 +3,6 @@
 //! which every record carries.
 use std::{collections::BTreeMap, ops::Range, path::Path, sync::Arc, time::Duration};
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use scrim_event::{EventKind, field};
 use scrim_redaction::{MasterKey, PathGeneralizer, Pseudonymizer, Scrubber};
 use toml::Spanned;
@@ -11,19 +10,9 @@ use toml::Spanned;
 use crate::{
     CapturePlan, Diagnostic,
     model::{Action, PolicyFile, Sink, Tenant},
+    placement::{OptOuts, TenantSelector, UidRule, uid_rules},
     record_plan::{KindPlan, RecordPlan, Step},
 };
-
-/// Where a cgroup's processes belong under a policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// An opt-out matches: never captured, dropped in the kernel.
-    OptedOut,
-    /// The first tenant (by index) whose cgroup selector matches.
-    Tenant(usize),
-    /// No selector matches: the policy's `unknown_tenant` decides.
-    Unclaimed,
-}
 
 /// One tenant of a compiled policy.
 #[derive(Debug)]
@@ -34,7 +23,7 @@ pub struct TenantPolicy {
     pub capture: CapturePlan,
     pub retention: BTreeMap<EventKind, Duration>,
     pub sinks: Vec<Sink>,
-    cgroup_paths: GlobSet,
+    pub(crate) selector: TenantSelector,
     kinds: [Option<Arc<KindPlan>>; 3],
 }
 
@@ -42,9 +31,10 @@ pub struct TenantPolicy {
 #[derive(Debug)]
 pub struct CompiledPolicy {
     hash: Arc<str>,
-    tenants: Vec<TenantPolicy>,
+    pub(crate) tenants: Vec<TenantPolicy>,
     unknown_tenant: Option<usize>,
-    opt_out_cgroups: GlobSet,
+    pub(crate) opt_outs: OptOuts,
+    pub(crate) uid_rules: Vec<UidRule>,
     master_key: Option<Arc<MasterKey>>,
     rotation: Duration,
     scrubber: Arc<Scrubber>,
@@ -64,19 +54,6 @@ impl CompiledPolicy {
     /// `None` when they are dropped.
     pub fn unknown_tenant(&self) -> Option<usize> {
         self.unknown_tenant
-    }
-
-    /// Where the processes of the cgroup at `path` (relative to the cgroup
-    /// v2 root, starting with `/`) belong. Opt-outs win over tenants, and
-    /// tenants are tried in file order.
-    pub fn place_cgroup(&self, path: &str) -> Placement {
-        if self.opt_out_cgroups.is_match(path) {
-            return Placement::OptedOut;
-        }
-        self.tenants
-            .iter()
-            .position(|tenant| tenant.cgroup_paths.is_match(path))
-            .map_or(Placement::Unclaimed, Placement::Tenant)
     }
 
     /// The master key and rotation period pseudonyms are made with, if the
@@ -134,12 +111,18 @@ pub(crate) fn compile(
         }
         None => (None, Duration::ZERO),
     };
-    let opt_out_paths: Vec<&Spanned<String>> = policy
-        .opt_outs
-        .iter()
-        .flat_map(|opt_out| &opt_out.get_ref().cgroup_path)
-        .collect();
-    let opt_out_cgroups = cgroup_globs(&opt_out_paths, &mut error);
+    let opt_outs = OptOuts::compile(&policy.opt_outs, &mut error);
+    let uid_rules = uid_rules(
+        &policy.opt_outs,
+        policy.tenants.iter().map(|tenant| {
+            tenant
+                .selector
+                .get_ref()
+                .uid_range
+                .as_ref()
+                .map(|range| *range.get_ref())
+        }),
+    );
     let tenants = policy
         .tenants
         .iter()
@@ -158,7 +141,8 @@ pub(crate) fn compile(
         hash: Arc::from(hash),
         tenants,
         unknown_tenant,
-        opt_out_cgroups,
+        opt_outs,
+        uid_rules,
         master_key,
         rotation,
         scrubber: shared_scrubber(),
@@ -226,8 +210,6 @@ fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String))
             Some((kind, duration(period)))
         })
         .collect();
-    let selector = tenant.selector.get_ref();
-    let cgroup_paths: Vec<&Spanned<String>> = selector.cgroup_path.iter().collect();
     TenantPolicy {
         name: tenant.name.get_ref().clone(),
         archive_group: tenant.archive_group,
@@ -239,30 +221,9 @@ fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String))
             .iter()
             .map(|sink| sink.get_ref().clone())
             .collect(),
-        cgroup_paths: cgroup_globs(&cgroup_paths, error),
+        selector: TenantSelector::compile(tenant.selector.get_ref(), error),
         kinds,
     }
-}
-
-/// `*` stays within one path component, `**` crosses any number.
-pub(crate) fn cgroup_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
-    GlobBuilder::new(pattern).literal_separator(true).build()
-}
-
-fn cgroup_globs(
-    patterns: &[&Spanned<String>],
-    error: &mut impl FnMut(Range<usize>, String),
-) -> GlobSet {
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        match cgroup_glob(pattern.get_ref()) {
-            Ok(glob) => {
-                set.add(glob);
-            }
-            Err(problem) => error(pattern.span(), format!("not a cgroup path glob: {problem}")),
-        }
-    }
-    set.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
 /// A duration validation has already checked.

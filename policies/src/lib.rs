@@ -10,6 +10,7 @@ mod compile;
 mod diagnostic;
 pub mod model;
 mod overrides;
+mod placement;
 mod plan;
 mod record_plan;
 mod schema;
@@ -18,10 +19,11 @@ mod yaml;
 
 use std::path::Path;
 
-pub use compile::{CompiledPolicy, Placement, TenantPolicy};
+pub use compile::{CompiledPolicy, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
 pub use overrides::{ENV_PREFIX, Overrides, OverridesError, SinkOverrides};
+pub use placement::{Placement, PodFacts, UidRule, Workload};
 pub use plan::CapturePlan;
 pub use record_plan::{POLICY_HASH_COLUMN, PlannedRecord, RecordPlan};
 pub use schema::json_schema;

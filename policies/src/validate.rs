@@ -86,6 +86,7 @@ pub(crate) fn validate(policy: &PolicyFile, source: &str, base: &Path) -> Vec<Di
         }
     }
     check_overlapping_selectors(&mut checker, policy);
+    check_uid_rules(&mut checker, policy);
     for tenant in &policy.tenants {
         check_tenant(&mut checker, tenant);
     }
@@ -191,7 +192,7 @@ fn check_cgroup_globs(checker: &mut Checker, patterns: &[Spanned<String>]) {
                     pattern.get_ref()
                 ),
             );
-        } else if let Err(problem) = crate::compile::cgroup_glob(pattern.get_ref()) {
+        } else if let Err(problem) = crate::placement::cgroup_glob(pattern.get_ref()) {
             checker.error(pattern.span(), format!("not a cgroup path glob: {problem}"));
         }
     }
@@ -225,6 +226,52 @@ fn check_overlapping_selectors(checker: &mut Checker, policy: &PolicyFile) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// The kernel checks uid rules for every event, so it holds only a few; and
+/// two tenants' ranges must not overlap, or the second never gets the
+/// overlap.
+fn check_uid_rules(checker: &mut Checker, policy: &PolicyFile) {
+    let opted_out = policy
+        .opt_outs
+        .iter()
+        .flat_map(|opt_out| opt_out.get_ref().uid.iter().map(|_| opt_out.span()));
+    let ranges: Vec<(&str, &Spanned<[u32; 2]>)> = policy
+        .tenants
+        .iter()
+        .filter_map(|tenant| {
+            let range = tenant.selector.get_ref().uid_range.as_ref()?;
+            Some((tenant.name.get_ref().as_str(), range))
+        })
+        .collect();
+    let max = scrim_abi::MAX_UID_RULES as usize;
+    if let Some(span) = opted_out
+        .chain(ranges.iter().map(|(_, range)| range.span()))
+        .nth(max)
+    {
+        checker.error(
+            span,
+            format!(
+                "more than {max} uid rules (uid opt-outs and uid_range selectors together): the \
+                 kernel checks them for every event and holds at most {max}"
+            ),
+        );
+    }
+    for (later, (name, range)) in ranges.iter().enumerate() {
+        let [first, last] = *range.get_ref();
+        if let Some((owner, _)) = ranges[..later].iter().find(|(_, earlier)| {
+            let [earlier_first, earlier_last] = *earlier.get_ref();
+            first <= earlier_last && earlier_first <= last
+        }) {
+            checker.error(
+                range.span(),
+                format!(
+                    "uid_range [{first}, {last}] overlaps tenant `{owner}`'s; the first matching \
+                     tenant wins, so `{name}` would never get the overlap"
+                ),
+            );
         }
     }
 }

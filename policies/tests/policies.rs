@@ -433,6 +433,50 @@ sinks = [{ jsonl = { path = "out" } }]
 }
 
 #[test]
+fn overlapping_uid_ranges_are_an_error_at_the_second_tenant() {
+    let source = VALID.replace(
+        r#"match = { cgroup_path = ["/acme/**"] }"#,
+        r#"match = { uid_range = [1000, 1999] }"#,
+    );
+    let second = r#"
+[[tenant]]
+name = "other"
+purpose = "p"
+legal_basis = "b"
+match = { uid_range = [1500, 2500] }
+capture = ["process"]
+retention = { process = "1d" }
+sinks = [{ jsonl = { path = "out" } }]
+"#;
+    let errors = check(&format!("{source}{second}")).expect_err("overlap accepted");
+    let overlap = errors
+        .iter()
+        .find(|error| error.message.contains("overlaps tenant `acme`'s"))
+        .unwrap_or_else(|| panic!("{errors:#?}"));
+    assert_eq!(overlap.line, source.lines().count() + 6, "{overlap:#?}");
+}
+
+#[test]
+fn more_uid_rules_than_the_kernel_holds_is_an_error() {
+    let uids: Vec<String> = (0..17).map(|uid| (60_000 + uid).to_string()).collect();
+    let source = VALID.replacen(
+        "version = 1\n",
+        &format!(
+            "version = 1\nopt_out = [{{ uid = [{}] }}]\n",
+            uids.join(", ")
+        ),
+        1,
+    );
+    let errors = check(&source).expect_err("17 uid rules accepted");
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.message.contains("more than 16 uid rules")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn an_empty_opt_out_is_an_error_where_it_stands() {
     let source = VALID.replacen("version = 1\n", "version = 1\nopt_out = [{}]\n", 1);
     let errors = check(&source).expect_err("empty opt-out accepted");

@@ -56,6 +56,13 @@ pub enum ProbeError {
     #[error("probes: syscall number {number} is beyond the {max} the kernel filter holds", max = scrim_abi::SYSCALL_SLOTS)]
     SyscallOutOfRange { number: u32 },
 
+    #[error(
+        "probes: {given} uid rules (uid opt-outs and uid_range selectors together); the kernel \
+         filter holds at most {max}",
+        max = scrim_abi::MAX_UID_RULES
+    )]
+    TooManyUidRules { given: usize },
+
     #[error("probes: map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 

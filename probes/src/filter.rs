@@ -1,7 +1,7 @@
 //! The in-kernel filter as userspace sees it: which cgroup belongs to which
 //! tenant slot, and what each tenant captures. Changes apply to the running
 //! programs at once; nothing is reloaded.
-use std::ops::BitOr;
+use std::ops::{BitOr, RangeInclusive};
 
 use scrim_abi::{
     FIELD_COMM, FIELD_COMMAND_ARGS, FIELD_EXEC_PATH, FIELD_SOCKET_ADDRESSES, FIELD_SYSCALL_ARGS,
@@ -313,11 +313,40 @@ pub enum UnknownCgroups {
 }
 
 impl UnknownCgroups {
-    pub(crate) fn to_kernel(self) -> scrim_abi::FilterSettings {
-        scrim_abi::FilterSettings {
-            unknown_cgroups: match self {
-                UnknownCgroups::CaptureAsDefault => scrim_abi::UNKNOWN_CGROUPS_CAPTURE_AS_DEFAULT,
-                UnknownCgroups::Drop => scrim_abi::UNKNOWN_CGROUPS_DROP,
+    pub(crate) fn to_kernel(self) -> u32 {
+        match self {
+            UnknownCgroups::CaptureAsDefault => scrim_abi::UNKNOWN_CGROUPS_CAPTURE_AS_DEFAULT,
+            UnknownCgroups::Drop => scrim_abi::UNKNOWN_CGROUPS_DROP,
+        }
+    }
+}
+
+/// Processes whose real uid is in `uids` belong to `owner`; see
+/// [`crate::Probes::set_uid_ranges`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UidRange {
+    pub uids: RangeInclusive<u32>,
+    pub owner: UidOwner,
+}
+
+/// Who a [`UidRange`] gives its processes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UidOwner {
+    /// Nobody: dropped in the kernel whatever their cgroup, counted as
+    /// [`scrim_abi::KernelCounter::OptedOutCgroup`].
+    OptedOut,
+    /// This tenant, for processes of cgroups no tenant claims.
+    Tenant(TenantSlot),
+}
+
+impl UidRange {
+    pub(crate) fn to_kernel(&self) -> scrim_abi::UidRule {
+        scrim_abi::UidRule {
+            first: *self.uids.start(),
+            last: *self.uids.end(),
+            slot: match self.owner {
+                UidOwner::OptedOut => scrim_abi::SLOT_OPTED_OUT,
+                UidOwner::Tenant(slot) => slot.index(),
             },
             reserved: 0,
         }

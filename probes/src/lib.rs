@@ -33,7 +33,8 @@ pub use clock::BootClock;
 pub use decode::{Captured, DecodeError, Decoded, Decoder, NewCgroup};
 pub use error::ProbeError;
 pub use filter::{
-    CaptureFields, CaptureKinds, RateLimit, SyscallSet, TenantFilter, TenantSlot, UnknownCgroups,
+    CaptureFields, CaptureKinds, RateLimit, SyscallSet, TenantFilter, TenantSlot, UidOwner,
+    UidRange, UnknownCgroups,
 };
 pub use scrim_abi::KernelCounter;
 
@@ -118,6 +119,9 @@ struct FilterMaps {
     tenant_filters: Array<MapData, scrim_abi::TenantFilter>,
     rate_buckets: Array<MapData, RateBucket>,
     settings: Array<MapData, scrim_abi::FilterSettings>,
+    /// What `settings` holds now: each setter changes one field.
+    settings_written: scrim_abi::FilterSettings,
+    uid_rules: Array<MapData, scrim_abi::UidRule>,
     wanted_syscalls: Array<MapData, SyscallBitmap>,
     /// What userspace last wrote for each slot, to derive `wanted_syscalls`.
     written: BTreeMap<TenantSlot, TenantFilter>,
@@ -151,15 +155,18 @@ impl Probes {
             tenant_filters: take_map(&mut ebpf, names::TENANT_FILTERS_MAP, Array::try_from)?,
             rate_buckets: take_map(&mut ebpf, names::RATE_BUCKETS_MAP, Array::try_from)?,
             settings: take_map(&mut ebpf, names::FILTER_SETTINGS_MAP, Array::try_from)?,
+            settings_written: scrim_abi::FilterSettings {
+                unknown_cgroups: options.unknown_cgroups.to_kernel(),
+                uid_rules: 0,
+            },
+            uid_rules: take_map(&mut ebpf, names::UID_RULES_MAP, Array::try_from)?,
             wanted_syscalls: take_map(&mut ebpf, names::WANTED_SYSCALLS_MAP, Array::try_from)?,
             written: BTreeMap::new(),
         };
         // Filters first: a program attached before them would see zeroes
         // and drop everything.
         write_map(names::FILTER_SETTINGS_MAP, || {
-            filters
-                .settings
-                .set(0, options.unknown_cgroups.to_kernel(), 0)
+            filters.settings.set(0, filters.settings_written, 0)
         })?;
         write_tenant_filter(&mut filters, TenantSlot::DEFAULT, &options.default_tenant)?;
         attach_all(&mut ebpf)?;
@@ -349,9 +356,40 @@ impl Probes {
 
     /// Sets what happens to events of cgroups no tenant claims.
     pub fn set_unknown_cgroups(&mut self, action: UnknownCgroups) -> Result<(), ProbeError> {
-        write_map(names::FILTER_SETTINGS_MAP, || {
-            self.filters.settings.set(0, action.to_kernel(), 0)
+        self.write_settings(scrim_abi::FilterSettings {
+            unknown_cgroups: action.to_kernel(),
+            ..self.filters.settings_written
         })
+    }
+
+    /// Replaces the uid rules the kernel checks for every event, first
+    /// match deciding: put opt-outs first, so that they win over tenants.
+    /// At most [`scrim_abi::MAX_UID_RULES`].
+    pub fn set_uid_ranges(&mut self, ranges: &[UidRange]) -> Result<(), ProbeError> {
+        let count = u32::try_from(ranges.len())
+            .ok()
+            .filter(|count| *count <= scrim_abi::MAX_UID_RULES)
+            .ok_or(ProbeError::TooManyUidRules {
+                given: ranges.len(),
+            })?;
+        // Entries first, then the count that puts them in force.
+        for (index, range) in (0..).zip(ranges) {
+            write_map(names::UID_RULES_MAP, || {
+                self.filters.uid_rules.set(index, range.to_kernel(), 0)
+            })?;
+        }
+        self.write_settings(scrim_abi::FilterSettings {
+            uid_rules: count,
+            ..self.filters.settings_written
+        })
+    }
+
+    fn write_settings(&mut self, settings: scrim_abi::FilterSettings) -> Result<(), ProbeError> {
+        write_map(names::FILTER_SETTINGS_MAP, || {
+            self.filters.settings.set(0, settings, 0)
+        })?;
+        self.filters.settings_written = settings;
+        Ok(())
     }
 }
 

@@ -11,11 +11,14 @@ use std::{
     time::Duration,
 };
 
-/// A cgroup made for one test, removed when dropped.
+/// A cgroup made for one test, removed when dropped (with the groups made
+/// above it).
 #[derive(Debug)]
 pub struct TestCgroup {
     path: PathBuf,
     id: u64,
+    /// Groups made for it, outermost first, removed after it.
+    parents: Vec<PathBuf>,
 }
 
 impl TestCgroup {
@@ -30,7 +33,39 @@ impl TestCgroup {
         let path = cgroup2_root()?.join(name);
         fs::create_dir(&path)?;
         let id = fs::metadata(&path)?.ino();
-        Ok(TestCgroup { path, id })
+        Ok(TestCgroup {
+            path,
+            id,
+            parents: Vec::new(),
+        })
+    }
+
+    /// Makes the group at `relative` (and the groups above it) under a
+    /// fresh group of its own, as a container runtime lays them out: for
+    /// `kubepods/burstable/pod<uid>/<id>`, the kernel reports the path
+    /// `/scrim-test-<label>-…/kubepods/burstable/pod<uid>/<id>`.
+    pub fn create_nested(label: &str, relative: &str) -> io::Result<Self> {
+        let mut group = TestCgroup::create(label)?;
+        for component in relative.split('/').filter(|part| !part.is_empty()) {
+            let child = group.path.join(component);
+            // On failure, dropping `group` removes what was made so far.
+            fs::create_dir(&child)?;
+            group
+                .parents
+                .push(std::mem::replace(&mut group.path, child));
+        }
+        group.id = fs::metadata(&group.path)?.ino();
+        Ok(group)
+    }
+
+    /// The group's path relative to the cgroup v2 root, as scrim sees it.
+    pub fn relative_path(&self) -> io::Result<String> {
+        let root = cgroup2_root()?;
+        let relative = self
+            .path
+            .strip_prefix(&root)
+            .map_err(|_| io::Error::other("a test cgroup outside the cgroup root"))?;
+        Ok(format!("/{}", relative.display()))
     }
 
     /// The id the kernel reports for tasks in this group.
@@ -71,18 +106,22 @@ impl TestCgroup {
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {
-        // A process that just exited may hold the group for a moment.
-        for _ in 0..50 {
-            if fs::remove_dir(&self.path).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        remove_group(&self.path);
+        for parent in self.parents.iter().rev() {
+            remove_group(parent);
         }
-        eprintln!(
-            "warning: could not remove test cgroup {}",
-            self.path.display()
-        );
     }
+}
+
+fn remove_group(path: &Path) {
+    // A process that just exited may hold the group for a moment.
+    for _ in 0..50 {
+        if fs::remove_dir(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("warning: could not remove test cgroup {}", path.display());
 }
 
 /// The cgroup v2 id of the calling process.

@@ -4,8 +4,10 @@
 //! - [`cgroup`]: real cgroup v2 groups to run test workloads in, as tenants;
 //! - [`archive`]: reading archives back, with the `parquet` crate and with
 //!   DuckDB as an independent reader;
-//! - [`keys`]: master keys for policies that pseudonymise.
+//! - [`keys`]: master keys for policies that pseudonymise;
+//! - [`kube_api`]: a Kubernetes API server on loopback that serves pods.
 pub mod archive;
 pub mod cgroup;
 pub mod gate;
 pub mod keys;
+pub mod kube_api;

@@ -159,6 +159,27 @@ pub const UNKNOWN_CGROUPS_DROP: u32 = 1;
 pub struct FilterSettings {
     /// `UNKNOWN_CGROUPS_*`.
     pub unknown_cgroups: u32,
+    /// How many entries of `UID_RULES` are in force.
+    pub uid_rules: u32,
+}
+
+/// Uid rules the kernel checks per event: a policy's uid opt-outs and
+/// `uid_range` selectors together. Kept small because every event of a
+/// node with uid rules walks them.
+pub const MAX_UID_RULES: u32 = 16;
+
+/// One entry of `UID_RULES`: processes whose real uid is in
+/// `first..=last` go to `slot`, or are dropped when it is
+/// [`SLOT_OPTED_OUT`]. The first entry that contains a uid decides; an
+/// opt-out applies whatever the cgroup, a tenant slot only to cgroups no
+/// tenant claimed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct UidRule {
+    pub first: u32,
+    pub last: u32,
+    pub slot: u32,
     pub reserved: u32,
 }
 
@@ -172,6 +193,7 @@ pub mod names {
     pub const RATE_BUCKETS_MAP: &str = "RATE_BUCKETS";
     pub const RATE_LIMITED_MAP: &str = "RATE_LIMITED";
     pub const FILTER_SETTINGS_MAP: &str = "FILTER_SETTINGS";
+    pub const UID_RULES_MAP: &str = "UID_RULES";
     pub const WANTED_SYSCALLS_MAP: &str = "WANTED_SYSCALLS";
     pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
     pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
@@ -369,6 +391,7 @@ mod user {
     unsafe impl aya::Pod for super::TenantFilter {}
     unsafe impl aya::Pod for super::RateBucket {}
     unsafe impl aya::Pod for super::FilterSettings {}
+    unsafe impl aya::Pod for super::UidRule {}
 }
 
 /// Syscall numbers whose arguments the kernel programs decode. The numbering

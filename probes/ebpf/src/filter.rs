@@ -2,13 +2,13 @@
 //! tenant wants it at all. Userspace owns these maps and rewrites them at run
 //! time; the programs never need reloading.
 use aya_ebpf::{
-    helpers::{bpf_get_current_cgroup_id, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_uid_gid, bpf_ktime_get_ns},
     macros::map,
     maps::{Array, HashMap, PerCpuArray},
 };
 use scrim_abi::{
-    DEFAULT_TENANT_SLOT, FilterSettings, KernelCounter, MAX_CGROUPS, RateBucket, SLOT_OPTED_OUT,
-    TENANT_SLOTS, TenantFilter, UNKNOWN_CGROUPS_DROP,
+    DEFAULT_TENANT_SLOT, FilterSettings, KernelCounter, MAX_CGROUPS, MAX_UID_RULES, RateBucket,
+    SLOT_OPTED_OUT, TENANT_SLOTS, TenantFilter, UNKNOWN_CGROUPS_DROP, UidRule,
 };
 
 use crate::{output::count, syscall::in_bitmap};
@@ -29,6 +29,11 @@ static RATE_LIMITED: PerCpuArray<u64> = PerCpuArray::with_max_entries(TENANT_SLO
 
 #[map]
 static FILTER_SETTINGS: Array<FilterSettings> = Array::with_max_entries(1, 0);
+
+/// Uid opt-outs and `uid_range` selectors; `FilterSettings::uid_rules` says
+/// how many are in force.
+#[map]
+static UID_RULES: Array<UidRule> = Array::with_max_entries(MAX_UID_RULES, 0);
 
 /// Removes a cgroup's tenant entry (it was removed from the hierarchy).
 #[inline(always)]
@@ -61,17 +66,17 @@ pub fn admit_syscall(kind: u32, number: u32) -> Option<Admitted> {
 #[inline(always)]
 fn admit_where(kind: u32, syscall: Option<u32>) -> Option<Admitted> {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    let slot = match unsafe { CGROUP_TENANTS.get(cgroup_id) } {
-        Some(&SLOT_OPTED_OUT) => {
+    let settings = FILTER_SETTINGS.get(0)?;
+    let uid_slot = uid_rule_slot(settings.uid_rules);
+    let slot = match (uid_slot, unsafe { CGROUP_TENANTS.get(cgroup_id) }) {
+        (Some(SLOT_OPTED_OUT), _) | (_, Some(&SLOT_OPTED_OUT)) => {
             count(KernelCounter::OptedOutCgroup);
             return None;
         }
-        Some(&slot) => slot,
-        None => {
-            let drop_unknown = FILTER_SETTINGS
-                .get(0)
-                .is_some_and(|settings| settings.unknown_cgroups == UNKNOWN_CGROUPS_DROP);
-            if drop_unknown {
+        (_, Some(&slot)) => slot,
+        (Some(slot), None) => slot,
+        (None, None) => {
+            if settings.unknown_cgroups == UNKNOWN_CGROUPS_DROP {
                 count(KernelCounter::UnknownCgroup);
                 return None;
             }
@@ -98,6 +103,26 @@ fn admit_where(kind: u32, syscall: Option<u32>) -> Option<Admitted> {
         cgroup_id,
         fields: filter.fields,
     })
+}
+
+/// The slot of the first uid rule that contains the current task's real
+/// uid. Nodes without uid rules pay one comparison.
+#[inline(always)]
+fn uid_rule_slot(rules: u32) -> Option<u32> {
+    if rules == 0 {
+        return None;
+    }
+    let uid = bpf_get_current_uid_gid() as u32;
+    for index in 0..MAX_UID_RULES {
+        if index >= rules {
+            break;
+        }
+        let rule = UID_RULES.get(index)?;
+        if rule.first <= uid && uid <= rule.last {
+            return Some(rule.slot);
+        }
+    }
+    None
 }
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
