@@ -270,24 +270,33 @@ impl Steering {
         probes: &mut Probes,
         change: Result<PodChange, scrim_kubernetes::KubernetesError>,
     ) {
-        let outcome = change
-            .map_err(|error| {
+        let change = match change {
+            Ok(change) => change,
+            Err(error) => {
                 self.pod_watch_failures += 1;
-                anyhow::Error::from(error)
-            })
-            .and_then(|change| {
-                self.tenancy.follow_pods(probes, change).inspect_err(|_| {
-                    self.failed_placements += 1;
-                })
-            });
-        match outcome {
-            Ok(0) => {}
-            Ok(moved) => tracing::debug!(moved, "pod metadata re-placed {moved} cgroups"),
-            Err(error) => tracing::warn!(
-                pod_watch_failures = self.pod_watch_failures,
-                failed_placements = self.failed_placements,
-                "pod metadata: {error:#}"
-            ),
+                tracing::warn!(pod_watch_failures = self.pod_watch_failures, "{error}");
+                return;
+            }
+        };
+        // A listing is rare (start, or a watch too old to resume): always
+        // worth a line; a pod's change only when it moves cgroups.
+        let listing = matches!(change, PodChange::Listed(_));
+        let what = match &change {
+            PodChange::Applied(pod) => format!("pod {}/{} changed", pod.namespace, pod.name),
+            PodChange::Deleted(pod) => format!("pod {}/{} deleted", pod.namespace, pod.name),
+            PodChange::Listed(pods) => format!("{} pods listed", pods.len()),
+        };
+        match self.tenancy.follow_pods(probes, change) {
+            Ok(0) if listing => tracing::info!("{what}"),
+            Ok(0) => tracing::debug!("{what}"),
+            Ok(moved) => tracing::info!(moved, "{what}: {moved} cgroups re-placed"),
+            Err(error) => {
+                self.failed_placements += 1;
+                tracing::warn!(
+                    failed_placements = self.failed_placements,
+                    "{what}, but its cgroups cannot be re-placed: {error:#}"
+                );
+            }
         }
     }
 

@@ -1,12 +1,16 @@
 //! `scrim run` end to end: the real binary, real probes, a child process in a
 //! fresh cgroup, and the archive read back by the `parquet` crate and DuckDB.
+mod common;
+
 use std::{
-    io::{BufRead as _, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     thread,
     time::Duration,
+};
+
+use common::{
+    SCRIM, entry_names, policy_file, start_capturing, start_with_policy, summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{
@@ -14,178 +18,6 @@ use scrim_testkit::{
     cgroup::TestCgroup,
     gate,
 };
-
-const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
-
-/// A running `scrim run`, with its stderr lines collected.
-struct Collector {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Collector {
-    /// `output`, if given, holds every tenant's archive (`--output`).
-    fn start(output: Option<&Path>, extra: &[&str]) -> Self {
-        let mut command = Command::new(SCRIM);
-        // Tests run side by side: each scrim serves metrics on a port of
-        // its own.
-        command.args([
-            "run",
-            "--duration",
-            "60s",
-            "--summary-interval",
-            "1s",
-            "--metrics-address",
-            "127.0.0.1:0",
-        ]);
-        if let Some(output) = output {
-            command.arg("--output").arg(output);
-        }
-        let mut child = command
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start scrim");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("  | {line}");
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Collector {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`; `Err` holds what was seen.
-    fn wait_for(&mut self, needle: &str) -> Result<String, String> {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return Ok(line);
-                    }
-                }
-                Err(_) => return Err(self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// `GET /metrics` from the address scrim printed at start.
-    fn scrape_metrics(&self) -> String {
-        use std::io::{Read as _, Write as _};
-        let address = self
-            .seen
-            .iter()
-            .find_map(|line| {
-                line.strip_prefix("scrim: metrics on http://")?
-                    .strip_suffix("/metrics")
-            })
-            .unwrap_or_else(|| panic!("no metrics address in {:?}", self.seen));
-        let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: scrim\r\n\r\n")
-            .expect("send request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-        body.to_owned()
-    }
-
-    /// SIGTERM, then the exit status and the final summary line.
-    fn stop(self) -> (std::process::ExitStatus, String) {
-        let (status, summary, _) = self.stop_with_tenants();
-        (status, summary)
-    }
-
-    /// [`Collector::stop`], plus each tenant's final accounting line as
-    /// numbers: received, exported, dropped by policy, lost, over quota.
-    fn stop_with_tenants(
-        mut self,
-    ) -> (
-        std::process::ExitStatus,
-        String,
-        std::collections::BTreeMap<String, [u64; 5]>,
-    ) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let summary = self
-            .wait_for("(final)")
-            .unwrap_or_else(|seen| panic!("no final summary after SIGTERM; stderr was:\n{seen}"));
-        let status = self.child.wait().expect("wait for scrim");
-        let mut tenants = std::collections::BTreeMap::new();
-        // The reader thread ends at scrim's exit, closing the channel.
-        for line in self.lines.iter() {
-            if let Some(rest) = line.strip_prefix("scrim: tenant `")
-                && let Some((name, counts)) = rest.split_once("`: ")
-            {
-                let numbers: Vec<u64> = counts
-                    .split(|c: char| !c.is_ascii_digit())
-                    .filter_map(|word| word.parse().ok())
-                    .collect();
-                let numbers: [u64; 5] = numbers.try_into().unwrap_or_else(|numbers| {
-                    panic!("unexpected tenant line {line:?}: {numbers:?}")
-                });
-                tenants.insert(name.to_owned(), numbers);
-            }
-        }
-        (status, summary, tenants)
-    }
-}
-
-/// Starts scrim, or decides the test cannot run here (see `gate`).
-fn start_capturing(test: &str, output: Option<&Path>, extra: &[&str]) -> Option<Collector> {
-    if !gate::root_or_skip(test) {
-        return None;
-    }
-    let mut collector = Collector::start(output, extra);
-    let started = collector.wait_for("capturing");
-    if started.is_err() {
-        let _ = collector.child.kill();
-    }
-    gate::or_skip(
-        test,
-        started.map_err(|seen| format!("scrim did not start:\n{seen}")),
-    )?;
-    Some(collector)
-}
-
-/// The numbers of a summary line, in order: seconds, events in, written,
-/// files complete, dropped by policy, lost, ring buffer full, undecodable,
-/// sink errors, no sink, filtered in kernel and its five reasons, strings
-/// truncated, failed policy reloads.
-fn summary_numbers(line: &str) -> [u64; 18] {
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|word| word.parse().ok())
-        .collect();
-    numbers
-        .try_into()
-        .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"))
-}
-
-/// The names in a directory: an archive root's `tenant=` partitions.
-fn entry_names(directory: &Path) -> Vec<String> {
-    std::fs::read_dir(directory)
-        .unwrap_or_else(|error| panic!("{}: {error}", directory.display()))
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
 
 fn rows_of(rows: &[Row], pid: u32, event_name: &str) -> Vec<Row> {
     rows.iter()
@@ -342,13 +174,6 @@ fn says_what_to_do_without_privileges() {
     assert!(stderr.contains("permission denied"), "{stderr}");
     assert!(stderr.contains("run scrim as root"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one clear line, got: {stderr}");
-}
-
-/// A policy file in a fresh directory, with a master key beside it.
-fn policy_file(text: &str) -> tempfile::TempDir {
-    let directory = scrim_testkit::keys::directory_with_master_key();
-    std::fs::write(directory.path().join("policy.toml"), text).expect("write policy");
-    directory
 }
 
 /// One tenant for the test's own cgroups (placed as they are created),
@@ -631,8 +456,7 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
 #[test]
 fn tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel() {
     let test = "tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel";
-    let sinks = tempfile::tempdir().expect("tempdir");
-    let (sink_a, sink_b) = (sinks.path().join("a"), sinks.path().join("b"));
+    let (sinks, sink_a, sink_b) = two_sinks("a", "b");
     // Others may look in: the tenants' own directories are what keeps them out.
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -675,12 +499,7 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
         tenant("a", &sink_a),
         tenant("b", &sink_b)
     ));
-    let policy_path = policy.path().join("policy.toml");
-    let Some(collector) = start_capturing(
-        test,
-        None,
-        &["--policy", policy_path.to_str().expect("utf-8 path")],
-    ) else {
+    let Some(collector) = start_with_policy(test, &policy) else {
         return;
     };
     let groups = [
@@ -709,7 +528,7 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert!(value(r#"scrim_tenant_events_total{tenant="b",outcome="exported"}"#) >= 10);
     assert!(value(r#"scrim_kernel_filtered_total{reason="opted_out"}"#) >= 10);
     assert_eq!(value("scrim_cgroup_placements_failed_total"), 0);
-    let policy_text = std::fs::read(&policy_path).expect("policy");
+    let policy_text = std::fs::read(policy.path().join("policy.toml")).expect("policy");
     let hash = blake3::hash(&policy_text).to_hex().to_string();
     assert_eq!(value(&format!(r#"scrim_policy_info{{hash="{hash}"}}"#)), 1);
     let (status, summary, tenants) = collector.stop_with_tenants();
