@@ -2,17 +2,15 @@
 //! every few seconds.
 //!
 //! The async side reads the ring buffer, places new cgroups in tenants and
-//! reacts to signals, timers and policy changes; plans, encoding and file
-//! I/O run on a sink thread, fed through a bounded channel. When the sink
-//! falls behind, the reader waits, the ring buffer fills, and the kernel
-//! counts what it cannot deliver: slow disks show up as counted losses,
-//! never as silent ones.
+//! reacts to signals, timers, pod changes and policy changes; each tenant's
+//! plan, encoding and file I/O run on that tenant's own thread, fed through
+//! its own bounded queue (see `dispatch`). A tenant whose sink falls behind
+//! loses its own excess, counted as `queue_full`; the reader and the other
+//! tenants never wait for it.
 use std::{
-    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    thread,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -21,26 +19,22 @@ use clap::{Args, ValueEnum};
 use scrim_kubernetes::{PodChange, PodWatch};
 use scrim_policies::CompiledPolicy;
 use scrim_probes::{
-    Captured, ProbeOptions, Probes, TenantFilter, UnknownCgroups, cgroup2_root, list_cgroups,
+    ProbeOptions, Probes, TenantFilter, UnknownCgroups, cgroup2_root, list_cgroups,
 };
 use scrim_sinks::Format;
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::mpsc,
-};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
+    dispatch::Dispatcher,
     logging::{self, LogFormat},
-    metrics::{self, LatencyHistogram, MetricsServer, Scrape},
-    outputs::{ArchiveSettings, OutputStats, Outputs, PolicyOutputs, TenantCounts},
+    metrics::{self, MetricsServer, Scrape},
+    outputs::{ArchiveSettings, PolicyOutputs},
     policy_source::PolicySource,
     privileges,
     summary::Summary,
     tenancy::{PlacementCounts, Tenancy},
 };
 
-/// Batches in flight between the reader and the sink thread.
-const SINK_QUEUE_BATCHES: usize = 64;
 /// How often the policy file is checked for changes.
 const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -76,6 +70,11 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
+
+    /// Events each tenant's queue holds; a tenant whose sink falls further
+    /// behind loses its excess (counted), and no other tenant waits.
+    #[arg(long, default_value_t = 8192)]
+    tenant_queue_events: usize,
 
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
     #[arg(long, default_value = "127.0.0.1:9477", value_parser = parse_metrics_address)]
@@ -120,28 +119,12 @@ fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
         .map_err(|error| format!("{error}: give HOST:PORT, such as 127.0.0.1:9477, or `off`"))
 }
 
-/// What the sink thread reports after each batch.
-#[derive(Clone, Debug, Default)]
-struct SinkReport {
-    stats: OutputStats,
-    tenants: BTreeMap<String, TenantCounts>,
-    latency: LatencyHistogram,
-}
-
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OutputFormat {
     /// Parquet, zstd-compressed.
     Parquet,
     /// JSON lines, one object per event.
     Jsonl,
-}
-
-enum SinkMessage {
-    Events(Vec<Captured>),
-    /// A reloaded policy's plans: events sent after this use them.
-    Policy(PolicyOutputs),
-    /// Time to complete files whose roll interval has passed.
-    Tick,
 }
 
 /// What the capture loop needs to put a policy in force.
@@ -165,7 +148,7 @@ struct Steering {
 
 impl Steering {
     /// Places every cgroup and writes the kernel filters for `policy`, and
-    /// returns the plans for the sink thread.
+    /// returns the plans for the tenants' pipelines.
     fn apply(
         &mut self,
         policy: CompiledPolicy,
@@ -375,7 +358,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let policy_outputs = steering.apply(policy, &mut probes)?;
     let archive_roots = policy_outputs.archive_roots();
     let sets_groups = policy_outputs.sets_groups();
-    let outputs = Outputs::new(steering.settings.clone(), policy_outputs)?;
+    let mut dispatcher = Dispatcher::new(
+        policy_outputs,
+        steering.settings.roll_interval,
+        args.tenant_queue_events.max(1),
+    )?;
     let metrics = match args.metrics_address {
         MetricsAddress::Off => None,
         MetricsAddress::At(address) => {
@@ -395,25 +382,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let kept = privileges::drop_to_kept(sets_groups).context("cannot drop capabilities")?;
     tracing::info!("capabilities dropped; kept {}", kept.join(", "));
     tracing::info!("capturing; Ctrl-C to stop, SIGHUP to reload the policy");
-    let sink_report = Arc::new(Mutex::new(SinkReport::default()));
-    let (sender, receiver) = mpsc::channel(SINK_QUEUE_BATCHES);
-    let sink = {
-        let sink_report = Arc::clone(&sink_report);
-        thread::Builder::new()
-            .name("scrim-sink".into())
-            .spawn(move || sink_loop(outputs, receiver, &sink_report))
-            .context("cannot start the sink thread")?
-    };
-
     let started = Instant::now();
     let mut received = 0u64;
-    let summary = |received, probes: &Probes, steering: &Steering| Summary {
+    let summary = |received, outputs, probes: &Probes, steering: &Steering| Summary {
         elapsed: started.elapsed(),
         received,
-        outputs: sink_report
-            .lock()
-            .map(|report| report.stats)
-            .unwrap_or_default(),
+        outputs,
         kernel: probes.kernel_counters().unwrap_or_default(),
         undecodable: probes.undecodable(),
         failed_reloads: steering.failed_reloads,
@@ -452,9 +426,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         );
                     }
                 }
-                if sender.send(SinkMessage::Events(std::mem::take(&mut batch))).await.is_err() {
-                    break; // the sink thread died; its error is reported below
-                }
+                dispatcher.dispatch(&mut batch);
                 false
             }
             change = Steering::next_pod_change(&mut steering.pods) => {
@@ -469,21 +441,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             } => {
                 if let Ok(stream) = connection {
-                    let report = sink_report.lock().map(|report| report.clone()).unwrap_or_default();
+                    let report = dispatcher.report();
                     let over_quota = steering.tenancy.over_quota(&probes).unwrap_or_default();
                     let (cgroups, pods_known) = steering.tenancy.counts();
                     let body = metrics::render(&Scrape {
-                        summary: &summary(received, &probes, &steering),
-                        tenants: &report.tenants,
+                        summary: &summary(received, report.stats, &probes, &steering),
+                        pipelines: &report,
                         over_quota: &over_quota,
                         policy_hash: &steering.policy_hash,
                         failed_placements: steering.failed_placements,
                         cgroups,
                         pods_known,
                         pod_watch_failures: steering.pod_watch_failures,
-                        queue_depth: SINK_QUEUE_BATCHES - sender.capacity(),
-                        queue_capacity: SINK_QUEUE_BATCHES,
-                        sink_latency: &report.latency,
+                        queue_capacity: args.tenant_queue_events,
                     });
                     tokio::spawn(metrics::respond(stream, body));
                 }
@@ -491,13 +461,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             _ = policy_timer.tick() => steering.source.changed(),
             _ = summary_timer.tick() => {
-                summary(received, &probes, &steering).log(false);
+                summary(received, dispatcher.report().stats, &probes, &steering).log(false);
                 false
             }
             _ = roll_timer.tick() => {
-                if sender.send(SinkMessage::Tick).await.is_err() {
-                    break;
-                }
+                dispatcher.roll();
                 false
             }
         };
@@ -506,14 +474,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             // written under it: drain first, then swap maps and plans.
             probes.drain(&mut batch);
             received += batch.len() as u64;
-            let drained = SinkMessage::Events(std::mem::take(&mut batch));
-            if sender.send(drained).await.is_err() {
-                break;
-            }
+            dispatcher.dispatch(&mut batch);
             if let Some(outputs) = steering.reload(&mut probes).await
-                && sender.send(SinkMessage::Policy(outputs)).await.is_err()
+                && let Err(error) = dispatcher.install(outputs)
             {
-                break;
+                tracing::error!("the reloaded policy's sinks cannot be opened: {error:#}");
             }
         }
     }
@@ -521,15 +486,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Whatever the kernel delivered before we stopped is still written.
     probes.drain(&mut batch);
     received += batch.len() as u64;
-    // A send error here means the sink thread died; joining it says why.
-    let _ = sender.send(SinkMessage::Events(batch)).await;
-    drop(sender);
-    let (final_stats, tenant_counts) = sink
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?;
-    let mut last = summary(received, &probes, &steering);
-    last.outputs = final_stats;
-    last.log(true);
+    dispatcher.dispatch(&mut batch);
+    let (finished, closed) = dispatcher.close();
+    summary(received, finished.stats, &probes, &steering).log(true);
+    closed?;
+    let tenant_counts = finished.tenants;
     let over_quota = steering.tenancy.over_quota(&probes)?;
     for (tenant, counts) in &tenant_counts {
         let over_quota = over_quota.get(tenant).copied().unwrap_or(0);
@@ -568,52 +529,4 @@ fn host_name() -> std::io::Result<String> {
     Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
         .trim()
         .to_lowercase())
-}
-
-/// Runs on the sink thread until the channel closes; returns the final
-/// stats, and where each tenant's events went.
-fn sink_loop(
-    mut outputs: Outputs,
-    mut receiver: mpsc::Receiver<SinkMessage>,
-    shared: &Mutex<SinkReport>,
-) -> (OutputStats, BTreeMap<String, TenantCounts>) {
-    let mut last_error = String::new();
-    let mut report = |outcome: Result<(), scrim_sinks::SinkError>| {
-        if let Err(error) = outcome {
-            // Each row is counted in the stats; the message is printed once
-            // per distinct error so a full disk does not flood the terminal.
-            let message = error.to_string();
-            if message != last_error {
-                tracing::error!("{message}");
-                last_error = message;
-            }
-        }
-    };
-    let mut latency = LatencyHistogram::default();
-    while let Some(message) = receiver.blocking_recv() {
-        match message {
-            SinkMessage::Events(events) => {
-                let started = Instant::now();
-                for captured in &events {
-                    report(outputs.write(captured));
-                }
-                if !events.is_empty() {
-                    latency.observe(started.elapsed());
-                }
-            }
-            SinkMessage::Policy(policy) => report(outputs.install(policy)),
-            SinkMessage::Tick => report(outputs.roll_expired(Instant::now())),
-        }
-        if let Ok(mut shared) = shared.lock() {
-            *shared = SinkReport {
-                stats: outputs.stats(),
-                tenants: outputs.tenant_counts(),
-                latency: latency.clone(),
-            };
-        }
-    }
-    let tenant_counts = outputs.tenant_counts();
-    let (stats, outcome) = outputs.close();
-    report(outcome);
-    (stats, tenant_counts)
 }

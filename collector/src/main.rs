@@ -1,6 +1,7 @@
 //! `scrim`: privacy-aware runtime telemetry for multi-tenant Linux nodes.
 mod bench;
 mod capture;
+mod dispatch;
 mod explain;
 mod fields;
 mod keys;
@@ -14,6 +15,7 @@ mod privileges;
 mod redact;
 mod summary;
 mod tenancy;
+mod tenant_pipeline;
 
 use std::process::ExitCode;
 

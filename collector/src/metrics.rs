@@ -11,12 +11,12 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-use crate::{outputs::TenantCounts, summary::Summary, tenancy::PlacementCounts};
+use crate::{dispatch::DispatchReport, summary::Summary, tenancy::PlacementCounts};
 
 /// Upper bounds (seconds) of the sink-latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 9] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
 
-/// How long the sink thread took per batch (plans applied, rows written).
+/// How long a tenant's pipeline took per batch (plan applied, rows written).
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
     /// Cumulative counts per bucket of [`LATENCY_BUCKETS`].
@@ -36,12 +36,22 @@ impl LatencyHistogram {
         self.count += 1;
         self.sum_seconds += seconds;
     }
+
+    /// Adds another histogram's observations (the tenants' into one).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (bucket, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *bucket += theirs;
+        }
+        self.count += other.count;
+        self.sum_seconds += other.sum_seconds;
+    }
 }
 
 /// Everything one scrape shows.
 pub struct Scrape<'a> {
     pub summary: &'a Summary,
-    pub tenants: &'a BTreeMap<String, TenantCounts>,
+    /// The tenants' pipelines: counts, queue depths, batch latencies.
+    pub pipelines: &'a DispatchReport,
     pub over_quota: &'a BTreeMap<String, u64>,
     pub policy_hash: &'a str,
     pub failed_placements: u64,
@@ -49,9 +59,8 @@ pub struct Scrape<'a> {
     /// Pods of this node the Kubernetes API told of.
     pub pods_known: usize,
     pub pod_watch_failures: u64,
-    pub queue_depth: usize,
+    /// Events each tenant's queue holds.
     pub queue_capacity: usize,
-    pub sink_latency: &'a LatencyHistogram,
 }
 
 /// The metrics in Prometheus's text exposition format.
@@ -88,6 +97,7 @@ pub fn render(scrape: &Scrape<'_>) -> String {
             "reason=\"ring_buffer_full\"",
             kernel(KernelCounter::RingBufferFull),
         ),
+        ("reason=\"queue_full\"", summary.outputs.queue_full),
         ("reason=\"undecodable\"", summary.undecodable),
         ("reason=\"sink_error\"", summary.outputs.archive.rows_failed),
         ("reason=\"no_sink\"", summary.outputs.no_sink),
@@ -162,7 +172,7 @@ pub fn render(scrape: &Scrape<'_>) -> String {
     );
 
     let mut by_tenant: Vec<(String, u64)> = Vec::new();
-    for (tenant, counts) in scrape.tenants {
+    for (tenant, counts) in &scrape.pipelines.tenants {
         let tenant = escape(tenant);
         for (outcome, value) in [
             ("received", counts.received),
@@ -190,16 +200,26 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         &labelled,
     );
 
+    let depths: Vec<(String, f64)> = scrape
+        .pipelines
+        .queued
+        .iter()
+        .map(|(tenant, depth)| (format!("tenant=\"{}\"", escape(tenant)), *depth as f64))
+        .collect();
+    let depths: Vec<(&str, f64)> = depths
+        .iter()
+        .map(|(labels, depth)| (labels.as_str(), *depth))
+        .collect();
     gauge(
         &mut out,
-        "scrim_sink_queue_depth",
-        "Batches waiting for the sink thread.",
-        &[("", scrape.queue_depth as f64)],
+        "scrim_tenant_queue_events",
+        "Events waiting in each tenant's queue.",
+        &depths,
     );
     gauge(
         &mut out,
-        "scrim_sink_queue_capacity",
-        "Batches the sink queue holds.",
+        "scrim_tenant_queue_capacity_events",
+        "Events each tenant's queue holds; beyond, events are lost as queue_full.",
         &[("", scrape.queue_capacity as f64)],
     );
     let _ = writeln!(
@@ -213,11 +233,11 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         escape(scrape.policy_hash)
     );
 
-    let histogram = scrape.sink_latency;
+    let histogram = &scrape.pipelines.latency;
     let name = "scrim_sink_batch_seconds";
     let _ = writeln!(
         out,
-        "# HELP {name} Time the sink thread took per batch: plans applied, rows written."
+        "# HELP {name} Time a tenant's pipeline took per batch: plan applied, rows written."
     );
     let _ = writeln!(out, "# TYPE {name} histogram");
     for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
@@ -311,6 +331,7 @@ pub async fn respond(mut stream: TcpStream, metrics: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outputs::TenantCounts;
 
     #[test]
     fn renders_counters_by_reason_and_tenant_and_the_policy_hash() {
@@ -318,36 +339,38 @@ mod tests {
             received: 7,
             ..Summary::default()
         };
-        let tenants = BTreeMap::from([(
-            "a\"b".to_owned(),
-            TenantCounts {
-                received: 7,
-                exported: 6,
-                dropped_by_policy: 1,
-                lost: 0,
-            },
-        )]);
-        let mut latency = LatencyHistogram::default();
-        latency.observe(Duration::from_micros(300));
+        let mut pipelines = DispatchReport {
+            tenants: BTreeMap::from([(
+                "a\"b".to_owned(),
+                TenantCounts {
+                    received: 7,
+                    exported: 6,
+                    dropped_by_policy: 1,
+                    lost: 0,
+                },
+            )]),
+            queued: BTreeMap::from([("a\"b".to_owned(), 2)]),
+            ..DispatchReport::default()
+        };
+        pipelines.latency.observe(Duration::from_micros(300));
         let text = render(&Scrape {
             summary: &summary,
-            tenants: &tenants,
+            pipelines: &pipelines,
             over_quota: &BTreeMap::from([("a\"b".to_owned(), 3)]),
             policy_hash: "abc",
             failed_placements: 0,
             cgroups: PlacementCounts::default(),
             pods_known: 0,
             pod_watch_failures: 0,
-            queue_depth: 2,
             queue_capacity: 64,
-            sink_latency: &latency,
         });
         for line in [
             "scrim_events_received_total 7",
             r#"scrim_events_lost_total{reason="ring_buffer_full"} 0"#,
             r#"scrim_tenant_events_total{tenant="a\"b",outcome="exported"} 6"#,
             r#"scrim_tenant_events_total{tenant="a\"b",outcome="over_quota"} 3"#,
-            "scrim_sink_queue_depth 2",
+            r#"scrim_tenant_queue_events{tenant="a\"b"} 2"#,
+            "scrim_tenant_queue_capacity_events 64",
             r#"scrim_policy_info{hash="abc"} 1"#,
             r#"scrim_sink_batch_seconds_bucket{le="0.0001"} 0"#,
             r#"scrim_sink_batch_seconds_bucket{le="0.0005"} 1"#,
@@ -365,16 +388,14 @@ mod tests {
         let dashboard = include_str!("../../deploy/grafana/scrim.json");
         let served = render(&Scrape {
             summary: &Summary::default(),
-            tenants: &BTreeMap::new(),
+            pipelines: &DispatchReport::default(),
             over_quota: &BTreeMap::new(),
             policy_hash: "",
             failed_placements: 0,
             cgroups: PlacementCounts::default(),
             pods_known: 0,
             pod_watch_failures: 0,
-            queue_depth: 0,
             queue_capacity: 0,
-            sink_latency: &LatencyHistogram::default(),
         });
         let mut queried = 0;
         for (start, _) in dashboard.match_indices("scrim_") {

@@ -18,9 +18,12 @@ use scrim_event::{
 use scrim_policies::{CompiledPolicy, Placement, Workload};
 use scrim_probes::TenantSlot;
 use scrim_redaction::MasterKey;
-use scrim_sinks::Format;
+use scrim_sinks::{ArchiveStats, Format};
 
-use crate::outputs::{ArchiveSettings, Outputs, PolicyOutputs};
+use crate::{
+    outputs::{ArchiveSettings, PolicyOutputs},
+    tenant_pipeline::{TenantPipeline, add_stats},
+};
 
 /// Distinct events the source cycles through.
 const POOL: usize = 4096;
@@ -162,10 +165,15 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
         format_override: Some(Format::Parquet),
         roll_interval: Duration::from_secs(3600),
     };
-    let mut outputs = Outputs::new(
-        settings.clone(),
-        PolicyOutputs::new(&policy, tenant_of_slot, &settings),
-    )?;
+    let outputs = PolicyOutputs::new(&policy, tenant_of_slot, &settings);
+    let route = outputs.tenant_of_slot;
+    // Each tenant's pipeline, as its worker thread in `scrim run` owns it;
+    // here all run inline on this one thread.
+    let mut pipelines = outputs
+        .tenants
+        .into_iter()
+        .map(|tenant| TenantPipeline::new(tenant, settings.roll_interval))
+        .collect::<Result<Vec<_>, _>>()?;
     println!(
         "scrim bench pipeline: {events} synthetic events (half execs with scrubbed 100-byte \
          command lines, half connection closes), {tenants} tenants, on one thread"
@@ -177,10 +185,16 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
             .get(&event.process().cgroup_id)
             .copied()
             .unwrap_or(TenantSlot::DEFAULT);
-        outputs.write_event(slot, event)?;
+        if let Some(&Some(tenant)) = route.get(slot.index() as usize) {
+            pipelines[tenant].write(event)?;
+        }
     }
-    let (stats, closed) = outputs.close();
-    closed?;
+    let mut archive = ArchiveStats::default();
+    for pipeline in pipelines {
+        let (report, closed) = pipeline.close();
+        closed?;
+        archive = add_stats(archive, report.archive);
+    }
     let elapsed = started.elapsed();
     let per_second = events as f64 / elapsed.as_secs_f64();
     println!(
@@ -190,8 +204,8 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
     );
     println!(
         "  {} rows in {} files; peak memory (VmHWM) {} MiB",
-        stats.archive.rows_committed,
-        stats.archive.files_committed,
+        archive.rows_committed,
+        archive.files_committed,
         peak_memory_kib()? / 1024
     );
     std::fs::remove_dir_all(&directory)

@@ -26,6 +26,7 @@ impl Summary {
 
     pub fn lost(&self) -> u64 {
         self.kernel.lost()
+            + self.outputs.queue_full
             + self.undecodable
             + self.outputs.archive.rows_failed
             + self.outputs.no_sink
@@ -44,6 +45,7 @@ impl Summary {
             dropped_by_policy = self.outputs.dropped_by_policy,
             lost = self.lost(),
             lost_ring_buffer_full = kernel(KernelCounter::RingBufferFull),
+            lost_queue_full = self.outputs.queue_full,
             lost_undecodable = self.undecodable,
             lost_sink_errors = self.outputs.archive.rows_failed,
             lost_no_sink = self.outputs.no_sink,
@@ -62,7 +64,8 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{}s: {} events in, {} written ({} files complete), {} dropped by policy, \
-             {} lost (ring buffer full {}, undecodable {}, sink errors {}, no sink {}), \
+             {} lost (ring buffer full {}, queue full {}, undecodable {}, sink errors {}, \
+             no sink {}), \
              {} filtered in kernel (opted out {}, unknown cgroup {}, kind {}, syscall {}, \
              rate limit {}), {} strings truncated, {} policy reloads failed",
             self.elapsed.as_secs(),
@@ -72,6 +75,7 @@ impl fmt::Display for Summary {
             self.outputs.dropped_by_policy,
             self.lost(),
             self.kernel.get(KernelCounter::RingBufferFull),
+            self.outputs.queue_full,
             self.undecodable,
             self.outputs.archive.rows_failed,
             self.outputs.no_sink,

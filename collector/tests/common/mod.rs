@@ -171,18 +171,43 @@ pub fn start_capturing_with_env(
     Some(collector)
 }
 
-/// The numbers of a summary line, in order: seconds, events in, written,
-/// files complete, dropped by policy, lost, ring buffer full, undecodable,
-/// sink errors, no sink, filtered in kernel and its five reasons, strings
-/// truncated, failed policy reloads.
-pub fn summary_numbers(line: &str) -> [u64; 18] {
+/// The numbers of a summary line that tests check.
+#[derive(Debug)]
+pub struct SummaryNumbers {
+    pub events_in: u64,
+    pub written: u64,
+    pub dropped_by_policy: u64,
+    pub lost: u64,
+    pub queue_full: u64,
+    pub sink_errors: u64,
+    pub opted_out: u64,
+    pub unknown_cgroup: u64,
+    pub failed_reloads: u64,
+}
+
+/// Reads a summary line, whose numbers are, in order: seconds, events in,
+/// written, files complete, dropped by policy, lost, ring buffer full,
+/// queue full, undecodable, sink errors, no sink, filtered in kernel and
+/// its five reasons, strings truncated, failed policy reloads.
+pub fn summary_numbers(line: &str) -> SummaryNumbers {
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|word| word.parse().ok())
         .collect();
-    numbers
+    let numbers: [u64; 19] = numbers
         .try_into()
-        .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"))
+        .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"));
+    SummaryNumbers {
+        events_in: numbers[1],
+        written: numbers[2],
+        dropped_by_policy: numbers[4],
+        lost: numbers[5],
+        queue_full: numbers[7],
+        sink_errors: numbers[9],
+        opted_out: numbers[12],
+        unknown_cgroup: numbers[13],
+        failed_reloads: numbers[18],
+    }
 }
 
 /// The names in a directory: an archive root's `tenant=` partitions.

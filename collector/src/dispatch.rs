@@ -1,0 +1,391 @@
+//! Per-tenant queues: the reader hands each tenant's events to that
+//! tenant's own worker thread, through a queue bounded in events. A tenant
+//! whose sink falls behind fills only its own queue; what does not fit is
+//! dropped and counted as that tenant's `queue_full` loss, while every
+//! other tenant goes on untouched. (Vector's `when_full = "drop_newest"`
+//! buffers behave the same way, per sink.)
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use scrim_probes::Captured;
+use scrim_sinks::SinkError;
+
+use crate::{
+    metrics::LatencyHistogram,
+    outputs::{OutputStats, PolicyOutputs, TenantCounts, TenantOutputs},
+    tenant_pipeline::{TenantPipeline, TenantReport, add_stats},
+};
+
+/// What a tenant's worker is asked to do, in order.
+enum TenantMessage {
+    Events(Vec<Captured>),
+    /// A reloaded policy's plan and archives: events after this use them.
+    Install(TenantOutputs),
+    /// Complete files whose roll interval has passed.
+    Roll,
+}
+
+/// What a worker shares with the reader after each message.
+#[derive(Default)]
+struct WorkerState {
+    report: TenantReport,
+    latency: LatencyHistogram,
+}
+
+struct TenantWorker {
+    name: String,
+    sender: mpsc::Sender<TenantMessage>,
+    /// Events sent and not yet written: the queue's depth.
+    queued: Arc<AtomicUsize>,
+    /// Events dropped because the queue was full.
+    queue_full: u64,
+    shared: Arc<Mutex<WorkerState>>,
+    thread: thread::JoinHandle<TenantReport>,
+    /// This batch's events for the tenant, being gathered.
+    pending: Vec<Captured>,
+}
+
+/// Everything the pipelines did so far, for the summary and the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct DispatchReport {
+    pub stats: OutputStats,
+    pub tenants: BTreeMap<String, TenantCounts>,
+    /// Events in each tenant's queue now.
+    pub queued: BTreeMap<String, usize>,
+    pub latency: LatencyHistogram,
+}
+
+pub struct Dispatcher {
+    roll_interval: Duration,
+    /// The bound of each tenant's queue, in events.
+    queue_events: usize,
+    /// By kernel slot index, the index in `workers` of its tenant.
+    route: Vec<Option<usize>>,
+    workers: Vec<TenantWorker>,
+    /// Workers of tenants a reload removed: finishing their queue.
+    retired: Vec<TenantWorker>,
+    /// Events of slots no tenant holds (in the moment of a reload).
+    unheld: u64,
+}
+
+impl Dispatcher {
+    /// Starts a worker per tenant of `policy`.
+    pub fn new(
+        policy: PolicyOutputs,
+        roll_interval: Duration,
+        queue_events: usize,
+    ) -> anyhow::Result<Self> {
+        let mut dispatcher = Dispatcher {
+            roll_interval,
+            queue_events,
+            route: Vec::new(),
+            workers: Vec::new(),
+            retired: Vec::new(),
+            unheld: 0,
+        };
+        dispatcher.install(policy)?;
+        Ok(dispatcher)
+    }
+
+    /// Routes each event to its tenant's queue; a queue without room for
+    /// its share of the batch drops that share, counted. Never blocks.
+    pub fn dispatch(&mut self, batch: &mut Vec<Captured>) {
+        for captured in batch.drain(..) {
+            let slot = captured.tenant.index() as usize;
+            match self.route.get(slot).copied().flatten() {
+                Some(worker) => self.workers[worker].pending.push(captured),
+                None => self.unheld += 1,
+            }
+        }
+        for worker in &mut self.workers {
+            worker.flush(self.queue_events);
+        }
+    }
+
+    /// Puts a reloaded policy in force: continuing tenants get their new
+    /// plan after the events already queued, new tenants get a worker, and
+    /// removed tenants' workers finish their queue and close their files.
+    pub fn install(&mut self, policy: PolicyOutputs) -> anyhow::Result<()> {
+        let mut previous: Vec<TenantWorker> = std::mem::take(&mut self.workers);
+        for outputs in policy.tenants {
+            let worker = match previous
+                .iter()
+                .position(|worker| worker.name == outputs.name)
+            {
+                Some(index) => {
+                    let worker = previous.swap_remove(index);
+                    // A worker that died has reported why; its events are
+                    // counted as lost at its queue from now on.
+                    let _ = worker.sender.send(TenantMessage::Install(outputs));
+                    worker
+                }
+                None => TenantWorker::start(TenantPipeline::new(outputs, self.roll_interval)?)?,
+            };
+            self.workers.push(worker);
+        }
+        self.retired.extend(previous);
+        self.route = policy.tenant_of_slot;
+        Ok(())
+    }
+
+    /// Asks every worker to complete files whose roll interval has passed.
+    pub fn roll(&self) {
+        for worker in self.workers.iter().chain(&self.retired) {
+            let _ = worker.sender.send(TenantMessage::Roll);
+        }
+    }
+
+    pub fn report(&self) -> DispatchReport {
+        let mut report = DispatchReport::default();
+        for worker in self.workers.iter().chain(&self.retired) {
+            let (tenant, latency) = worker.shared.lock().map_or_else(
+                |_| (TenantReport::default(), LatencyHistogram::default()),
+                |state| (state.report.clone(), state.latency.clone()),
+            );
+            report.latency.merge(&latency);
+            report.add(&worker.name, &tenant, worker.queue_full);
+            *report.queued.entry(worker.name.clone()).or_default() +=
+                worker.queued.load(Ordering::Relaxed);
+        }
+        report.stats.dropped_by_policy += self.unheld;
+        report
+    }
+
+    /// Lets every worker finish its queue and complete its files.
+    pub fn close(self) -> (DispatchReport, Result<(), anyhow::Error>) {
+        let mut report = DispatchReport::default();
+        let mut outcome = Ok(());
+        for worker in self.workers.into_iter().chain(self.retired) {
+            let TenantWorker {
+                name,
+                sender,
+                queue_full,
+                thread,
+                shared,
+                ..
+            } = worker;
+            drop(sender);
+            match thread.join() {
+                Ok(tenant) => report.add(&name, &tenant, queue_full),
+                Err(_) => {
+                    if let Ok(state) = shared.lock() {
+                        report.add(&name, &state.report, queue_full);
+                    }
+                    outcome = Err(anyhow::anyhow!("the pipeline of tenant `{name}` panicked"));
+                }
+            }
+        }
+        report.stats.dropped_by_policy += self.unheld;
+        (report, outcome)
+    }
+}
+
+impl DispatchReport {
+    fn add(&mut self, name: &str, tenant: &TenantReport, queue_full: u64) {
+        let stats = &mut self.stats;
+        stats.archive = add_stats(stats.archive, tenant.archive);
+        stats.dropped_by_policy += tenant.dropped_by_policy;
+        stats.no_sink += tenant.no_sink;
+        stats.queue_full += queue_full;
+        let counts = self.tenants.entry(name.to_owned()).or_default();
+        counts.received += tenant.counts.received + queue_full;
+        counts.exported += tenant.counts.exported;
+        counts.dropped_by_policy += tenant.counts.dropped_by_policy;
+        counts.lost += tenant.counts.lost + queue_full;
+    }
+}
+
+impl TenantWorker {
+    fn start(pipeline: TenantPipeline) -> anyhow::Result<Self> {
+        let name = pipeline.name().to_owned();
+        let (sender, receiver) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Mutex::new(WorkerState::default()));
+        let thread = {
+            let (queued, shared) = (Arc::clone(&queued), Arc::clone(&shared));
+            thread::Builder::new()
+                .name(format!("scrim-tenant-{name}"))
+                .spawn(move || work(pipeline, &receiver, &queued, &shared))
+                .with_context(|| format!("cannot start the pipeline thread of tenant `{name}`"))?
+        };
+        Ok(TenantWorker {
+            name,
+            sender,
+            queued,
+            queue_full: 0,
+            shared,
+            thread,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Sends the gathered events if the queue has room for them all.
+    fn flush(&mut self, queue_events: usize) {
+        let count = self.pending.len();
+        if count == 0 {
+            return;
+        }
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued + count > queue_events {
+            self.queue_full += count as u64;
+            self.pending.clear();
+            return;
+        }
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        let events = std::mem::take(&mut self.pending);
+        if self.sender.send(TenantMessage::Events(events)).is_err() {
+            // The worker died (its panic is reported at close).
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            self.queue_full += count as u64;
+        }
+    }
+}
+
+/// A tenant's worker: runs until the dispatcher lets go of its queue.
+fn work(
+    mut pipeline: TenantPipeline,
+    receiver: &mpsc::Receiver<TenantMessage>,
+    queued: &AtomicUsize,
+    shared: &Mutex<WorkerState>,
+) -> TenantReport {
+    let mut last_error = String::new();
+    let mut report = |outcome: Result<(), SinkError>| {
+        if let Err(error) = outcome {
+            // Each row is counted; the message is printed once per distinct
+            // error so that a full disk does not flood the log.
+            let message = error.to_string();
+            if message != last_error {
+                tracing::error!("{message}");
+                last_error = message;
+            }
+        }
+    };
+    let mut latency = LatencyHistogram::default();
+    while let Ok(message) = receiver.recv() {
+        match message {
+            TenantMessage::Events(events) => {
+                let started = Instant::now();
+                for captured in &events {
+                    report(pipeline.write(&captured.event));
+                }
+                latency.observe(started.elapsed());
+                queued.fetch_sub(events.len(), Ordering::Relaxed);
+            }
+            TenantMessage::Install(outputs) => report(pipeline.install(outputs)),
+            TenantMessage::Roll => report(pipeline.roll_expired(Instant::now())),
+        }
+        if let Ok(mut state) = shared.lock() {
+            state.report = pipeline.report();
+            state.latency = latency.clone();
+        }
+    }
+    let (final_report, outcome) = pipeline.close();
+    report(outcome);
+    final_report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use scrim_event::fixture::{FixtureValue, event_from_fields};
+    use scrim_probes::TenantSlot;
+
+    use super::*;
+    use crate::outputs::ArchiveSettings;
+
+    fn policy(archive: &Path) -> PolicyOutputs {
+        let tenant = |name: &str| {
+            format!(
+                r#"
+[[tenant]]
+name = "{name}"
+purpose = "test"
+legal_basis = "test"
+match = {{ cgroup_path = ["/{name}/**"] }}
+capture = ["process"]
+retention = {{ process = "1d" }}
+sinks = [{{ parquet = {{ path = "{}" }} }}]
+[tenant.fields]
+"event.name" = "keep"
+"process.pid" = "keep"
+"#,
+                archive.display()
+            )
+        };
+        let text = format!("version = 1\n{}{}", tenant("slow"), tenant("quick"));
+        let policy = scrim_policies::compile_source(&text, archive).expect("valid policy");
+        let settings = ArchiveSettings {
+            root_override: None,
+            format_override: None,
+            roll_interval: Duration::from_secs(3600),
+        };
+        // Slot 1 carries `slow`, slot 2 `quick`.
+        PolicyOutputs::new(&policy, vec![None, Some(0), Some(1)], &settings)
+    }
+
+    fn batch(pid: i64) -> Vec<Captured> {
+        [1, 2]
+            .into_iter()
+            .flat_map(|slot| {
+                (0..10).map(move |offset| Captured {
+                    tenant: TenantSlot::new(slot).expect("slot"),
+                    event: event_from_fields(
+                        "process.exit",
+                        [("process.pid", FixtureValue::Int(pid + offset))],
+                    )
+                    .expect("event"),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stalled_tenant_loses_only_its_own_excess_and_every_event_is_accounted_for() {
+        let archive = tempfile::tempdir().expect("tempdir");
+        let mut dispatcher =
+            Dispatcher::new(policy(archive.path()), Duration::from_secs(3600), 100)
+                .expect("dispatcher");
+        // The slow tenant's worker stalls after its first batch: it cannot
+        // publish its progress while the test holds its state.
+        let stall = Arc::clone(&dispatcher.workers[0].shared);
+        let stalled = stall.lock().expect("lock");
+        for round in 0..50 {
+            dispatcher.dispatch(&mut batch(round * 10));
+            // The quick tenant keeps up: wait for its queue to empty.
+            while dispatcher.workers[1].queued.load(Ordering::Relaxed) > 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let during = dispatcher.workers[0].queue_full;
+        drop(stalled);
+        let (report, outcome) = dispatcher.close();
+        outcome.expect("closed");
+
+        let quick = report.tenants["quick"];
+        assert_eq!((quick.received, quick.exported, quick.lost), (500, 500, 0));
+        let slow = report.tenants["slow"];
+        assert_eq!(slow.received, 500);
+        // One batch in the worker's hands, ten in its queue, the rest lost.
+        assert_eq!(slow.lost, 390, "{slow:?}");
+        assert_eq!(slow.exported, 110);
+        assert_eq!(during, 390);
+        assert_eq!(report.stats.queue_full, 390);
+        for counts in report.tenants.values() {
+            assert_eq!(
+                counts.received,
+                counts.exported + counts.dropped_by_policy + counts.lost
+            );
+        }
+        assert_eq!(report.stats.archive.rows_committed, 610);
+    }
+}
