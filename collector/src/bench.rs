@@ -24,8 +24,9 @@ use scrim_probes::{
 };
 
 use crate::{
-    outputs::{ArchiveSettings, PolicyOutputs},
+    outputs::{PolicyOutputs, SinkSettings},
     tenancy::Tenancy,
+    workloads::Workloads,
 };
 
 #[derive(Args, Debug)]
@@ -144,13 +145,15 @@ fn policy(tenants: u32, rounds: u32) -> anyhow::Result<()> {
     match probes {
         Ok(mut probes) => {
             let cgroups = list_cgroups(&cgroup2_root()?)?;
-            let settings = ArchiveSettings {
+            let settings = SinkSettings {
                 root_override: None,
                 format_override: None,
                 roll_interval: Duration::from_secs(60),
+                spool_root: std::env::temp_dir(),
+                spool_max_bytes: 0,
             };
             let (swapping, swapped) = fastest_of(rounds, || -> anyhow::Result<usize> {
-                let mut tenancy = Tenancy::default();
+                let mut tenancy = Tenancy::new(Workloads::new("bench"));
                 tenancy.apply(Arc::clone(&policy), &mut probes, &cgroups)?;
                 let outputs = PolicyOutputs::new(&policy, tenancy.tenant_of_slot(), &settings);
                 Ok(outputs.archive_roots().len())

@@ -28,11 +28,13 @@ use crate::{
     dispatch::Dispatcher,
     logging::{self, LogFormat},
     metrics::{self, MetricsServer, Scrape},
-    outputs::{ArchiveSettings, PolicyOutputs},
+    outputs::{PolicyOutputs, SinkSettings},
     policy_source::PolicySource,
     privileges,
     summary::Summary,
     tenancy::{PlacementCounts, Tenancy},
+    tenant_pipeline::PipelineSettings,
+    workloads::Workloads,
 };
 
 /// How often the policy file is checked for changes.
@@ -75,6 +77,15 @@ pub struct RunArgs {
     /// behind loses its excess (counted), and no other tenant waits.
     #[arg(long, default_value_t = 8192)]
     tenant_queue_events: usize,
+
+    /// Where scrim keeps state across runs: the spools of OTLP sinks.
+    #[arg(long, default_value = "scrim-state")]
+    state_dir: PathBuf,
+
+    /// The bound of each OTLP sink's spool, in MiB: past it, the oldest
+    /// spooled spans are dropped (counted).
+    #[arg(long, default_value_t = 256)]
+    spool_max_mib: u64,
 
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
     #[arg(long, default_value = "127.0.0.1:9477", value_parser = parse_metrics_address)]
@@ -132,7 +143,7 @@ struct Steering {
     source: PolicySource,
     tenancy: Tenancy,
     cgroup_root: PathBuf,
-    settings: ArchiveSettings,
+    settings: SinkSettings,
     reloads: u64,
     failed_reloads: u64,
     /// New cgroups that could not be placed in their tenant.
@@ -164,11 +175,11 @@ impl Steering {
         self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
         self.policy_hash = policy.hash().to_owned();
         let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
-        self.describe(&policy, &outputs);
+        self.describe(&policy);
         Ok(outputs)
     }
 
-    fn describe(&self, policy: &CompiledPolicy, outputs: &PolicyOutputs) {
+    fn describe(&self, policy: &CompiledPolicy) {
         let origin = self
             .source
             .path()
@@ -208,13 +219,6 @@ impl Steering {
             &policy.hash()[..16],
             names.join(", "),
         );
-        for tenant in outputs.tenants_without_archive() {
-            tracing::warn!(
-                tenant,
-                "tenant `{tenant}` has only OTLP sinks, which this build does not export yet: \
-                 its records are counted as `no sink`"
-            );
-        }
     }
 
     /// Starts watching this node's pods if the policy in force selects by
@@ -328,27 +332,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         unknown_cgroups: UnknownCgroups::Drop,
         ..ProbeOptions::default()
     })?;
+    let node_name = match args.node_name.clone() {
+        Some(name) => name,
+        None => host_name().context("cannot read this host's name (give --node-name)")?,
+    };
+    let workloads = Workloads::new(&node_name);
     let mut steering = Steering {
         source,
-        tenancy: Tenancy::default(),
+        tenancy: Tenancy::new(workloads.clone()),
         cgroup_root: cgroup2_root().context("cannot find the cgroup v2 hierarchy")?,
-        settings: ArchiveSettings {
+        settings: SinkSettings {
             root_override: args.output.clone(),
             format_override: args.format.map(|format| match format {
                 OutputFormat::Parquet => Format::Parquet,
                 OutputFormat::Jsonl => Format::JsonLines,
             }),
             roll_interval: args.roll_interval,
+            spool_root: args.state_dir.join("spool"),
+            spool_max_bytes: args.spool_max_mib.saturating_mul(1 << 20),
         },
         reloads: 0,
         failed_reloads: 0,
         failed_placements: 0,
         policy_hash: String::new(),
         kubernetes: args.kubernetes,
-        node_name: match args.node_name.clone() {
-            Some(name) => name,
-            None => host_name().context("cannot read this host's name (give --node-name)")?,
-        },
+        node_name,
         pods: None,
         pod_watch_failures: 0,
     };
@@ -360,7 +368,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let sets_groups = policy_outputs.sets_groups();
     let mut dispatcher = Dispatcher::new(
         policy_outputs,
-        steering.settings.roll_interval,
+        PipelineSettings {
+            roll_interval: steering.settings.roll_interval,
+            spool_max_bytes: steering.settings.spool_max_bytes,
+            resources: Arc::new(workloads),
+        },
         args.tenant_queue_events.max(1),
     )?;
     let metrics = match args.metrics_address {
@@ -465,7 +477,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 false
             }
             _ = roll_timer.tick() => {
-                dispatcher.roll();
+                dispatcher.tick();
                 false
             }
         };
@@ -490,9 +502,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (finished, closed) = dispatcher.close();
     summary(received, finished.stats, &probes, &steering).log(true);
     closed?;
-    let tenant_counts = finished.tenants;
+    let tenant_counts = &finished.tenants;
     let over_quota = steering.tenancy.over_quota(&probes)?;
-    for (tenant, counts) in &tenant_counts {
+    for (tenant, counts) in tenant_counts {
         let over_quota = over_quota.get(tenant).copied().unwrap_or(0);
         tracing::info!(
             tenant,
@@ -509,12 +521,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             counts.lost,
         );
     }
+    for (tenant, spans) in &finished.otlp {
+        tracing::info!(
+            tenant,
+            spans_sent = spans.exported,
+            spans_spooled = spans.spooled,
+            spans_dropped = spans.dropped,
+            failed_requests = spans.failed_requests,
+            "tenant `{tenant}` spans: {} sent, {} spooled for the next run, {} dropped \
+             (spool full), {} failed requests",
+            spans.exported,
+            spans.spooled,
+            spans.dropped,
+            spans.failed_requests,
+        );
+    }
     if received == 0 {
         tracing::info!(
             "nothing was captured: no process was created, exec'd or exited \
              (start some programs while scrim runs)"
         );
-    } else {
+    } else if !archive_roots.is_empty() {
         let roots: Vec<String> = archive_roots
             .iter()
             .map(|root| Path::new(root).display().to_string())

@@ -12,26 +12,27 @@ use std::{
         mpsc,
     },
     thread,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::Context as _;
+use scrim_otlp::OtlpStats;
 use scrim_probes::Captured;
-use scrim_sinks::SinkError;
 
 use crate::{
     metrics::LatencyHistogram,
     outputs::{OutputStats, PolicyOutputs, TenantCounts, TenantOutputs},
-    tenant_pipeline::{TenantPipeline, TenantReport, add_stats},
+    tenant_pipeline::{PipelineSettings, TenantPipeline, TenantReport, add_otlp, add_stats},
 };
 
 /// What a tenant's worker is asked to do, in order.
 enum TenantMessage {
     Events(Vec<Captured>),
-    /// A reloaded policy's plan and archives: events after this use them.
-    Install(TenantOutputs),
-    /// Complete files whose roll interval has passed.
-    Roll,
+    /// A reloaded policy's plan and sinks: events after this use them.
+    Install(Box<TenantOutputs>),
+    /// Complete files whose roll interval has passed, send spans that
+    /// waited, retry spools.
+    Tick,
 }
 
 /// What a worker shares with the reader after each message.
@@ -61,11 +62,13 @@ pub struct DispatchReport {
     pub tenants: BTreeMap<String, TenantCounts>,
     /// Events in each tenant's queue now.
     pub queued: BTreeMap<String, usize>,
+    /// Each tenant's spans, for tenants with OTLP sinks.
+    pub otlp: BTreeMap<String, OtlpStats>,
     pub latency: LatencyHistogram,
 }
 
 pub struct Dispatcher {
-    roll_interval: Duration,
+    settings: PipelineSettings,
     /// The bound of each tenant's queue, in events.
     queue_events: usize,
     /// By kernel slot index, the index in `workers` of its tenant.
@@ -81,11 +84,11 @@ impl Dispatcher {
     /// Starts a worker per tenant of `policy`.
     pub fn new(
         policy: PolicyOutputs,
-        roll_interval: Duration,
+        settings: PipelineSettings,
         queue_events: usize,
     ) -> anyhow::Result<Self> {
         let mut dispatcher = Dispatcher {
-            roll_interval,
+            settings,
             queue_events,
             route: Vec::new(),
             workers: Vec::new(),
@@ -125,10 +128,12 @@ impl Dispatcher {
                     let worker = previous.swap_remove(index);
                     // A worker that died has reported why; its events are
                     // counted as lost at its queue from now on.
-                    let _ = worker.sender.send(TenantMessage::Install(outputs));
+                    let _ = worker
+                        .sender
+                        .send(TenantMessage::Install(Box::new(outputs)));
                     worker
                 }
-                None => TenantWorker::start(TenantPipeline::new(outputs, self.roll_interval)?)?,
+                None => TenantWorker::start(TenantPipeline::new(outputs, self.settings.clone())?)?,
             };
             self.workers.push(worker);
         }
@@ -137,10 +142,11 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Asks every worker to complete files whose roll interval has passed.
-    pub fn roll(&self) {
+    /// Asks every worker to complete files whose roll interval has
+    /// passed, send spans that waited, and retry spools that are due.
+    pub fn tick(&self) {
         for worker in self.workers.iter().chain(&self.retired) {
-            let _ = worker.sender.send(TenantMessage::Roll);
+            let _ = worker.sender.send(TenantMessage::Tick);
         }
     }
 
@@ -193,9 +199,15 @@ impl DispatchReport {
     fn add(&mut self, name: &str, tenant: &TenantReport, queue_full: u64) {
         let stats = &mut self.stats;
         stats.archive = add_stats(stats.archive, tenant.archive);
+        stats.otlp = add_otlp(stats.otlp, tenant.otlp);
+        stats.exported += tenant.counts.exported;
         stats.dropped_by_policy += tenant.dropped_by_policy;
-        stats.no_sink += tenant.no_sink;
+        stats.sink_errors += tenant.counts.lost;
         stats.queue_full += queue_full;
+        if tenant.otlp != OtlpStats::default() {
+            let otlp = self.otlp.entry(name.to_owned()).or_default();
+            *otlp = add_otlp(*otlp, tenant.otlp);
+        }
         let counts = self.tenants.entry(name.to_owned()).or_default();
         counts.received += tenant.counts.received + queue_full;
         counts.exported += tenant.counts.exported;
@@ -258,11 +270,11 @@ fn work(
     shared: &Mutex<WorkerState>,
 ) -> TenantReport {
     let mut last_error = String::new();
-    let mut report = |outcome: Result<(), SinkError>| {
+    let mut report = |outcome: anyhow::Result<()>| {
         if let Err(error) = outcome {
             // Each row is counted; the message is printed once per distinct
             // error so that a full disk does not flood the log.
-            let message = error.to_string();
+            let message = format!("{error:#}");
             if message != last_error {
                 tracing::error!("{message}");
                 last_error = message;
@@ -280,8 +292,14 @@ fn work(
                 latency.observe(started.elapsed());
                 queued.fetch_sub(events.len(), Ordering::Relaxed);
             }
-            TenantMessage::Install(outputs) => report(pipeline.install(outputs)),
-            TenantMessage::Roll => report(pipeline.roll_expired(Instant::now())),
+            TenantMessage::Install(outputs) => report(pipeline.install(*outputs)),
+            TenantMessage::Tick => {
+                let (outcome, failures) = pipeline.tick(Instant::now());
+                report(outcome);
+                for failure in failures {
+                    tracing::warn!("{failure}");
+                }
+            }
         }
         if let Ok(mut state) = shared.lock() {
             state.report = pipeline.report();
@@ -295,13 +313,13 @@ fn work(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::{path::Path, time::Duration};
 
     use scrim_event::fixture::{FixtureValue, event_from_fields};
     use scrim_probes::TenantSlot;
 
     use super::*;
-    use crate::outputs::ArchiveSettings;
+    use crate::outputs::SinkSettings;
 
     fn policy(archive: &Path) -> PolicyOutputs {
         let tenant = |name: &str| {
@@ -324,10 +342,12 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
         };
         let text = format!("version = 1\n{}{}", tenant("slow"), tenant("quick"));
         let policy = scrim_policies::compile_source(&text, archive).expect("valid policy");
-        let settings = ArchiveSettings {
+        let settings = SinkSettings {
             root_override: None,
             format_override: None,
             roll_interval: Duration::from_secs(3600),
+            spool_root: archive.join("spool"),
+            spool_max_bytes: 1 << 20,
         };
         // Slot 1 carries `slow`, slot 2 `quick`.
         PolicyOutputs::new(&policy, vec![None, Some(0), Some(1)], &settings)
@@ -352,9 +372,16 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
     #[test]
     fn a_stalled_tenant_loses_only_its_own_excess_and_every_event_is_accounted_for() {
         let archive = tempfile::tempdir().expect("tempdir");
-        let mut dispatcher =
-            Dispatcher::new(policy(archive.path()), Duration::from_secs(3600), 100)
-                .expect("dispatcher");
+        let mut dispatcher = Dispatcher::new(
+            policy(archive.path()),
+            PipelineSettings {
+                roll_interval: Duration::from_secs(3600),
+                spool_max_bytes: 1 << 20,
+                resources: Arc::new(crate::workloads::Workloads::new("test")),
+            },
+            100,
+        )
+        .expect("dispatcher");
         // The slow tenant's worker stalls after its first batch: it cannot
         // publish its progress while the test holds its state.
         let stall = Arc::clone(&dispatcher.workers[0].shared);

@@ -16,6 +16,7 @@ mod redact;
 mod summary;
 mod tenancy;
 mod tenant_pipeline;
+mod workloads;
 
 use std::process::ExitCode;
 

@@ -76,6 +76,12 @@ pub fn render(scrape: &Scrape<'_>) -> String {
     );
     counter(
         &mut out,
+        "scrim_events_exported_total",
+        "Events every sink of their tenant took.",
+        &[("", summary.outputs.exported)],
+    );
+    counter(
+        &mut out,
         "scrim_rows_written_total",
         "Rows the archives accepted.",
         &[("", summary.written())],
@@ -99,8 +105,7 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         ),
         ("reason=\"queue_full\"", summary.outputs.queue_full),
         ("reason=\"undecodable\"", summary.undecodable),
-        ("reason=\"sink_error\"", summary.outputs.archive.rows_failed),
-        ("reason=\"no_sink\"", summary.outputs.no_sink),
+        ("reason=\"sink_error\"", summary.outputs.sink_errors),
     ];
     counter(
         &mut out,
@@ -189,32 +194,58 @@ pub fn render(scrape: &Scrape<'_>) -> String {
             *value,
         ));
     }
-    let labelled: Vec<(&str, u64)> = by_tenant
-        .iter()
-        .map(|(labels, value)| (labels.as_str(), *value))
-        .collect();
     counter(
         &mut out,
         "scrim_tenant_events_total",
         "Each tenant's events by outcome; over_quota were dropped in the kernel.",
-        &labelled,
+        &labelled(&by_tenant),
     );
 
+    let mut spans: Vec<(String, u64)> = Vec::new();
+    let mut spooled: Vec<(String, f64)> = Vec::new();
+    let mut failed_requests: Vec<(String, u64)> = Vec::new();
+    for (tenant, otlp) in &scrape.pipelines.otlp {
+        let tenant = escape(tenant);
+        spans.push((
+            format!("tenant=\"{tenant}\",outcome=\"exported\""),
+            otlp.exported,
+        ));
+        spans.push((
+            format!("tenant=\"{tenant}\",outcome=\"dropped\""),
+            otlp.dropped,
+        ));
+        spooled.push((format!("tenant=\"{tenant}\""), otlp.spooled as f64));
+        failed_requests.push((format!("tenant=\"{tenant}\""), otlp.failed_requests));
+    }
+    counter(
+        &mut out,
+        "scrim_otlp_spans_total",
+        "Spans each tenant's OTLP sinks sent, or dropped when their spool was full.",
+        &labelled(&spans),
+    );
+    gauge(
+        &mut out,
+        "scrim_otlp_spool_spans",
+        "Spans waiting in each tenant's OTLP spools for their backend.",
+        &labelled(&spooled),
+    );
+    counter(
+        &mut out,
+        "scrim_otlp_failed_requests_total",
+        "OTLP export requests that failed (their spans were spooled).",
+        &labelled(&failed_requests),
+    );
     let depths: Vec<(String, f64)> = scrape
         .pipelines
         .queued
         .iter()
         .map(|(tenant, depth)| (format!("tenant=\"{}\"", escape(tenant)), *depth as f64))
         .collect();
-    let depths: Vec<(&str, f64)> = depths
-        .iter()
-        .map(|(labels, depth)| (labels.as_str(), *depth))
-        .collect();
     gauge(
         &mut out,
         "scrim_tenant_queue_events",
         "Events waiting in each tenant's queue.",
-        &depths,
+        &labelled(&depths),
     );
     gauge(
         &mut out,
@@ -274,6 +305,14 @@ fn series(
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
+}
+
+/// Label sets and values, borrowed as the writers take them.
+fn labelled<T: Copy>(values: &[(String, T)]) -> Vec<(&str, T)> {
+    values
+        .iter()
+        .map(|(labels, value)| (labels.as_str(), *value))
+        .collect()
 }
 
 /// A label value as the exposition format quotes it.

@@ -1,19 +1,28 @@
 //! A policy's outputs: for each kernel slot, the tenant whose records it
-//! carries, and for each tenant its record plan and the archives its
-//! records go to.
+//! carries, and for each tenant its record plan, the archives its records
+//! go to and the OTLP backends its spans go to.
 use std::path::PathBuf;
 
-use scrim_policies::{CompiledPolicy, RecordPlan, model::Sink};
+use scrim_otlp::{OtlpStats, OtlpTarget, Protocol};
+use scrim_policies::{
+    CompiledPolicy, RecordPlan,
+    model::{OtlpProtocol, Sink},
+};
 use scrim_sinks::{ArchiveStats, Format, SinkError};
 
-/// How `scrim run`'s options change where archives go.
+/// How `scrim run`'s options change where records go.
 #[derive(Clone, Debug)]
-pub struct ArchiveSettings {
+pub struct SinkSettings {
     /// Every tenant's archive goes here instead of its policy's path.
     pub root_override: Option<PathBuf>,
     /// Every archive is written in this format instead of its sink's.
     pub format_override: Option<Format>,
     pub roll_interval: std::time::Duration,
+    /// Where OTLP sinks spool what their backend does not take (one
+    /// directory per tenant and backend, kept across restarts).
+    pub spool_root: PathBuf,
+    /// Each spool's bound.
+    pub spool_max_bytes: u64,
 }
 
 /// A policy as the tenants' pipelines need it.
@@ -23,13 +32,15 @@ pub struct PolicyOutputs {
     pub tenants: Vec<TenantOutputs>,
 }
 
-/// One tenant's plan and archive targets.
+/// One tenant's plan and sink targets.
 pub struct TenantOutputs {
     pub name: String,
     archive_group: Option<u32>,
     pub plan: RecordPlan,
     /// Directory and format of each archive, without duplicates.
     pub archives: Vec<(PathBuf, Format)>,
+    /// Each OTLP backend, with the directory of its spool.
+    pub otlp: Vec<(OtlpTarget, PathBuf)>,
 }
 
 impl TenantOutputs {
@@ -49,7 +60,7 @@ impl PolicyOutputs {
     pub fn new(
         policy: &CompiledPolicy,
         tenant_of_slot: Vec<Option<usize>>,
-        settings: &ArchiveSettings,
+        settings: &SinkSettings,
     ) -> Self {
         let tenants = policy
             .tenants()
@@ -60,6 +71,7 @@ impl PolicyOutputs {
                 archive_group: tenant.archive_group,
                 plan,
                 archives: archive_targets(&tenant.sinks, settings),
+                otlp: otlp_targets(&tenant.name, &tenant.sinks, settings),
             })
             .collect();
         PolicyOutputs {
@@ -87,18 +99,9 @@ impl PolicyOutputs {
             .iter()
             .any(|tenant| tenant.archive_group.is_some())
     }
-
-    /// Tenants none of whose sinks this build can write yet (OTLP only).
-    pub fn tenants_without_archive(&self) -> Vec<&str> {
-        self.tenants
-            .iter()
-            .filter(|tenant| tenant.archives.is_empty())
-            .map(|tenant| tenant.name.as_str())
-            .collect()
-    }
 }
 
-fn archive_targets(sinks: &[Sink], settings: &ArchiveSettings) -> Vec<(PathBuf, Format)> {
+fn archive_targets(sinks: &[Sink], settings: &SinkSettings) -> Vec<(PathBuf, Format)> {
     let mut targets: Vec<(PathBuf, Format)> = sinks
         .iter()
         .filter_map(|sink| match sink {
@@ -118,18 +121,60 @@ fn archive_targets(sinks: &[Sink], settings: &ArchiveSettings) -> Vec<(PathBuf, 
     targets
 }
 
-/// Where every record that reached the pipelines went.
+fn otlp_targets(
+    tenant: &str,
+    sinks: &[Sink],
+    settings: &SinkSettings,
+) -> Vec<(OtlpTarget, PathBuf)> {
+    let mut targets: Vec<(OtlpTarget, PathBuf)> = sinks
+        .iter()
+        .filter_map(|sink| match sink {
+            Sink::Otlp {
+                endpoint,
+                headers,
+                protocol,
+            } => {
+                let target = OtlpTarget {
+                    endpoint: endpoint.clone(),
+                    protocol: match protocol {
+                        Some(OtlpProtocol::Grpc) => Protocol::Grpc,
+                        Some(OtlpProtocol::HttpProtobuf) => Protocol::HttpProtobuf,
+                        None => Protocol::from_environment(),
+                    },
+                    headers: headers.clone(),
+                };
+                // One spool per backend, named after where it sends.
+                let backend = blake3::hash(endpoint.as_bytes()).to_hex();
+                let spool = settings
+                    .spool_root
+                    .join(format!("tenant={tenant}"))
+                    .join(&backend[..16]);
+                Some((target, spool))
+            }
+            Sink::Parquet { .. } | Sink::Jsonl { .. } => None,
+        })
+        .collect();
+    targets.dedup_by(|a, b| a.1 == b.1);
+    targets
+}
+
+/// Where every event that reached the pipelines went: exported, dropped
+/// by policy, or lost (queue full, sink errors).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutputStats {
-    /// Rows in every archive, summed.
-    pub archive: ArchiveStats,
+    /// Events every sink of their tenant took.
+    pub exported: u64,
     /// Events the policy does not export: a kind the tenant does not
     /// capture, or a slot no tenant holds (during a reload).
     pub dropped_by_policy: u64,
-    /// Events of tenants whose only sinks this build cannot write yet.
-    pub no_sink: u64,
     /// Events dropped because their tenant's queue was full.
     pub queue_full: u64,
+    /// Events some sink failed to take (a write error).
+    pub sink_errors: u64,
+    /// Rows in every archive, summed.
+    pub archive: ArchiveStats,
+    /// Spans of every OTLP sink.
+    pub otlp: OtlpStats,
 }
 
 /// Where one tenant's events went. `received = exported + dropped + lost`
@@ -142,8 +187,8 @@ pub struct TenantCounts {
     pub exported: u64,
     /// Of a kind the tenant's policy does not export.
     pub dropped_by_policy: u64,
-    /// Not written to some archive (a write error), no archive to write,
-    /// or the tenant's queue was full.
+    /// Not written to some sink (a write error), or the tenant's queue was
+    /// full.
     pub lost: u64,
 }
 

@@ -7,6 +7,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -21,8 +22,9 @@ use scrim_redaction::MasterKey;
 use scrim_sinks::{ArchiveStats, Format};
 
 use crate::{
-    outputs::{ArchiveSettings, PolicyOutputs},
-    tenant_pipeline::{TenantPipeline, add_stats},
+    outputs::{PolicyOutputs, SinkSettings},
+    tenant_pipeline::{PipelineSettings, TenantPipeline, add_stats},
+    workloads::Workloads,
 };
 
 /// Distinct events the source cycles through.
@@ -160,10 +162,12 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
     let tenant_of_slot = (0..=tenants as usize)
         .map(|slot| slot.checked_sub(1))
         .collect();
-    let settings = ArchiveSettings {
+    let settings = SinkSettings {
         root_override: Some(directory.join("archive")),
         format_override: Some(Format::Parquet),
         roll_interval: Duration::from_secs(3600),
+        spool_root: directory.join("spool"),
+        spool_max_bytes: 0,
     };
     let outputs = PolicyOutputs::new(&policy, tenant_of_slot, &settings);
     let route = outputs.tenant_of_slot;
@@ -172,7 +176,16 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
     let mut pipelines = outputs
         .tenants
         .into_iter()
-        .map(|tenant| TenantPipeline::new(tenant, settings.roll_interval))
+        .map(|tenant| {
+            TenantPipeline::new(
+                tenant,
+                PipelineSettings {
+                    roll_interval: settings.roll_interval,
+                    spool_max_bytes: settings.spool_max_bytes,
+                    resources: Arc::new(Workloads::new("bench")),
+                },
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     println!(
         "scrim bench pipeline: {events} synthetic events (half execs with scrubbed 100-byte \

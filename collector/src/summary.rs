@@ -19,17 +19,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Rows the archive accepted, in completed or open files.
+    /// Rows the archives accepted, in completed or open files.
     pub fn written(&self) -> u64 {
         self.outputs.archive.rows_committed + self.outputs.archive.rows_pending
     }
 
     pub fn lost(&self) -> u64 {
-        self.kernel.lost()
-            + self.outputs.queue_full
-            + self.undecodable
-            + self.outputs.archive.rows_failed
-            + self.outputs.no_sink
+        self.kernel.lost() + self.outputs.queue_full + self.undecodable + self.outputs.sink_errors
     }
 }
 
@@ -37,18 +33,21 @@ impl Summary {
     /// Logs the line, with every count as a field (for JSON logs).
     pub fn log(&self, last: bool) {
         let kernel = |counter| self.kernel.get(counter);
+        let outputs = &self.outputs;
         tracing::info!(
             elapsed_seconds = self.elapsed.as_secs(),
             events_in = self.received,
-            written = self.written(),
-            files_complete = self.outputs.archive.files_committed,
-            dropped_by_policy = self.outputs.dropped_by_policy,
+            exported = outputs.exported,
+            rows_written = self.written(),
+            files_complete = outputs.archive.files_committed,
+            spans_sent = outputs.otlp.exported,
+            spans_spooled = outputs.otlp.spooled,
+            dropped_by_policy = outputs.dropped_by_policy,
             lost = self.lost(),
             lost_ring_buffer_full = kernel(KernelCounter::RingBufferFull),
-            lost_queue_full = self.outputs.queue_full,
+            lost_queue_full = outputs.queue_full,
             lost_undecodable = self.undecodable,
-            lost_sink_errors = self.outputs.archive.rows_failed,
-            lost_no_sink = self.outputs.no_sink,
+            lost_sink_errors = outputs.sink_errors,
             filtered_in_kernel = self.kernel.filtered(),
             strings_truncated = kernel(KernelCounter::StringTruncated),
             failed_reloads = self.failed_reloads,
@@ -61,24 +60,27 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outputs = &self.outputs;
         write!(
             f,
-            "{}s: {} events in, {} written ({} files complete), {} dropped by policy, \
-             {} lost (ring buffer full {}, queue full {}, undecodable {}, sink errors {}, \
-             no sink {}), \
-             {} filtered in kernel (opted out {}, unknown cgroup {}, kind {}, syscall {}, \
-             rate limit {}), {} strings truncated, {} policy reloads failed",
+            "{}s: {} events in, {} exported ({} rows written, {} files complete, {} spans \
+             sent, {} spooled), {} dropped by policy, {} lost (ring buffer full {}, queue full \
+             {}, undecodable {}, sink errors {}), {} filtered in kernel (opted out {}, unknown \
+             cgroup {}, kind {}, syscall {}, rate limit {}), {} strings truncated, {} policy \
+             reloads failed",
             self.elapsed.as_secs(),
             self.received,
+            outputs.exported,
             self.written(),
-            self.outputs.archive.files_committed,
-            self.outputs.dropped_by_policy,
+            outputs.archive.files_committed,
+            outputs.otlp.exported,
+            outputs.otlp.spooled,
+            outputs.dropped_by_policy,
             self.lost(),
             self.kernel.get(KernelCounter::RingBufferFull),
-            self.outputs.queue_full,
+            outputs.queue_full,
             self.undecodable,
-            self.outputs.archive.rows_failed,
-            self.outputs.no_sink,
+            outputs.sink_errors,
             self.kernel.filtered(),
             self.kernel.get(KernelCounter::OptedOutCgroup),
             self.kernel.get(KernelCounter::UnknownCgroup),

@@ -10,15 +10,19 @@ use std::{
 };
 
 use anyhow::Context as _;
-use scrim_kubernetes::{PodChange, PodMetadata, pod_cgroup};
+use scrim_kubernetes::{
+    PodChange, PodMetadata,
+    pod_cgroup::{self, PodCgroup},
+};
 use scrim_policies::{CompiledPolicy, Placement, PodFacts, TenantPolicy, Workload};
 use scrim_probes::{
     CgroupChange, NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot, UidOwner,
     UidRange, UnknownCgroups,
 };
 
+use crate::workloads::Workloads;
+
 /// The placement of tenants and cgroups currently in the kernel's maps.
-#[derive(Default)]
 pub struct Tenancy {
     policy: Option<Arc<CompiledPolicy>>,
     slot_of_tenant: Vec<TenantSlot>,
@@ -31,12 +35,14 @@ pub struct Tenancy {
     /// Slots written so far: on a reload to fewer tenants, the rest are
     /// cleared.
     slots_written: u32,
+    /// What each cgroup runs, for OTLP resources.
+    workloads: Workloads,
 }
 
 struct KnownCgroup {
     path: String,
-    /// The pod its path names, if any.
-    pod_uid: Option<String>,
+    /// The pod (and container) its path names, if any.
+    pod: Option<PodCgroup>,
     placement: Placement,
 }
 
@@ -52,6 +58,17 @@ pub struct PlacementCounts {
 }
 
 impl Tenancy {
+    pub fn new(workloads: Workloads) -> Self {
+        Tenancy {
+            policy: None,
+            slot_of_tenant: Vec::new(),
+            cgroups: HashMap::new(),
+            pods: HashMap::new(),
+            slots_written: 0,
+            workloads,
+        }
+    }
+
     /// Puts `policy` in force in the kernel: every slot's filter, the uid
     /// rules, the unknown-cgroup action, and the placement of every cgroup
     /// in `cgroups` (cgroups known before and missing now are forgotten).
@@ -122,6 +139,7 @@ impl Tenancy {
         for id in vanished {
             probes.forget_cgroup(id)?;
             self.cgroups.remove(&id);
+            self.workloads.removed(id);
         }
         for cgroup in cgroups {
             self.place(probes, cgroup)?;
@@ -131,15 +149,22 @@ impl Tenancy {
 
     /// Places one cgroup (a new one, or one being re-placed by a reload).
     pub fn place(&mut self, probes: &mut Probes, cgroup: &NewCgroup) -> anyhow::Result<()> {
-        let pod_uid = pod_cgroup::parse(&cgroup.path).map(|pod| pod.pod_uid);
+        let pod = pod_cgroup::parse(&cgroup.path);
+        let pod_uid = pod.as_ref().map(|pod| pod.pod_uid.as_str());
         let placement = self.policy.as_ref().map_or(Placement::Unclaimed, |policy| {
-            placement(policy, &self.pods, &cgroup.path, pod_uid.as_deref())
+            placement(policy, &self.pods, &cgroup.path, pod_uid)
         });
+        self.workloads.describe(
+            cgroup.id,
+            &cgroup.path,
+            pod.as_ref(),
+            pod_uid.and_then(|uid| self.pods.get(uid)),
+        );
         self.cgroups.insert(
             cgroup.id,
             KnownCgroup {
                 path: cgroup.path.clone(),
-                pod_uid,
+                pod,
                 placement,
             },
         );
@@ -153,6 +178,7 @@ impl Tenancy {
             CgroupChange::Created(cgroup) => self.place(probes, &cgroup),
             CgroupChange::Removed(id) => {
                 self.cgroups.remove(&id);
+                self.workloads.removed(id);
                 Ok(())
             }
         }
@@ -188,13 +214,16 @@ impl Tenancy {
         };
         let mut moved = 0;
         for (id, known) in &mut self.cgroups {
-            let Some(uid) = known
-                .pod_uid
-                .as_deref()
-                .filter(|uid| changed.contains(*uid))
+            let Some(pod) = known
+                .pod
+                .as_ref()
+                .filter(|pod| changed.contains(&pod.pod_uid))
             else {
                 continue;
             };
+            let uid = pod.pod_uid.as_str();
+            self.workloads
+                .describe(*id, &known.path, Some(pod), self.pods.get(uid));
             let placement = placement(policy, &self.pods, &known.path, Some(uid));
             if placement != known.placement {
                 known.placement = placement;
@@ -244,9 +273,9 @@ impl Tenancy {
                 Placement::Unclaimed => counts.unclaimed += 1,
             }
             if known
-                .pod_uid
+                .pod
                 .as_ref()
-                .is_some_and(|uid| !self.pods.contains_key(uid))
+                .is_some_and(|pod| !self.pods.contains_key(&pod.pod_uid))
             {
                 counts.awaiting_pod += 1;
             }

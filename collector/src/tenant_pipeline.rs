@@ -1,83 +1,127 @@
-//! One tenant's pipeline: its record plan (keys included) and its own
-//! archives. Nothing here is shared with another tenant, so a tenant's slow
-//! disk or failing sink touches no one else's data or progress.
+//! One tenant's pipeline: its record plan (keys included), its own
+//! archives and its own OTLP sinks. Nothing here is shared with another
+//! tenant, so a tenant's slow disk or failing backend touches no one
+//! else's data or progress.
 use std::{
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use scrim_event::Event;
+use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Resources};
 use scrim_policies::RecordPlan;
-use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format, SinkError};
+use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 
 use crate::outputs::{TenantCounts, TenantOutputs};
 
-/// Where one tenant's events went, and how long its batches took.
+/// What every tenant's pipeline is built with.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    pub roll_interval: Duration,
+    pub spool_max_bytes: u64,
+    /// The workloads' OTLP resources.
+    pub resources: Arc<dyn Resources + Send + Sync>,
+}
+
+/// Where one tenant's events went.
 #[derive(Clone, Debug, Default)]
 pub struct TenantReport {
     pub counts: TenantCounts,
     pub archive: ArchiveStats,
     /// Events of a kind the tenant does not export.
     pub dropped_by_policy: u64,
-    /// Events the tenant's sinks cannot take: only OTLP, which this build
-    /// does not export yet.
-    pub no_sink: u64,
+    /// Spans of the tenant's OTLP sinks.
+    pub otlp: OtlpStats,
 }
 
 pub struct TenantPipeline {
     name: String,
     plan: RecordPlan,
-    roll_interval: Duration,
+    settings: PipelineSettings,
     archives: Vec<((PathBuf, Format), Archive)>,
     /// Archives of earlier plans that the current one no longer names: kept
     /// until their files are complete.
     retired: Vec<Archive>,
+    otlp: Vec<(OtlpTarget, OtlpSink)>,
+    /// What OTLP sinks a reload removed had done when they closed.
+    otlp_closed: OtlpStats,
     report: TenantReport,
 }
 
 impl TenantPipeline {
-    /// Opens the tenant's archives; fails now, not at the first event, if a
-    /// directory cannot be made.
-    pub fn new(outputs: TenantOutputs, roll_interval: Duration) -> Result<Self, SinkError> {
+    /// Opens the tenant's archives and OTLP sinks; fails now, not at the
+    /// first event, if a directory cannot be made.
+    pub fn new(outputs: TenantOutputs, settings: PipelineSettings) -> anyhow::Result<Self> {
         outputs.prepare_directories()?;
-        let archives = outputs
-            .archives
-            .into_iter()
-            .map(|target| Ok((target.clone(), open(&target, roll_interval)?)))
-            .collect::<Result<_, SinkError>>()?;
-        Ok(TenantPipeline {
-            name: outputs.name,
+        let mut pipeline = TenantPipeline {
+            name: outputs.name.clone(),
             plan: outputs.plan,
-            roll_interval,
-            archives,
+            settings,
+            archives: Vec::new(),
             retired: Vec::new(),
+            otlp: Vec::new(),
+            otlp_closed: OtlpStats::default(),
             report: TenantReport::default(),
-        })
+        };
+        for target in outputs.archives {
+            let archive = pipeline.open_archive(&target)?;
+            pipeline.archives.push((target, archive));
+        }
+        for (target, spool) in outputs.otlp {
+            let sink = pipeline.open_otlp(&target, &spool)?;
+            pipeline.otlp.push((target, sink));
+        }
+        Ok(pipeline)
     }
 
-    /// Switches to a reloaded policy's plan and archives. Open files stay;
-    /// a file whose schema the new plan changes is completed on its next row.
-    pub fn install(&mut self, outputs: TenantOutputs) -> Result<(), SinkError> {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Switches to a reloaded policy's plan and sinks. Open files stay; a
+    /// file whose schema the new plan changes is completed on its next row.
+    /// An OTLP sink the new policy keeps keeps its open spans; one it drops
+    /// is closed (its spans sent, or spooled).
+    pub fn install(&mut self, outputs: TenantOutputs) -> anyhow::Result<()> {
         outputs.prepare_directories()?;
         let mut archives = Vec::with_capacity(outputs.archives.len());
         for target in outputs.archives {
             let archive = match self.archives.iter().position(|(known, _)| *known == target) {
                 Some(index) => self.archives.swap_remove(index).1,
-                None => open(&target, self.roll_interval)?,
+                None => self.open_archive(&target)?,
             };
             archives.push((target, archive));
         }
         self.retired
             .extend(self.archives.drain(..).map(|(_, archive)| archive));
         self.archives = archives;
+        let mut otlp = Vec::with_capacity(outputs.otlp.len());
+        for (target, spool) in outputs.otlp {
+            let sink = match self.otlp.iter().position(|(known, _)| *known == target) {
+                Some(index) => self.otlp.swap_remove(index).1,
+                None => self.open_otlp(&target, &spool)?,
+            };
+            otlp.push((target, sink));
+        }
+        let mut outcome = Ok(());
+        for (target, sink) in std::mem::replace(&mut self.otlp, otlp) {
+            let (stats, closed) = sink.close();
+            self.otlp_closed = add_otlp(self.otlp_closed, stats);
+            if let Err(error) = closed
+                && outcome.is_ok()
+            {
+                outcome = Err(anyhow::Error::from(error)
+                    .context(format!("closing the OTLP sink to {}", target.endpoint)));
+            }
+        }
         self.plan = outputs.plan;
-        Ok(())
+        outcome
     }
 
-    /// Applies the plan and writes the record to each of the tenant's
-    /// archives. Returns the first write error (the rows are counted either
-    /// way).
-    pub fn write(&mut self, event: &Event) -> Result<(), SinkError> {
+    /// Applies the plan and hands the record to each of the tenant's sinks.
+    /// Returns the first error (the event is counted either way).
+    pub fn write(&mut self, event: &Event) -> anyhow::Result<()> {
         let report = &mut self.report;
         report.counts.received += 1;
         let Some(mut record) = self.plan.apply(event) else {
@@ -85,17 +129,19 @@ impl TenantPipeline {
             report.counts.dropped_by_policy += 1;
             return Ok(());
         };
-        if self.archives.is_empty() {
-            report.no_sink += 1;
-            report.counts.lost += 1;
-            return Ok(());
-        }
-        let mut outcome = Ok(());
+        let mut outcome: anyhow::Result<()> = Ok(());
         for (_, archive) in &mut self.archives {
             if let Err(error) = archive.write(&self.name, &mut record)
                 && outcome.is_ok()
             {
-                outcome = Err(error);
+                outcome = Err(error.into());
+            }
+        }
+        for (_, sink) in &mut self.otlp {
+            if let Err(error) = sink.write(event, &mut record)
+                && outcome.is_ok()
+            {
+                outcome = Err(error.into());
             }
         }
         match outcome {
@@ -105,16 +151,41 @@ impl TenantPipeline {
         outcome
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    /// Completes files whose roll interval has passed, sends spans that
+    /// waited long enough and retries spools that are due. Returns the
+    /// first error, and OTLP export failures as messages for the log.
+    pub fn tick(&mut self, now: Instant) -> (anyhow::Result<()>, Vec<String>) {
+        let mut outcome: anyhow::Result<()> = Ok(());
+        let archives = self
+            .archives
+            .iter_mut()
+            .map(|(_, archive)| archive)
+            .chain(&mut self.retired);
+        for archive in archives {
+            if let Err(error) = archive.roll_expired(now)
+                && outcome.is_ok()
+            {
+                outcome = Err(error.into());
+            }
+        }
+        let mut failures = Vec::new();
+        for (target, sink) in &mut self.otlp {
+            if let Err(error) = sink.tick(now)
+                && outcome.is_ok()
+            {
+                outcome = Err(error.into());
+            }
+            if let Some(failure) = sink.take_error() {
+                failures.push(format!(
+                    "tenant `{}`: OTLP export to {} failed; spooling until it answers: {failure}",
+                    self.name, target.endpoint
+                ));
+            }
+        }
+        (outcome, failures)
     }
 
-    /// Completes files whose roll interval has passed.
-    pub fn roll_expired(&mut self, now: Instant) -> Result<(), SinkError> {
-        first_error(self.all_archives().map(|archive| archive.roll_expired(now)))
-    }
-
-    /// The counts so far, archive rows included.
+    /// The counts so far, sinks included.
     pub fn report(&self) -> TenantReport {
         let mut report = self.report.clone();
         report.archive = self
@@ -124,13 +195,20 @@ impl TenantPipeline {
             .chain(&self.retired)
             .map(Archive::stats)
             .fold(ArchiveStats::default(), add_stats);
+        report.otlp = self
+            .otlp
+            .iter()
+            .map(|(_, sink)| sink.stats())
+            .fold(self.otlp_closed, add_otlp);
         report
     }
 
-    /// Completes every open file.
-    pub fn close(self) -> (TenantReport, Result<(), SinkError>) {
+    /// Completes every open file and closes every OTLP sink (open spans
+    /// are sent as incomplete).
+    pub fn close(self) -> (TenantReport, anyhow::Result<()>) {
         let mut report = self.report;
-        let mut outcome = Ok(());
+        report.otlp = self.otlp_closed;
+        let mut outcome: anyhow::Result<()> = Ok(());
         let archives = self
             .archives
             .into_iter()
@@ -139,36 +217,38 @@ impl TenantPipeline {
         for archive in archives {
             let (stats, closed) = archive.close();
             report.archive = add_stats(report.archive, stats);
-            if closed.is_err() && outcome.is_ok() {
-                outcome = closed;
+            if let Err(error) = closed
+                && outcome.is_ok()
+            {
+                outcome = Err(error.into());
+            }
+        }
+        for (_, sink) in self.otlp {
+            let (stats, closed) = sink.close();
+            report.otlp = add_otlp(report.otlp, stats);
+            if let Err(error) = closed
+                && outcome.is_ok()
+            {
+                outcome = Err(error.into());
             }
         }
         (report, outcome)
     }
 
-    fn all_archives(&mut self) -> impl Iterator<Item = &mut Archive> {
-        self.archives
-            .iter_mut()
-            .map(|(_, archive)| archive)
-            .chain(&mut self.retired)
+    fn open_archive(&self, (root, format): &(PathBuf, Format)) -> anyhow::Result<Archive> {
+        let mut options = ArchiveOptions::new(root, *format);
+        options.roll_interval = self.settings.roll_interval;
+        Ok(Archive::create(options)?)
     }
-}
 
-fn open((root, format): &(PathBuf, Format), roll_interval: Duration) -> Result<Archive, SinkError> {
-    let mut options = ArchiveOptions::new(root, *format);
-    options.roll_interval = roll_interval;
-    Archive::create(options)
-}
-
-/// The first error of several attempts, all of which are made.
-fn first_error(outcomes: impl Iterator<Item = Result<(), SinkError>>) -> Result<(), SinkError> {
-    let mut first = Ok(());
-    for outcome in outcomes {
-        if outcome.is_err() && first.is_ok() {
-            first = outcome;
-        }
+    fn open_otlp(&self, target: &OtlpTarget, spool: &std::path::Path) -> anyhow::Result<OtlpSink> {
+        Ok(OtlpSink::new(
+            target,
+            spool,
+            self.settings.spool_max_bytes,
+            Arc::clone(&self.settings.resources),
+        )?)
     }
-    first
 }
 
 pub fn add_stats(a: ArchiveStats, b: ArchiveStats) -> ArchiveStats {
@@ -177,5 +257,15 @@ pub fn add_stats(a: ArchiveStats, b: ArchiveStats) -> ArchiveStats {
         rows_pending: a.rows_pending + b.rows_pending,
         rows_failed: a.rows_failed + b.rows_failed,
         files_committed: a.files_committed + b.files_committed,
+    }
+}
+
+pub fn add_otlp(a: OtlpStats, b: OtlpStats) -> OtlpStats {
+    OtlpStats {
+        exported: a.exported + b.exported,
+        spooled: a.spooled + b.spooled,
+        dropped: a.dropped + b.dropped,
+        failed_requests: a.failed_requests + b.failed_requests,
+        open: a.open + b.open,
     }
 }

@@ -49,9 +49,10 @@ fn archives_fork_exec_and_exit_of_a_process_in_a_fresh_cgroup_and_flushes_on_sig
     assert!(numbers.events_in >= 3, "{summary}");
     assert_eq!(
         numbers.events_in,
-        numbers.written + numbers.dropped_by_policy + numbers.sink_errors,
+        numbers.exported + numbers.dropped_by_policy + numbers.sink_errors,
         "{summary}"
     );
+    assert_eq!(numbers.written, numbers.exported, "one archive: {summary}");
 
     assert!(
         files_with_suffix(output.path(), ".tmp")

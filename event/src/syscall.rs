@@ -30,7 +30,7 @@ pub fn syscall_number(name: &str) -> Option<u32> {
 }
 
 /// An address and port from a `sockaddr_in` or `sockaddr_in6`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SocketAddress {
     pub address: IpAddr,
     pub port: u16,

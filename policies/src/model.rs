@@ -182,5 +182,17 @@ pub enum Sink {
         endpoint: String,
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// `"grpc"` or `"http/protobuf"`; default: what
+        /// `OTEL_EXPORTER_OTLP_PROTOCOL` says, else gRPC.
+        protocol: Option<OtlpProtocol>,
     },
+}
+
+/// How OTLP spans travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
 }

@@ -131,9 +131,15 @@ impl Overrides {
                         (Sink::Jsonl { .. }, "jsonl") => Sink::Jsonl {
                             path: value.to_owned(),
                         },
-                        (Sink::Otlp { headers, .. }, "otlp") => Sink::Otlp {
+                        (
+                            Sink::Otlp {
+                                headers, protocol, ..
+                            },
+                            "otlp",
+                        ) => Sink::Otlp {
                             endpoint: value.to_owned(),
                             headers: headers.clone(),
+                            protocol: *protocol,
                         },
                         _ => continue,
                     };

@@ -69,7 +69,8 @@ pub fn json_schema() -> Value {
             "type": "object", "additionalProperties": false, "required": ["endpoint"],
             "properties": {
                 "endpoint": { "type": "string", "pattern": "^https?://" },
-                "headers": { "type": "object", "additionalProperties": { "type": "string" } }
+                "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                "protocol": { "enum": ["grpc", "http/protobuf"] }
             }
         } }
     });

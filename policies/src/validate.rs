@@ -506,8 +506,17 @@ fn check_sinks(checker: &mut Checker, tenant: &Tenant) {
             ),
         );
     }
+    let keeps_time = tenant
+        .fields
+        .iter()
+        .any(|(name, action)| name.get_ref() == "time" && *action.get_ref() != Action::Drop);
     for sink in tenant.sinks.get_ref() {
         let problem = match sink.get_ref() {
+            Sink::Otlp { .. } if !keeps_time => Some(
+                "an OTLP sink needs `time`: spans are placed in time by it; keep or coarsen \
+                 \"time\" in [tenant.fields]"
+                    .to_owned(),
+            ),
             Sink::Parquet { path } | Sink::Jsonl { path } if path.trim().is_empty() => {
                 Some("this sink has no destination: give it a path".to_owned())
             }

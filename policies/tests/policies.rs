@@ -457,6 +457,28 @@ sinks = [{ jsonl = { path = "out" } }]
 }
 
 #[test]
+fn an_otlp_sink_needs_time() {
+    let source = VALID
+        .replace(
+            r#"sinks = [{ parquet = { path = "/var/lib/scrim" } }]"#,
+            r#"sinks = [{ otlp = { endpoint = "http://127.0.0.1:4317", protocol = "grpc" } }]"#,
+        )
+        .replace("\"time\" = { coarsen = \"1m\" }\n", "");
+    let errors = check(&source).expect_err("an OTLP sink without time accepted");
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.message.contains("an OTLP sink needs `time`")),
+        "{errors:#?}"
+    );
+    check(&VALID.replace(
+        r#"sinks = [{ parquet = { path = "/var/lib/scrim" } }]"#,
+        r#"sinks = [{ otlp = { endpoint = "http://127.0.0.1:4317", protocol = "grpc" } }]"#,
+    ))
+    .unwrap_or_else(|errors| panic!("{errors:#?}"));
+}
+
+#[test]
 fn more_uid_rules_than_the_kernel_holds_is_an_error() {
     let uids: Vec<String> = (0..17).map(|uid| (60_000 + uid).to_string()).collect();
     let source = VALID.replacen(

@@ -6,7 +6,7 @@
 //! resumed from the resource version the client gives.
 use std::{
     collections::BTreeMap,
-    io::{self, BufRead as _, BufReader, Write as _},
+    io::{self, BufReader, Write as _},
     net::{TcpListener, TcpStream},
     path::PathBuf,
     sync::{Arc, Condvar, Mutex},
@@ -15,6 +15,8 @@ use std::{
 };
 
 use serde_json::{Value, json};
+
+use crate::http::read_request;
 
 /// A pod as the fake API serves it.
 #[derive(Clone, Debug)]
@@ -131,34 +133,14 @@ impl Drop for FakeKubeApi {
 fn serve(stream: TcpStream, state: &(Mutex<State>, Condvar)) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let mut accept = String::new();
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("accept")
-            {
-                accept = value.trim().to_owned();
-            }
-        }
-        let target = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
+    while let Some(request) = read_request(&mut reader)? {
+        let accept = request.headers.get("accept").cloned().unwrap_or_default();
+        let target = request.target().to_owned();
+        let request_line = request.line;
         if let Ok(mut state) = state.0.lock() {
             state
                 .requests
-                .push(format!("{} accept={accept}", request_line.trim_end()));
+                .push(format!("{request_line} accept={accept}"));
         }
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let query = parse_query(query);
@@ -201,6 +183,7 @@ fn serve(stream: TcpStream, state: &(Mutex<State>, Condvar)) -> io::Result<()> {
         };
         write_json(&mut writer, "200 OK", &body)?;
     }
+    Ok(())
 }
 
 /// Streams the changes after `since` until the server stops or the client

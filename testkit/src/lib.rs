@@ -5,9 +5,12 @@
 //! - [`archive`]: reading archives back, with the `parquet` crate and with
 //!   DuckDB as an independent reader;
 //! - [`keys`]: master keys for policies that pseudonymise;
-//! - [`kube_api`]: a Kubernetes API server on loopback that serves pods.
+//! - [`kube_api`]: a Kubernetes API server on loopback that serves pods;
+//! - [`otlp_receiver`]: an OTLP trace receiver on loopback (gRPC and HTTP).
 pub mod archive;
 pub mod cgroup;
 pub mod gate;
+mod http;
 pub mod keys;
 pub mod kube_api;
+pub mod otlp_receiver;

@@ -175,7 +175,9 @@ pub fn start_capturing_with_env(
 #[derive(Debug)]
 pub struct SummaryNumbers {
     pub events_in: u64,
+    pub exported: u64,
     pub written: u64,
+    pub spans_sent: u64,
     pub dropped_by_policy: u64,
     pub lost: u64,
     pub queue_full: u64,
@@ -186,27 +188,30 @@ pub struct SummaryNumbers {
 }
 
 /// Reads a summary line, whose numbers are, in order: seconds, events in,
-/// written, files complete, dropped by policy, lost, ring buffer full,
-/// queue full, undecodable, sink errors, no sink, filtered in kernel and
-/// its five reasons, strings truncated, failed policy reloads.
+/// exported, rows written, files complete, spans sent, spans spooled,
+/// dropped by policy, lost, ring buffer full, queue full, undecodable,
+/// sink errors, filtered in kernel and its five reasons, strings
+/// truncated, failed policy reloads.
 pub fn summary_numbers(line: &str) -> SummaryNumbers {
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|word| word.parse().ok())
         .collect();
-    let numbers: [u64; 19] = numbers
+    let numbers: [u64; 21] = numbers
         .try_into()
         .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"));
     SummaryNumbers {
         events_in: numbers[1],
-        written: numbers[2],
-        dropped_by_policy: numbers[4],
-        lost: numbers[5],
-        queue_full: numbers[7],
-        sink_errors: numbers[9],
-        opted_out: numbers[12],
-        unknown_cgroup: numbers[13],
-        failed_reloads: numbers[18],
+        exported: numbers[2],
+        written: numbers[3],
+        spans_sent: numbers[5],
+        dropped_by_policy: numbers[7],
+        lost: numbers[8],
+        queue_full: numbers[10],
+        sink_errors: numbers[12],
+        opted_out: numbers[14],
+        unknown_cgroup: numbers[15],
+        failed_reloads: numbers[20],
     }
 }
 

@@ -1,0 +1,40 @@
+//! scrim's OTLP sink: a tenant's records become spans (a process's life, a
+//! TCP connection, with syscalls as span events), exported with
+//! opentelemetry-otlp over gRPC or HTTP/protobuf; batches a backend does
+//! not take wait in a bounded on-disk spool.
+mod assemble;
+mod export;
+mod sink;
+mod span;
+mod spool;
+
+use std::path::PathBuf;
+
+pub use assemble::{INCOMPLETE, START_UNSEEN, SpanAssembler};
+pub use export::{OtlpTarget, Protocol, Resources};
+pub use sink::{OtlpSink, OtlpStats};
+pub use span::{Attribute, AttributeValue, Span, SpanEvent, SpanRole};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("otlp: cannot start the exporter's runtime: {0}")]
+    Runtime(String),
+
+    #[error("otlp: header `{0}` is not a valid header name or value")]
+    Header(String),
+
+    #[error("otlp: cannot build the exporter: {0}")]
+    Build(String),
+
+    #[error("otlp: export failed: {0}")]
+    Export(String),
+
+    #[error("otlp: spool {path}: {source}")]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("otlp: no randomness for span ids: {0}")]
+    Random(String),
+}

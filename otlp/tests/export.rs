@@ -1,0 +1,248 @@
+//! The OTLP sink against a receiver built on the official protobufs, on
+//! loopback: spans, their parents, durations, attributes and headers over
+//! gRPC and HTTP/protobuf, and an outage that loses nothing.
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use opentelemetry::KeyValue;
+use scrim_event::{
+    Event,
+    fixture::{FixtureValue, event_from_fields},
+    record::UnfilteredEvent,
+};
+use scrim_otlp::{OtlpSink, OtlpTarget, Protocol, Resources};
+use scrim_testkit::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+
+struct TestResources;
+
+impl Resources for TestResources {
+    fn of(&self, cgroup_id: u64) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("service.name", "test"),
+            KeyValue::new("scrim.cgroup.id", cgroup_id.to_string()),
+        ]
+    }
+}
+
+const SECOND: i64 = 1_000_000_000;
+const START: i64 = 1_795_633_169 * SECOND;
+
+fn event(name: &str, at: i64, pid: i64, more: &[(&str, FixtureValue)]) -> Event {
+    let mut fields = vec![
+        ("time", FixtureValue::Int(START + at)),
+        ("process.pid", FixtureValue::Int(pid)),
+        ("process.parent_pid", FixtureValue::Int(1)),
+        ("scrim.cgroup.id", FixtureValue::Int(42)),
+    ];
+    fields.extend(more.iter().cloned());
+    event_from_fields(name, fields).expect("fixture event")
+}
+
+/// A shell that runs curl: two processes, a syscall, a connection.
+fn workload(pid: i64) -> Vec<Event> {
+    let text = |value: &str| FixtureValue::Text(value.into());
+    let child = pid + 1;
+    vec![
+        event(
+            "process.exec",
+            0,
+            pid,
+            &[("process.executable.name", text("sh"))],
+        ),
+        event(
+            "process.exec",
+            SECOND / 10,
+            child,
+            &[
+                ("process.parent_pid", FixtureValue::Int(pid)),
+                ("process.executable.name", text("curl")),
+            ],
+        ),
+        event(
+            "syscall",
+            SECOND / 5,
+            child,
+            &[
+                ("scrim.syscall.name", text("openat")),
+                ("file.path", text("/etc/hosts")),
+            ],
+        ),
+        event(
+            "network.close",
+            SECOND,
+            child,
+            &[
+                ("network.peer.address", text("203.0.113.7")),
+                ("network.peer.port", FixtureValue::Int(443)),
+                ("scrim.network.duration", FixtureValue::Int(SECOND / 2)),
+            ],
+        ),
+        event(
+            "process.exit",
+            2 * SECOND,
+            child,
+            &[("process.exit.code", FixtureValue::Int(0))],
+        ),
+        event(
+            "process.exit",
+            3 * SECOND,
+            pid,
+            &[("process.exit.code", FixtureValue::Int(0))],
+        ),
+    ]
+}
+
+fn sink(receiver_endpoint: String, protocol: Protocol, spool: &std::path::Path) -> OtlpSink {
+    let target = OtlpTarget {
+        endpoint: receiver_endpoint,
+        protocol,
+        headers: BTreeMap::from([("x-scope-orgid".to_owned(), "payments".to_owned())]),
+    };
+    OtlpSink::new(&target, spool, 1 << 20, Arc::new(TestResources)).expect("sink")
+}
+
+fn feed(sink: &mut OtlpSink, events: &[Event]) {
+    for event in events {
+        sink.write(event, &mut UnfilteredEvent(event))
+            .expect("write");
+    }
+}
+
+fn by_name<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
+    spans
+        .iter()
+        .find(|span| span.span.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+#[test]
+fn processes_and_connections_arrive_as_linked_spans_over_grpc_and_http() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = OtlpReceiver::start().expect("receiver");
+        let spool = tempfile::tempdir().expect("tempdir");
+        let endpoint = match protocol {
+            Protocol::Grpc => receiver.grpc_endpoint(),
+            Protocol::HttpProtobuf => receiver.http_endpoint(),
+        };
+        let mut sink = sink(endpoint, protocol, spool.path());
+        feed(&mut sink, &workload(100));
+        let (stats, outcome) = sink.close();
+        outcome.expect("close");
+        assert_eq!((stats.exported, stats.spooled, stats.dropped), (3, 0, 0));
+
+        let spans = receiver.spans();
+        assert_eq!(spans.len(), 3, "{spans:#?}");
+        let (shell, curl, connection) = (
+            by_name(&spans, "sh"),
+            by_name(&spans, "curl"),
+            by_name(&spans, "tcp.connect"),
+        );
+        // Real durations, from the records' times.
+        let duration =
+            |span: &ReceivedSpan| span.span.end_time_unix_nano - span.span.start_time_unix_nano;
+        assert_eq!(duration(shell), 3 * SECOND as u64);
+        assert_eq!(duration(curl), 19 * SECOND as u64 / 10);
+        assert_eq!(duration(connection), SECOND as u64 / 2);
+        // The child process under its parent, the connection under its
+        // process, all in one trace.
+        assert!(shell.span.parent_span_id.is_empty());
+        assert_eq!(curl.span.parent_span_id, shell.span.span_id);
+        assert_eq!(connection.span.parent_span_id, curl.span.span_id);
+        assert!(
+            spans
+                .iter()
+                .all(|span| span.span.trace_id == shell.span.trace_id)
+        );
+        // Syscalls are events of their process's span.
+        assert_eq!(curl.span.events.len(), 1);
+        assert_eq!(curl.span.events[0].name, "syscall");
+        let attributes = curl.attributes();
+        assert_eq!(attributes["process.executable.name"], "curl");
+        assert_eq!(attributes["process.exit.code"], "0");
+        assert_eq!(
+            connection.attributes()["network.peer.address"],
+            "203.0.113.7"
+        );
+        // The connection is a client span (kind 3), processes internal (1).
+        assert_eq!((connection.span.kind, curl.span.kind), (3, 1));
+        for span in &spans {
+            assert_eq!(span.headers["x-scope-orgid"], "payments", "{protocol:?}");
+            assert_eq!(span.resource["scrim.cgroup.id"], "42");
+        }
+    }
+}
+
+#[test]
+fn a_process_still_running_at_shutdown_is_exported_as_incomplete() {
+    let receiver = OtlpReceiver::start().expect("receiver");
+    let spool = tempfile::tempdir().expect("tempdir");
+    let mut sink = sink(receiver.grpc_endpoint(), Protocol::Grpc, spool.path());
+    feed(&mut sink, &workload(200)[..3]);
+    let (stats, outcome) = sink.close();
+    outcome.expect("close");
+    assert_eq!(stats.exported, 2);
+    let spans = receiver.spans();
+    for span in &spans {
+        assert_eq!(
+            span.attributes()[scrim_otlp::INCOMPLETE],
+            "true",
+            "{span:#?}"
+        );
+    }
+    // What is known: each process ran at least until its last event.
+    let curl = by_name(&spans, "curl");
+    assert_eq!(
+        curl.span.end_time_unix_nano - curl.span.start_time_unix_nano,
+        SECOND as u64 / 10
+    );
+}
+
+#[test]
+fn a_backend_outage_loses_nothing_and_sends_every_span_once() {
+    let mut receiver = OtlpReceiver::start().expect("receiver");
+    let spool = tempfile::tempdir().expect("tempdir");
+    let mut sink = sink(receiver.grpc_endpoint(), Protocol::Grpc, spool.path());
+    let mut now = Instant::now();
+    let mut tick = |sink: &mut OtlpSink| {
+        now += Duration::from_secs(2);
+        sink.tick(now).expect("tick");
+    };
+    feed(&mut sink, &workload(300));
+    tick(&mut sink);
+    assert_eq!(sink.stats().exported, 3);
+
+    // The backend goes away; spans keep coming and wait in the spool.
+    receiver.pause();
+    for round in 0..5 {
+        feed(&mut sink, &workload(400 + round * 10));
+        tick(&mut sink);
+    }
+    let during = sink.stats();
+    assert_eq!(
+        (during.exported, during.spooled, during.dropped),
+        (3, 15, 0)
+    );
+    assert!(during.failed_requests >= 1);
+
+    // Back: the spool goes first, oldest first, then new spans.
+    receiver.resume().expect("resume");
+    for _ in 0..3 {
+        tick(&mut sink);
+    }
+    feed(&mut sink, &workload(500));
+    let (stats, outcome) = sink.close();
+    outcome.expect("close");
+    assert_eq!((stats.exported, stats.spooled, stats.dropped), (21, 0, 0));
+    let mut ids: Vec<Vec<u8>> = receiver
+        .spans()
+        .into_iter()
+        .map(|span| span.span.span_id)
+        .collect();
+    assert_eq!(ids.len(), 21, "every span once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 21, "no span twice");
+}
