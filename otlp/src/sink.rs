@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Spans sent per request at most.
-const BATCH_SPANS: usize = 512;
+const BATCH_SPANS: usize = 2048;
 /// Completed spans wait at most this long for a batch to fill.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Retries after a failure wait this long at first, doubling up to the cap.

@@ -1,14 +1,17 @@
 //! The spans scrim exports, in a form of its own: small, owned, and
 //! serialisable, so that a batch a backend refused can wait in the spool
 //! and be sent as it was.
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use scrim_event::{FieldValue, UnixNanos, record::Record, time::UtcDateTime};
 
-/// One attribute of a span or span event: a record's column.
+/// One attribute of a span or span event: a record's column. Keys are
+/// catalogue names, borrowed; only a spooled batch read back owns them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {
-    pub key: String,
+    pub key: Cow<'static, str>,
     pub value: AttributeValue,
 }
 
@@ -109,7 +112,7 @@ impl RecordAttributes {
                 }
             };
             found.attributes.push(Attribute {
-                key: column.name.to_owned(),
+                key: Cow::Borrowed(column.name),
                 value,
             });
         });
