@@ -16,6 +16,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use scrim_audit::AuditLog;
 use scrim_kubernetes::{PodChange, PodWatch};
 use scrim_policies::CompiledPolicy;
 use scrim_probes::{
@@ -33,7 +34,7 @@ use crate::{
     privileges,
     summary::Summary,
     tenancy::{PlacementCounts, Tenancy},
-    tenant_pipeline::PipelineSettings,
+    tenant_pipeline::{PipelineSettings, unix_now},
     workloads::Workloads,
 };
 
@@ -86,6 +87,12 @@ pub struct RunArgs {
     /// spooled spans are dropped (counted).
     #[arg(long, default_value_t = 256)]
     spool_max_mib: u64,
+
+    /// How often each tenant's archives are checked against the policy's
+    /// retention (also at start); removals go to the audit log in the
+    /// state directory.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    retention_interval: Duration,
 
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
     #[arg(long, default_value = "127.0.0.1:9477", value_parser = parse_metrics_address)]
@@ -155,6 +162,9 @@ struct Steering {
     /// The watch of this node's pods, while the policy needs it.
     pods: Option<PodWatch>,
     pod_watch_failures: u64,
+    /// Where policy loads, retention removals, erasures and exports are
+    /// recorded.
+    audit: AuditLog,
 }
 
 impl Steering {
@@ -173,6 +183,20 @@ impl Steering {
             )
         })?;
         self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
+        // A policy change is recorded; reloading the same file is not one.
+        if self.policy_hash != policy.hash() {
+            let origin = self
+                .source
+                .path()
+                .map_or("built-in default".to_owned(), |path| {
+                    path.display().to_string()
+                });
+            self.audit.append(
+                "policy.load",
+                serde_json::json!({ "policy": origin, "hash": policy.hash() }),
+                unix_now(),
+            )?;
+        }
         self.policy_hash = policy.hash().to_owned();
         let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
         self.describe(&policy);
@@ -359,6 +383,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         node_name,
         pods: None,
         pod_watch_failures: 0,
+        audit: AuditLog::at(&audit_log_path(&args.state_dir)),
     };
     steering
         .watch_pods_if_needed(policy.uses_pod_metadata())
@@ -372,6 +397,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             roll_interval: steering.settings.roll_interval,
             spool_max_bytes: steering.settings.spool_max_bytes,
             resources: Arc::new(workloads),
+            retention_interval: args.retention_interval,
+            audit: Some(steering.audit.clone()),
         },
         args.tenant_queue_events.max(1),
     )?;
@@ -549,6 +576,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!("archives in {}", roots.join(", "));
     }
     Ok(())
+}
+
+/// The audit log in a state directory.
+pub fn audit_log_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("audit.jsonl")
 }
 
 /// This host's name: the kubelet's default node name.

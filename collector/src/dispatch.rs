@@ -378,6 +378,8 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
                 roll_interval: Duration::from_secs(3600),
                 spool_max_bytes: 1 << 20,
                 resources: Arc::new(crate::workloads::Workloads::new("test")),
+                retention_interval: Duration::from_secs(86_400),
+                audit: None,
             },
             100,
         )

@@ -1,4 +1,6 @@
 //! `scrim`: privacy-aware runtime telemetry for multi-tenant Linux nodes.
+mod archive;
+mod audit;
 mod bench;
 mod capture;
 mod dispatch;
@@ -13,6 +15,7 @@ mod policy;
 mod policy_source;
 mod privileges;
 mod redact;
+mod retention;
 mod summary;
 mod tenancy;
 mod tenant_pipeline;
@@ -43,6 +46,10 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Generate a master key; find the pseudonym a value had.
     Keys(keys::KeysArgs),
+    /// Apply retention to the archives now.
+    Archive(archive::ArchiveArgs),
+    /// Verify the audit log.
+    Audit(audit::AuditArgs),
     /// Scrub secrets from stdin to stdout, line by line, as `scrub_secrets` does.
     Redact {
         /// List the detectors instead.
@@ -66,6 +73,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => block_on(bench::run(args)),
         Command::Policy(args) => policy::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Archive(args) => archive::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Redact { detectors } => redact::run(detectors),
         Command::Fields => {
             print!("{}", fields::catalogue());

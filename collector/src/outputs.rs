@@ -1,8 +1,9 @@
 //! A policy's outputs: for each kernel slot, the tenant whose records it
 //! carries, and for each tenant its record plan, the archives its records
 //! go to and the OTLP backends its spans go to.
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+use scrim_event::EventKind;
 use scrim_otlp::{OtlpStats, OtlpTarget, Protocol};
 use scrim_policies::{
     CompiledPolicy, RecordPlan,
@@ -41,6 +42,8 @@ pub struct TenantOutputs {
     pub archives: Vec<(PathBuf, Format)>,
     /// Each OTLP backend, with the directory of its spool.
     pub otlp: Vec<(OtlpTarget, PathBuf)>,
+    /// How long each kind stays in the archives.
+    pub retention: BTreeMap<EventKind, Duration>,
 }
 
 impl TenantOutputs {
@@ -72,6 +75,7 @@ impl PolicyOutputs {
                 plan,
                 archives: archive_targets(&tenant.sinks, settings),
                 otlp: otlp_targets(&tenant.name, &tenant.sinks, settings),
+                retention: tenant.retention.clone(),
             })
             .collect();
         PolicyOutputs {

@@ -183,6 +183,9 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
                     roll_interval: settings.roll_interval,
                     spool_max_bytes: settings.spool_max_bytes,
                     resources: Arc::new(Workloads::new("bench")),
+                    // Nothing in the benchmark is old enough to expire.
+                    retention_interval: Duration::from_secs(86_400),
+                    audit: None,
                 },
             )
         })

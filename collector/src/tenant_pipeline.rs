@@ -3,17 +3,31 @@
 //! tenant, so a tenant's slow disk or failing backend touches no one
 //! else's data or progress.
 use std::{
-    path::PathBuf,
+    collections::BTreeMap,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use scrim_event::Event;
+use scrim_audit::AuditLog;
+use scrim_event::{Event, EventKind};
 use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Resources};
 use scrim_policies::RecordPlan;
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
 
-use crate::outputs::{TenantCounts, TenantOutputs};
+use crate::{
+    outputs::{TenantCounts, TenantOutputs},
+    retention::TenantRetention,
+};
+
+/// The wall clock, as event times are.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
+        })
+}
 
 /// What every tenant's pipeline is built with.
 #[derive(Clone)]
@@ -22,6 +36,10 @@ pub struct PipelineSettings {
     pub spool_max_bytes: u64,
     /// The workloads' OTLP resources.
     pub resources: Arc<dyn Resources + Send + Sync>,
+    /// How often retention runs over the tenant's archives (and at start).
+    pub retention_interval: Duration,
+    /// Where removals are recorded.
+    pub audit: Option<AuditLog>,
 }
 
 /// Where one tenant's events went.
@@ -46,6 +64,8 @@ pub struct TenantPipeline {
     otlp: Vec<(OtlpTarget, OtlpSink)>,
     /// What OTLP sinks a reload removed had done when they closed.
     otlp_closed: OtlpStats,
+    retention: BTreeMap<EventKind, Duration>,
+    next_retention: Instant,
     report: TenantReport,
 }
 
@@ -62,6 +82,8 @@ impl TenantPipeline {
             retired: Vec::new(),
             otlp: Vec::new(),
             otlp_closed: OtlpStats::default(),
+            retention: outputs.retention,
+            next_retention: Instant::now(),
             report: TenantReport::default(),
         };
         for target in outputs.archives {
@@ -116,6 +138,7 @@ impl TenantPipeline {
             }
         }
         self.plan = outputs.plan;
+        self.retention = outputs.retention;
         outcome
     }
 
@@ -166,6 +189,16 @@ impl TenantPipeline {
                 && outcome.is_ok()
             {
                 outcome = Err(error.into());
+            }
+        }
+        if now >= self.next_retention {
+            self.next_retention = now
+                .checked_add(self.settings.retention_interval)
+                .unwrap_or(now + Duration::from_secs(86_400));
+            if let Err(error) = self.enforce_retention()
+                && outcome.is_ok()
+            {
+                outcome = Err(error);
             }
         }
         let mut failures = Vec::new();
@@ -233,6 +266,36 @@ impl TenantPipeline {
             }
         }
         (report, outcome)
+    }
+
+    /// Removes the tenant's partitions that are past retention.
+    fn enforce_retention(&mut self) -> anyhow::Result<()> {
+        let roots: Vec<&Path> = self
+            .archives
+            .iter()
+            .map(|((root, _), _)| root.as_path())
+            .collect();
+        let removals = TenantRetention {
+            tenant: &self.name,
+            roots,
+            periods: &self.retention,
+        }
+        .enforce(unix_now(), false, self.settings.audit.as_ref())?;
+        if !removals.is_empty() {
+            let files: usize = removals
+                .iter()
+                .map(|removal| removal.partition.files.len())
+                .sum();
+            tracing::info!(
+                tenant = self.name,
+                partitions = removals.len(),
+                files,
+                "tenant `{}`: retention removed {} hour partitions ({files} files)",
+                self.name,
+                removals.len()
+            );
+        }
+        Ok(())
     }
 
     fn open_archive(&self, (root, format): &(PathBuf, Format)) -> anyhow::Result<Archive> {

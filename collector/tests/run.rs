@@ -365,10 +365,16 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let first = test_tenant_policy(&glob, r#""process""#, r#""event.name" = "keep""#);
     let policy = policy_file(&first);
     let policy_path = policy.path().join("policy.toml");
+    let state = tempfile::tempdir().expect("state directory");
     let Some(mut collector) = start_capturing(
         test,
         Some(output.path()),
-        &["--policy", policy_path.to_str().expect("utf-8 path")],
+        &[
+            "--policy",
+            policy_path.to_str().expect("utf-8 path"),
+            "--state-dir",
+            state.path().to_str().expect("utf-8 path"),
+        ],
     ) else {
         return;
     };
@@ -449,6 +455,16 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
             .any(|row| row.get("process.pid") == Some(&after.to_string())),
         "{rows:#?}"
     );
+    // Each policy put in force is in the audit log, whose chain verifies;
+    // the refused one is not.
+    let log = std::fs::read_to_string(state.path().join("audit.jsonl")).expect("audit log");
+    let loads: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("\"policy.load\""))
+        .collect();
+    assert_eq!(loads.len(), 2, "{log}");
+    assert!(loads[0].contains(&first_hash) && loads[1].contains(&second_hash));
+    scrim_audit::verify(&state.path().join("audit.jsonl")).expect("the chain verifies");
 }
 
 #[test]

@@ -10,7 +10,9 @@ mod error;
 mod jsonl;
 mod parquet;
 mod partition;
+mod retention;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
 pub use error::SinkError;
 pub use parquet::arrow_schema;
+pub use retention::{ExpiredPartition, expired_partitions, remove_partition};

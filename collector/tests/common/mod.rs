@@ -21,6 +21,8 @@ pub const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
 /// A running `scrim run`, with its stderr lines collected.
 pub struct Collector {
     pub child: Child,
+    /// `--state-dir`, unless the test gave its own: spools and the audit log.
+    pub state: tempfile::TempDir,
     lines: mpsc::Receiver<String>,
     pub seen: Vec<String>,
 }
@@ -44,6 +46,10 @@ impl Collector {
         if let Some(output) = output {
             command.arg("--output").arg(output);
         }
+        let state = tempfile::tempdir().expect("state directory");
+        if !extra.contains(&"--state-dir") {
+            command.arg("--state-dir").arg(state.path());
+        }
         let mut child = command
             .args(extra)
             .stderr(Stdio::piped())
@@ -61,6 +67,7 @@ impl Collector {
         });
         Collector {
             child,
+            state,
             lines,
             seen: Vec::new(),
         }

@@ -1,0 +1,219 @@
+//! Retention: the hour partitions of a tenant's kind that are older than
+//! the policy allows, found and removed. A partition goes when its whole
+//! hour lies before the cutoff; only published files are removed (a file
+//! still being written keeps its hidden temporary name and stays), then
+//! the directories left empty.
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use scrim_event::{EventKind, UnixNanos};
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+const NANOS_PER_DAY: i64 = 24 * NANOS_PER_HOUR;
+
+/// An hour partition past its retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredPartition {
+    /// `<root>/tenant=<t>/kind=<k>/date=<d>/hour=<h>`.
+    pub directory: PathBuf,
+    /// When its hour began.
+    pub hour_start: UnixNanos,
+    /// Its published files.
+    pub files: Vec<PathBuf>,
+    pub bytes: u64,
+}
+
+/// The partitions of `tenant`'s `kind` under `root` whose hour ended at or
+/// before `cutoff`, oldest first. A missing directory has none.
+pub fn expired_partitions(
+    root: &Path,
+    tenant: &str,
+    kind: EventKind,
+    cutoff: UnixNanos,
+) -> io::Result<Vec<ExpiredPartition>> {
+    let kind_directory = root
+        .join(format!("tenant={tenant}"))
+        .join(format!("kind={}", kind.as_str()));
+    let mut expired = Vec::new();
+    for date in subdirectories(&kind_directory)? {
+        let Some(day_start) = name_value(&date, "date").and_then(day_start) else {
+            continue;
+        };
+        if day_start >= cutoff {
+            continue;
+        }
+        for hour in subdirectories(&date)? {
+            let Some(hour_number) = name_value(&hour, "hour").and_then(|h| h.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let hour_start = day_start + hour_number * NANOS_PER_HOUR;
+            if hour_start + NANOS_PER_HOUR > cutoff {
+                continue;
+            }
+            let mut files = Vec::new();
+            let mut bytes = 0;
+            for entry in fs::read_dir(&hour)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    continue; // being written
+                }
+                bytes += entry.metadata()?.len();
+                files.push(entry.path());
+            }
+            files.sort();
+            expired.push(ExpiredPartition {
+                directory: hour,
+                hour_start,
+                files,
+                bytes,
+            });
+        }
+    }
+    expired.sort_by_key(|partition| partition.hour_start);
+    Ok(expired)
+}
+
+/// Removes a partition's published files, then its hour and date
+/// directories if nothing else is left in them.
+pub fn remove_partition(partition: &ExpiredPartition) -> io::Result<()> {
+    for file in &partition.files {
+        match fs::remove_file(file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let date = partition.directory.parent();
+    for directory in [Some(partition.directory.as_path()), date]
+        .into_iter()
+        .flatten()
+    {
+        // Not empty (a file still being written): it stays.
+        let _ = fs::remove_dir(directory);
+    }
+    Ok(())
+}
+
+fn subdirectories(directory: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            found.push(entry.path());
+        }
+    }
+    Ok(found)
+}
+
+/// `value` of a `key=value` directory name.
+fn name_value<'a>(path: &'a Path, key: &str) -> Option<&'a str> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix(key)?
+        .strip_prefix('=')
+}
+
+/// The Unix time of `YYYY-MM-DD` at 00:00 UTC.
+fn day_start(date: &str) -> Option<UnixNanos> {
+    let mut parts = date.splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * NANOS_PER_DAY)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_dates_as_the_partitions_write_them() {
+        assert_eq!(day_start("1970-01-01"), Some(0));
+        assert_eq!(day_start("2000-03-01"), Some(11_017 * NANOS_PER_DAY));
+        assert_eq!(day_start("2026-11-28"), Some(20_785 * NANOS_PER_DAY));
+        assert_eq!(day_start("2026-13-01"), None);
+        assert_eq!(day_start("yesterday"), None);
+    }
+
+    #[test]
+    fn finds_whole_hours_before_the_cutoff_and_removes_only_published_files() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let kind = root.path().join("tenant=acme/kind=process");
+        for hour in [
+            "date=2026-11-27/hour=22",
+            "date=2026-11-27/hour=23",
+            "date=2026-11-28/hour=00",
+        ] {
+            fs::create_dir_all(kind.join(hour)).expect("partition");
+            fs::write(kind.join(hour).join("part-1.parquet"), b"rows").expect("file");
+        }
+        fs::write(
+            kind.join("date=2026-11-27/hour=23/.part-2.parquet.tmp"),
+            b"open",
+        )
+        .expect("tmp");
+        // 2026-11-28T00:30Z: hours 22 and 23 of the 27th have ended.
+        let cutoff = day_start("2026-11-28").expect("date") + NANOS_PER_HOUR / 2;
+        let expired =
+            expired_partitions(root.path(), "acme", EventKind::Process, cutoff).expect("scan");
+        let hours: Vec<String> = expired
+            .iter()
+            .map(|partition| {
+                partition
+                    .directory
+                    .strip_prefix(&kind)
+                    .expect("below")
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            hours,
+            ["date=2026-11-27/hour=22", "date=2026-11-27/hour=23"]
+        );
+        assert!(
+            expired
+                .iter()
+                .all(|partition| partition.files.len() == 1 && partition.bytes == 4)
+        );
+        for partition in &expired {
+            remove_partition(partition).expect("remove");
+        }
+        assert!(!kind.join("date=2026-11-27/hour=22").exists());
+        // The file still being written keeps its partition.
+        assert!(
+            kind.join("date=2026-11-27/hour=23/.part-2.parquet.tmp")
+                .exists()
+        );
+        assert!(kind.join("date=2026-11-28/hour=00/part-1.parquet").exists());
+        assert!(
+            expired_partitions(root.path(), "other", EventKind::Process, cutoff)
+                .expect("a tenant without an archive")
+                .is_empty()
+        );
+    }
+}
