@@ -9,11 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use scrim_audit::AuditLog;
 use scrim_event::{Event, EventKind};
 use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Resources};
 use scrim_policies::RecordPlan;
-use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format};
+use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format, remove_interrupted};
 
 use crate::{
     outputs::{TenantCounts, TenantOutputs},
@@ -87,6 +88,7 @@ impl TenantPipeline {
             report: TenantReport::default(),
         };
         for target in outputs.archives {
+            pipeline.recover(&target.0)?;
             let archive = pipeline.open_archive(&target)?;
             pipeline.archives.push((target, archive));
         }
@@ -266,6 +268,29 @@ impl TenantPipeline {
             }
         }
         (report, outcome)
+    }
+
+    /// Removes what a crashed run left half-written in the tenant's part of
+    /// an archive (hidden files no reader ever saw).
+    fn recover(&self, root: &Path) -> anyhow::Result<()> {
+        let directory = root.join(format!("tenant={}", self.name));
+        let removed = remove_interrupted(&directory).with_context(|| {
+            format!(
+                "cannot clean up after an earlier run in {}",
+                directory.display()
+            )
+        })?;
+        if !removed.is_empty() {
+            tracing::info!(
+                tenant = self.name,
+                files = removed.len(),
+                "tenant `{}`: removed {} unfinished files an interrupted run left in {}",
+                self.name,
+                removed.len(),
+                directory.display()
+            );
+        }
+        Ok(())
     }
 
     /// Removes the tenant's partitions that are past retention.

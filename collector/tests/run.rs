@@ -742,3 +742,58 @@ fn logs_json_objects_with_the_counts_as_fields_when_asked() {
             .ends_with("(final)")
     );
 }
+
+#[test]
+fn after_a_kill_9_mid_write_every_visible_file_reads_and_the_next_start_cleans_up() {
+    let test = "after_a_kill_9_mid_write_every_visible_file_reads_and_the_next_start_cleans_up";
+    let output = tempfile::tempdir().expect("tempdir");
+    // Files complete every second, so some are published and some open
+    // when the collector dies.
+    let Some(mut collector) =
+        start_capturing(test, Some(output.path()), &["--roll-interval", "1s"])
+    else {
+        return;
+    };
+    let busy = TestCgroup::create("crash").expect("cgroup");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        busy.run(&["/bin/true"]).expect("run");
+    }
+    collector.child.kill().expect("SIGKILL");
+    collector.child.wait().expect("reap");
+
+    let visible = files_with_suffix(output.path(), ".parquet").expect("list");
+    let unfinished = files_with_suffix(output.path(), ".tmp").expect("list");
+    assert!(!visible.is_empty(), "nothing was published in 2.5 s");
+    assert!(!unfinished.is_empty(), "no file was open at the kill");
+    // Every visible file is whole, for the parquet crate and for DuckDB.
+    let rows = parquet_rows(output.path()).expect("every published file reads");
+    assert!(!rows.is_empty());
+    if duckdb_or_skip(test) {
+        let counted = duckdb_query(&format!(
+            "SELECT count(*) FROM read_parquet('{}/**/*.parquet')",
+            output.path().display()
+        ))
+        .expect("DuckDB reads every published file");
+        assert_eq!(counted, [vec![serde_json::json!(rows.len())]]);
+    }
+
+    // The next start removes what the dead run left, and nothing else.
+    let mut next = common::Collector::start(Some(output.path()), &[], &[]);
+    let cleaned = next
+        .wait_for("unfinished files an interrupted run left")
+        .unwrap_or_else(|seen| panic!("no clean-up reported:\n{seen}"));
+    assert!(
+        cleaned.contains(&format!("removed {} unfinished files", unfinished.len())),
+        "{cleaned}"
+    );
+    let (status, _) = next.stop();
+    assert!(status.success());
+    assert!(unfinished.iter().all(|file| !file.exists()));
+    assert!(visible.iter().all(|file| file.exists()));
+    assert!(
+        files_with_suffix(output.path(), ".tmp")
+            .expect("list")
+            .is_empty()
+    );
+}

@@ -10,9 +10,11 @@ mod error;
 mod jsonl;
 mod parquet;
 mod partition;
+mod recovery;
 mod retention;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
 pub use error::SinkError;
 pub use parquet::arrow_schema;
+pub use recovery::remove_interrupted;
 pub use retention::{ExpiredPartition, expired_partitions, remove_partition};
