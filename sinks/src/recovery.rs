@@ -62,7 +62,7 @@ mod tests {
         }
         assert_eq!(
             remove_interrupted(root.path()).expect("recover"),
-            [dead.clone()]
+            std::slice::from_ref(&dead)
         );
         assert!(!dead.exists() && mine.exists() && published.exists());
         assert!(
