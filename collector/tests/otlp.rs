@@ -176,3 +176,86 @@ fn walk(directory: &Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+#[test]
+fn a_backend_down_for_sixty_seconds_under_load_gets_every_span_once() {
+    let test = "a_backend_down_for_sixty_seconds_under_load_gets_every_span_once";
+    let mut receiver = OtlpReceiver::start().expect("OTLP receiver");
+    let policy = policy_file(&format!(
+        "version = 1\n[defaults]\nunknown_tenant = \"drop\"\n{}",
+        tenant("steady", "otlp-outage", &receiver.grpc_endpoint(), "grpc"),
+    ));
+    let policy_path = policy.path().join("policy.toml");
+    let Some(collector) = start_capturing(
+        test,
+        None,
+        &[
+            "--policy",
+            policy_path.to_str().expect("utf-8 path"),
+            "--duration",
+            "150s",
+        ],
+    ) else {
+        return;
+    };
+    let group = TestCgroup::create("otlp-outage").expect("cgroup");
+    thread::sleep(Duration::from_millis(200));
+    // About 20 short processes a second, before, during and after an outage.
+    let mut pids = Vec::new();
+    let run_for = |how_long: Duration, pids: &mut Vec<String>| {
+        let started = std::time::Instant::now();
+        while started.elapsed() < how_long {
+            pids.push(group.run(&["/bin/true"]).expect("run").0.to_string());
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    run_for(Duration::from_secs(2), &mut pids);
+    receiver.pause();
+    run_for(Duration::from_secs(60), &mut pids);
+    let spooled = metric(&collector, r#"scrim_otlp_spool_spans{tenant="steady"}"#);
+    assert!(spooled > 0, "spans wait in the spool during the outage");
+    receiver.resume().expect("the backend comes back");
+    run_for(Duration::from_secs(3), &mut pids);
+    // Until the spool has drained.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while metric(&collector, r#"scrim_otlp_spool_spans{tenant="steady"}"#) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spool never drained"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let failed = metric(
+        &collector,
+        r#"scrim_otlp_failed_requests_total{tenant="steady"}"#,
+    );
+    let (status, _) = collector.stop();
+    assert!(status.success());
+    assert!(failed >= 1);
+
+    let spans = receiver.spans();
+    let mut ids: Vec<&[u8]> = spans
+        .iter()
+        .map(|span| span.span.span_id.as_slice())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), spans.len(), "a span arrived twice");
+    for pid in &pids {
+        let of_pid = spans
+            .iter()
+            .filter(|span| span.span.name == "true" && span.attributes()["process.pid"] == *pid)
+            .count();
+        assert_eq!(of_pid, 1, "process {pid}: {of_pid} spans");
+    }
+    assert!(pids.len() > 1000, "{} processes", pids.len());
+}
+
+/// One series of the collector's metrics.
+fn metric(collector: &common::Collector, series: &str) -> u64 {
+    let metrics = collector.scrape_metrics();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}

@@ -36,13 +36,14 @@ impl Collector {
         // its own.
         command.args([
             "run",
-            "--duration",
-            "60s",
             "--summary-interval",
             "1s",
             "--metrics-address",
             "127.0.0.1:0",
         ]);
+        if !extra.contains(&"--duration") {
+            command.args(["--duration", "60s"]);
+        }
         if let Some(output) = output {
             command.arg("--output").arg(output);
         }
