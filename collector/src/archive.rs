@@ -1,12 +1,28 @@
 //! `scrim archive`: what compliance teams do to the archives scrim keeps.
 //!
 //! - `retention`: remove what the policy no longer allows to keep, now
-//!   rather than at `scrim run`'s next pass (`--dry-run` lists it).
-use std::path::PathBuf;
+//!   rather than at `scrim run`'s next pass (`--dry-run` lists it);
+//! - `export` and `erase`: answer a data subject's access (GDPR Art. 15)
+//!   and erasure (Art. 17) requests over a tenant's archive. The subject is
+//!   named by a value (`uid=1000`); where the tenant's policy pseudonymises
+//!   that field, its pseudonyms under every key epoch the retention window
+//!   spans are what is looked for.
+use std::{
+    collections::HashSet,
+    fs::File,
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use scrim_audit::AuditLog;
-use scrim_event::time::UtcDateTime;
+use scrim_event::{field::FieldType, time::UtcDateTime};
+use scrim_policies::{CompiledPolicy, model::Action};
+use scrim_redaction::Pseudonymizer;
+use scrim_sinks::{Subject, SubjectValues, erase_rows, export_rows, parquet_files};
+use serde_json::json;
 
 use crate::{
     capture::audit_log_path,
@@ -33,6 +49,37 @@ enum ArchiveCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a data subject's rows in a tenant's archive as JSON lines
+    /// (an access request); the export is recorded in the audit log.
+    Export {
+        #[command(flatten)]
+        archives: ArchiveLocation,
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Remove a data subject's rows from a tenant's archive, rewriting each
+    /// affected file atomically (an erasure request); recorded in the audit
+    /// log.
+    Erase {
+        #[command(flatten)]
+        archives: ArchiveLocation,
+        #[command(flatten)]
+        subject: SubjectArgs,
+    },
+}
+
+/// Whose rows, in which tenant.
+#[derive(Args, Debug)]
+struct SubjectArgs {
+    #[arg(long)]
+    tenant: String,
+    /// `uid=1000`, `gid=1000`, `pid=4242`, or any catalogue field:
+    /// `process.real_user.id=1000`.
+    #[arg(long)]
+    subject: String,
 }
 
 /// Which archives: the policy's, or one directory for every tenant (as
@@ -55,19 +102,288 @@ struct ArchiveLocation {
 pub fn run(args: ArchiveArgs) -> anyhow::Result<()> {
     match args.command {
         ArchiveCommand::Retention { archives, dry_run } => retention(&archives, dry_run),
+        ArchiveCommand::Export {
+            archives,
+            subject,
+            to,
+        } => export(&archives, &subject, to.as_deref()),
+        ArchiveCommand::Erase { archives, subject } => erase(&archives, &subject),
+    }
+}
+
+/// A tenant's archive directories and how to tell the subject's rows.
+struct SubjectRequest {
+    tenant: String,
+    field: &'static str,
+    /// `None`: the tenant's policy never lets the field out, so no row can
+    /// be the subject's by it.
+    subject: Option<Subject>,
+    directories: Vec<PathBuf>,
+    audit: AuditLog,
+}
+
+impl SubjectRequest {
+    fn new(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<Self> {
+        let policy = PolicySource::new(location.policy.clone()).load()?;
+        let outputs = PolicyOutputs::new(&policy, Vec::new(), &settings(location));
+        let tenant = outputs
+            .tenants
+            .iter()
+            .find(|tenant| tenant.name == args.tenant)
+            .with_context(|| format!("the policy has no tenant `{}`", args.tenant))?;
+        let (name, value) = args
+            .subject
+            .split_once('=')
+            .context("give the subject as FIELD=VALUE, for example uid=1000")?;
+        let field_name = match name {
+            "uid" => "process.real_user.id",
+            "gid" => "scrim.process.real_group.id",
+            "pid" => "process.pid",
+            other => other,
+        };
+        let field = scrim_event::field::named(field_name).with_context(|| {
+            format!("`{field_name}` is not a catalogue field (see scrim fields)")
+        })?;
+        let subject = subject(&policy, &args.tenant, field, value)?;
+        Ok(SubjectRequest {
+            tenant: args.tenant.clone(),
+            field: field.name,
+            subject,
+            directories: tenant
+                .archives
+                .iter()
+                .map(|(root, _)| root.join(format!("tenant={}", args.tenant)))
+                .collect(),
+            audit: AuditLog::at(&audit_log_path(&location.state_dir)),
+        })
+    }
+
+    fn files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for directory in &self.directories {
+            files.extend(parquet_files(directory)?);
+        }
+        Ok(files)
+    }
+}
+
+/// The values that mark the subject's rows in `field`'s column, as the
+/// tenant's policy wrote them.
+fn subject(
+    policy: &CompiledPolicy,
+    tenant: &str,
+    field: &'static scrim_event::field::Field,
+    value: &str,
+) -> anyhow::Result<Option<Subject>> {
+    let rules = &policy
+        .tenants()
+        .iter()
+        .find(|candidate| candidate.name == tenant)
+        .context("the policy has no such tenant")?;
+    let integer = || -> anyhow::Result<i64> {
+        value
+            .parse()
+            .with_context(|| format!("`{}` holds integers, not {value:?}", field.name))
+    };
+    let values = match (rules.field_actions.get(field.name), field.field_type) {
+        (None | Some(Action::Drop), _) => return Ok(None),
+        (Some(Action::Keep), FieldType::Int) => SubjectValues::Ints(HashSet::from([integer()?])),
+        (Some(Action::Keep), FieldType::String | FieldType::Path | FieldType::IpAddress) => {
+            SubjectValues::Texts(HashSet::from([value.to_owned()]))
+        }
+        (Some(Action::Pseudonymize), field_type) => {
+            let (master, rotation) = policy
+                .keys()
+                .context("the policy pseudonymises without keys")?;
+            let mut pseudonymizer = Pseudonymizer::new(master, tenant, rotation);
+            // Every epoch a row still in the archive can come from.
+            let window = rules.retention.values().max().copied().unwrap_or_default() + rotation;
+            let now = unix_now();
+            let step = i64::try_from(rotation.as_nanos())
+                .unwrap_or(i64::MAX)
+                .max(1);
+            let oldest = now.saturating_sub(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX));
+            let mut pseudonyms = HashSet::new();
+            let mut at = now;
+            loop {
+                let pseudonym = match field_type {
+                    FieldType::Int => pseudonymizer.pseudonymize_int(field.name, integer()?, at),
+                    _ => pseudonymizer.pseudonymize(field.name, value.as_bytes(), at),
+                };
+                pseudonyms.insert(pseudonym.as_str().to_owned());
+                if at <= oldest {
+                    break;
+                }
+                at = at.saturating_sub(step).max(oldest);
+            }
+            SubjectValues::Texts(pseudonyms)
+        }
+        (Some(action), _) => anyhow::bail!(
+            "tenant `{tenant}` keeps `{}` as {action:?}: rows cannot be told apart by it; \
+             name the subject by a field the policy keeps or pseudonymises",
+            field.name
+        ),
+    };
+    Ok(Some(Subject {
+        column: field.name.to_owned(),
+        values,
+    }))
+}
+
+fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> anyhow::Result<()> {
+    let request = SubjectRequest::new(location, args)?;
+    let mut out: Box<dyn io::Write> = match to {
+        Some(path) => Box::new(io::BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    let (mut rows, mut files) = (0, 0);
+    if let Some(subject) = &request.subject {
+        for file in request.files()? {
+            let found = export_rows(&file, subject, &mut out)?;
+            rows += found;
+            files += usize::from(found > 0);
+        }
+    }
+    out.flush().context("cannot write the export")?;
+    request.audit.append(
+        "archive.export",
+        json!({ "tenant": request.tenant, "field": request.field, "rows": rows, "files": files }),
+        unix_now(),
+    )?;
+    eprintln!(
+        "scrim: exported {rows} rows of tenant `{}` from {files} files{}",
+        request.tenant,
+        never_held(&request)
+    );
+    Ok(())
+}
+
+fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
+    let request = SubjectRequest::new(location, args)?;
+    let files = match &request.subject {
+        Some(_) => request.files()?,
+        None => Vec::new(),
+    };
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    let started = Instant::now();
+    let mut progress = Progress::new(files.len(), total_bytes);
+    let (mut rows, mut rewritten, mut removed, mut read) = (0, 0, 0, 0);
+    if let Some(subject) = &request.subject {
+        for file in &files {
+            let erased = erase_rows(file, subject)?;
+            rows += erased.rows_removed;
+            rewritten += usize::from(erased.rewritten);
+            removed += usize::from(erased.removed);
+            read += erased.bytes;
+            progress.advance(erased.bytes);
+        }
+    }
+    progress.finish();
+    request.audit.append(
+        "archive.erase",
+        json!({
+            "tenant": request.tenant,
+            "field": request.field,
+            "rows_removed": rows,
+            "files_rewritten": rewritten,
+            "files_removed": removed,
+            "files_read": files.len(),
+        }),
+        unix_now(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "scrim: erased {rows} rows of tenant `{}`: {rewritten} files rewritten, {removed} \
+         removed, {} read ({:.0} MB/s){}",
+        request.tenant,
+        files.len(),
+        read as f64 / seconds / 1e6,
+        never_held(&request)
+    );
+    Ok(())
+}
+
+fn never_held(request: &SubjectRequest) -> String {
+    match request.subject {
+        Some(_) => String::new(),
+        None => format!(
+            " (tenant `{}`'s policy never lets `{}` out, so no row is the subject's by it)",
+            request.tenant, request.field
+        ),
+    }
+}
+
+/// A progress bar on standard error, redrawn at most ten times a second.
+struct Progress {
+    files: usize,
+    done: usize,
+    total_bytes: u64,
+    bytes: u64,
+    drawn: Instant,
+}
+
+impl Progress {
+    fn new(files: usize, total_bytes: u64) -> Self {
+        Progress {
+            files,
+            done: 0,
+            total_bytes,
+            bytes: 0,
+            drawn: Instant::now(),
+        }
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        self.done += 1;
+        self.bytes += bytes;
+        if self.drawn.elapsed() >= Duration::from_millis(100) || self.done == self.files {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
+        const WIDTH: usize = 30;
+        let filled = (self.bytes * WIDTH as u64)
+            .checked_div(self.total_bytes)
+            .map_or(WIDTH, |filled| filled as usize)
+            .min(WIDTH);
+        eprint!(
+            "\rerasing [{}{}] {}/{} files, {:.1}/{:.1} MB",
+            "#".repeat(filled),
+            " ".repeat(WIDTH - filled),
+            self.done,
+            self.files,
+            self.bytes as f64 / 1e6,
+            self.total_bytes as f64 / 1e6
+        );
+        self.drawn = Instant::now();
+    }
+
+    fn finish(&mut self) {
+        self.draw();
+        eprintln!();
+    }
+}
+
+fn settings(location: &ArchiveLocation) -> SinkSettings {
+    SinkSettings {
+        root_override: location.output.clone(),
+        format_override: None,
+        roll_interval: Duration::from_secs(60),
+        spool_root: location.state_dir.join("spool"),
+        spool_max_bytes: 0,
     }
 }
 
 fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
     let policy = PolicySource::new(location.policy.clone()).load()?;
-    let settings = SinkSettings {
-        root_override: location.output.clone(),
-        format_override: None,
-        roll_interval: std::time::Duration::from_secs(60),
-        spool_root: location.state_dir.join("spool"),
-        spool_max_bytes: 0,
-    };
-    let outputs = PolicyOutputs::new(&policy, Vec::new(), &settings);
+    let outputs = PolicyOutputs::new(&policy, Vec::new(), &settings(location));
     let audit = AuditLog::at(&audit_log_path(&location.state_dir));
     let now = unix_now();
     let (mut partitions, mut files, mut bytes) = (0, 0, 0);

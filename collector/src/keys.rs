@@ -61,9 +61,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 .any(|candidate| candidate.name == tenant);
             anyhow::ensure!(known, "{}: no tenant `{tenant}`", policy.display());
             anyhow::ensure!(
-                scrim_event::field::ALL
-                    .iter()
-                    .any(|known| known.name == field),
+                scrim_event::field::named(&field).is_some(),
                 "no field `{field}` in the catalogue (see `scrim fields`)"
             );
             let (master, rotation) = compiled

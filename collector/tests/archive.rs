@@ -44,6 +44,41 @@ fn write_archive(root: &Path, ages_in_days: &[i64]) {
     closed.expect("close");
 }
 
+/// `acme`'s policy: its archive under `archive`, `keys` and `fields` as
+/// given, thirty days of process events.
+fn acme_policy(archive: &Path, keys: &str, fields: &str) -> String {
+    format!(
+        r#"version = 1
+{keys}
+[[tenant]]
+name = "acme"
+purpose = "testing the archive's lifecycle"
+legal_basis = "testing"
+match = {{ cgroup_path = ["/acme/**"] }}
+capture = ["process"]
+retention = {{ process = "30d" }}
+sinks = [{{ parquet = {{ path = "{}" }} }}]
+[tenant.fields]
+{fields}
+"#,
+        archive.display()
+    )
+}
+
+/// `scrim audit verify` finds `entries` entries and an intact chain.
+fn assert_audit_log_verifies(state: &Path, entries: usize) {
+    let (ok, said) = scrim(&[
+        "audit",
+        "verify",
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        ok && said.contains(&format!("{entries} entries, chain intact")),
+        "{said}"
+    );
+}
+
 fn scrim(args: &[&str]) -> (bool, String) {
     let output = Command::new(SCRIM).args(args).output().expect("run scrim");
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
@@ -60,21 +95,7 @@ fn retention_removes_what_is_past_it_records_each_removal_and_the_audit_log_catc
     let policy = directory.path().join("policy.toml");
     std::fs::write(
         &policy,
-        format!(
-            r#"version = 1
-[[tenant]]
-name = "acme"
-purpose = "testing retention"
-legal_basis = "testing"
-match = {{ cgroup_path = ["/acme/**"] }}
-capture = ["process"]
-retention = {{ process = "30d" }}
-sinks = [{{ parquet = {{ path = "{}" }} }}]
-[tenant.fields]
-"event.name" = "keep"
-"#,
-            archive.display()
-        ),
+        acme_policy(&archive, "", r#""event.name" = "keep""#),
     )
     .expect("policy");
     let location = [
@@ -124,17 +145,135 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
             .lines()
             .all(|line| line.contains("\"retention.delete\""))
     );
-    let (ok, said) = scrim(&[
-        "audit",
-        "verify",
-        "--state-dir",
-        state.to_str().expect("utf-8"),
-    ]);
-    assert!(ok && said.contains("2 entries, chain intact"), "{said}");
+    assert_audit_log_verifies(&state, 2);
 
     // An edited entry is caught, by line.
     std::fs::write(&log, entries.replacen("\"files\":1", "\"files\":0", 1)).expect("edit");
     let (ok, said) = scrim(&["audit", "verify", log.to_str().expect("utf-8")]);
     assert!(!ok, "{said}");
     assert!(said.contains("line 1: this entry was changed"), "{said}");
+}
+
+/// `acme`'s archive as `scrim run` writes it, through the policy's own
+/// plan (uids pseudonymised with a one-day key rotation): six exits of uid
+/// 1000 and six of uid 1001, over three days, so three key epochs.
+fn archive_of_two_subjects(directory: &Path) -> (std::path::PathBuf, Vec<String>, Vec<String>) {
+    let archive = directory.join("archive");
+    let policy = directory.join("policy.toml");
+    std::fs::write(
+        &policy,
+        acme_policy(
+            &archive,
+            "[keys]\nmaster_key_file = \"master.key\"\nrotation = \"1d\"",
+            r#""time" = "keep"
+"event.name" = "keep"
+"process.pid" = "keep"
+"process.real_user.id" = "pseudonymize""#,
+        ),
+    )
+    .expect("policy");
+    let compiled = scrim_policies::compile(&policy).expect("valid policy");
+    let mut plan = compiled.record_plans().remove(0);
+    let mut sink =
+        Archive::create(ArchiveOptions::new(&archive, Format::Parquet)).expect("archive");
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (index, age) in [2, 2, 1, 1, 0, 0].into_iter().enumerate() {
+        for (uid, pids) in [(1000, &mut first), (1001, &mut second)] {
+            let pid = 5000 + uid * 10 + index as i64;
+            let event = event_from_fields(
+                "process.exit",
+                [
+                    ("time", FixtureValue::Int(now() - age * DAY)),
+                    ("process.pid", FixtureValue::Int(pid)),
+                    ("process.real_user.id", FixtureValue::Int(uid)),
+                ],
+            )
+            .expect("event");
+            let mut record = plan.apply(&event).expect("a record");
+            sink.write("acme", &mut record).expect("write");
+            pids.push(pid.to_string());
+        }
+    }
+    let (_, closed) = sink.close();
+    closed.expect("close");
+    (policy, first, second)
+}
+
+#[test]
+fn a_subjects_rows_are_exported_then_erased_across_key_epochs_and_every_other_row_stays() {
+    let directory = scrim_testkit::keys::directory_with_master_key();
+    let (policy, subject_pids, other_pids) = archive_of_two_subjects(directory.path());
+    let archive = directory.path().join("archive");
+    let state = directory.path().join("state");
+    let request = |command: &str| {
+        vec![
+            "archive".to_owned(),
+            command.to_owned(),
+            "--policy".into(),
+            policy.display().to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--tenant".into(),
+            "acme".into(),
+            "--subject".into(),
+            "uid=1000".into(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        scrim(&args)
+    };
+
+    // Access: the subject's six rows, under three different pseudonyms.
+    let exported = directory.path().join("subject.jsonl");
+    let mut export = request("export");
+    export.extend(["--to".into(), exported.display().to_string()]);
+    let (ok, said) = run(export);
+    assert!(ok, "{said}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&exported)
+        .expect("export")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    let mut pids: Vec<String> = lines
+        .iter()
+        .map(|row| row["process.pid"].to_string())
+        .collect();
+    pids.sort();
+    assert_eq!(pids, subject_pids, "{said}");
+    let mut pseudonyms: Vec<&str> = lines
+        .iter()
+        .map(|row| row["process.real_user.id"].as_str().expect("a pseudonym"))
+        .collect();
+    pseudonyms.sort();
+    pseudonyms.dedup();
+    assert_eq!(pseudonyms.len(), 3, "one per key epoch: {pseudonyms:?}");
+
+    // Erasure: none of the subject's rows is left; every other row is.
+    let before = parquet_rows(&archive).expect("archive");
+    let (ok, said) = run(request("erase"));
+    assert!(ok, "{said}");
+    assert!(said.contains("erased 6 rows"), "{said}");
+    assert!(said.contains("erasing ["), "a progress bar: {said}");
+    let after = parquet_rows(&archive).expect("every file still reads");
+    let mut left: Vec<String> = after.iter().map(|row| row["process.pid"].clone()).collect();
+    left.sort();
+    assert_eq!(left, other_pids);
+    // The other rows are untouched, field for field.
+    for row in &after {
+        assert!(before.contains(row), "{row:?} changed");
+    }
+    assert!(
+        files_with_suffix(&archive, ".tmp")
+            .expect("list")
+            .is_empty()
+    );
+    // Export and erasure are in the audit log, and it verifies.
+    assert_audit_log_verifies(&state, 2);
+    let log = std::fs::read_to_string(state.join("audit.jsonl")).expect("log");
+    assert!(log.contains("\"archive.export\"") && log.contains("\"archive.erase\""));
+    assert!(
+        !log.contains("1000"),
+        "the subject's uid is not in the audit log: {log}"
+    );
 }

@@ -180,6 +180,11 @@ catalogue! {
         "Close only: nanoseconds from establishment to close.";
 }
 
+/// The catalogued field called `name`.
+pub fn named(name: &str) -> Option<&'static Field> {
+    ALL.iter().find(|field| field.name == name)
+}
+
 /// The catalogued fields of one event kind, in column order.
 pub fn of_kind(kind: EventKind) -> impl Iterator<Item = &'static Field> {
     ALL.iter().filter(move |field| field.kinds.contains(&kind))

@@ -23,6 +23,9 @@ pub struct TenantPolicy {
     pub capture: CapturePlan,
     pub retention: BTreeMap<EventKind, Duration>,
     pub sinks: Vec<Sink>,
+    /// What happens to each catalogued field that has a rule (a field
+    /// without one never leaves): for finding a subject's rows.
+    pub field_actions: BTreeMap<&'static str, Action>,
     pub(crate) selector: TenantSelector,
     kinds: [Option<Arc<KindPlan>>; 3],
 }
@@ -162,9 +165,7 @@ fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String))
         .fields
         .iter()
         .filter_map(|(name, action)| {
-            let field = field::ALL
-                .iter()
-                .find(|field| field.name == name.get_ref())?;
+            let field = field::named(name.get_ref())?;
             let step = match action.get_ref() {
                 Action::Drop => return None,
                 Action::Keep => Step::Keep,
@@ -220,6 +221,14 @@ fn compile_tenant(tenant: &Tenant, error: &mut impl FnMut(Range<usize>, String))
             .get_ref()
             .iter()
             .map(|sink| sink.get_ref().clone())
+            .collect(),
+        field_actions: tenant
+            .fields
+            .iter()
+            .filter_map(|(name, action)| {
+                let field = field::named(name.get_ref())?;
+                Some((field.name, action.get_ref().clone()))
+            })
             .collect(),
         selector: TenantSelector::compile(tenant.selector.get_ref(), error),
         kinds,

@@ -46,10 +46,7 @@ impl CapturePlan {
             .iter()
             .filter(|(_, action)| *action.get_ref() != Action::Drop)
             .filter_map(|(name, _)| {
-                scrim_event::field::ALL
-                    .iter()
-                    .find(|field| field.name == name.get_ref())
-                    .map(|field| field.name)
+                scrim_event::field::named(name.get_ref()).map(|field| field.name)
             })
             .collect();
         plan.rate_limit = tenant.quota.as_ref().map(|quota| {

@@ -391,7 +391,7 @@ fn check_field_rule(
     action: &Spanned<Action>,
 ) {
     let name = field_name.get_ref();
-    let Some(field) = field::ALL.iter().find(|field| field.name == name) else {
+    let Some(field) = field::named(name) else {
         let message = format!("unknown field `{name}`");
         let names = field::ALL.iter().map(|field| field.name);
         checker.error(field_name.span(), with_suggestion(message, name, names));

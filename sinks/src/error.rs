@@ -17,4 +17,7 @@ pub enum SinkError {
          and `-`, not starting with `.`"
     )]
     InvalidTenant { tenant: String },
+
+    #[error("archive: subject request on {path}: {problem}")]
+    Subject { path: PathBuf, problem: String },
 }

@@ -12,9 +12,11 @@ mod parquet;
 mod partition;
 mod recovery;
 mod retention;
+mod subject;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
 pub use error::SinkError;
 pub use parquet::arrow_schema;
 pub use recovery::remove_interrupted;
 pub use retention::{ExpiredPartition, expired_partitions, remove_partition};
+pub use subject::{Erased, Subject, SubjectValues, erase_rows, export_rows, parquet_files};

@@ -139,6 +139,18 @@ pub(crate) struct ParquetFile {
     writer: ArrowWriter<File>,
 }
 
+/// How scrim writes Parquet: zstd, small row groups.
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // The writer holds a row group in memory until it is full: small
+        // ones keep a collector with many open files within its budget.
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_created_by(format!("scrim {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl ParquetFile {
     pub(crate) fn create(
         path: PathBuf,
@@ -146,15 +158,7 @@ impl ParquetFile {
         record_schema: &RecordSchema,
     ) -> Result<Self, SinkError> {
         let schema = arrow_schema(record_schema);
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            // The writer holds a row group in memory until it is full: small
-            // ones keep a collector with many open files within its budget.
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .set_created_by(format!("scrim {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
             .map_err(|error| parquet_error(&path, error))?;
         let columns = record_schema
             .columns
