@@ -169,7 +169,7 @@ impl SubjectRequest {
 
 /// The values that mark the subject's rows in `field`'s column, as the
 /// tenant's policy wrote them.
-fn subject(
+pub fn subject(
     policy: &CompiledPolicy,
     tenant: &str,
     field: &'static scrim_event::field::Field,

@@ -49,6 +49,11 @@ enum BenchTarget {
         #[arg(long, default_value_t = 64)]
         ring_buffer_mib: u32,
     },
+    /// Erasing one subject from an archive the pipeline wrote.
+    Erase {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+    },
     /// The userspace pipeline without the kernel: a synthetic source through
     /// tenant resolution, plans and the Parquet sink, on one thread.
     Pipeline {
@@ -77,6 +82,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         } => probes(pairs, rounds.max(1), ring_buffer_mib).await,
         BenchTarget::Policy { tenants, rounds } => policy(tenants, rounds.max(1)),
         BenchTarget::Pipeline { events, tenants } => crate::pipeline_bench::run(events, tenants),
+        BenchTarget::Erase { events } => crate::erase_bench::run(events),
     }
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod capture;
 mod dispatch;
+mod erase_bench;
 mod explain;
 mod fields;
 mod keys;

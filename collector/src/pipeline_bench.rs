@@ -149,8 +149,52 @@ fn resolution(policy: &CompiledPolicy, tenants: u32) -> anyhow::Result<HashMap<u
     Ok(slots)
 }
 
+/// An archive a benchmark wrote: where, under which policy, and what it
+/// took.
+pub struct SyntheticArchive {
+    pub directory: std::path::PathBuf,
+    pub policy: CompiledPolicy,
+    pub archive: ArchiveStats,
+    pub elapsed: Duration,
+}
+
+impl SyntheticArchive {
+    /// The archive of `tenant-0`... under `directory/archive`.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.directory.join("archive")
+    }
+
+    pub fn remove(self) -> anyhow::Result<()> {
+        std::fs::remove_dir_all(&self.directory)
+            .with_context(|| format!("cannot remove {}", self.directory.display()))
+    }
+}
+
 pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
     let tenants = tenants.max(1);
+    println!(
+        "scrim bench pipeline: {events} synthetic events (half execs with scrubbed 100-byte \
+         command lines, half connection closes), {tenants} tenants, on one thread"
+    );
+    let written = write_synthetic(events, tenants)?;
+    let per_second = events as f64 / written.elapsed.as_secs_f64();
+    println!(
+        "  resolution, plans, Parquet (zstd)  {:>7.2} s  {:>6.2} M events/s on one core",
+        written.elapsed.as_secs_f64(),
+        per_second / 1e6
+    );
+    println!(
+        "  {} rows in {} files; peak memory (VmHWM) {} MiB",
+        written.archive.rows_committed,
+        written.archive.files_committed,
+        peak_memory_kib()? / 1024
+    );
+    written.remove()
+}
+
+/// Writes `events` synthetic events of `tenants` tenants through their
+/// pipelines into a fresh directory, inline on this thread.
+pub fn write_synthetic(events: u64, tenants: u32) -> anyhow::Result<SyntheticArchive> {
     let directory = tempfile_directory()?;
     MasterKey::generate(&directory.join("master.key"))?;
     let policy = scrim_policies::compile_source(&policy_text(tenants), &directory)
@@ -190,10 +234,6 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    println!(
-        "scrim bench pipeline: {events} synthetic events (half execs with scrubbed 100-byte \
-         command lines, half connection closes), {tenants} tenants, on one thread"
-    );
     let started = Instant::now();
     for index in 0..events {
         let event = &pool[(index % POOL as u64) as usize];
@@ -211,22 +251,12 @@ pub fn run(events: u64, tenants: u32) -> anyhow::Result<()> {
         closed?;
         archive = add_stats(archive, report.archive);
     }
-    let elapsed = started.elapsed();
-    let per_second = events as f64 / elapsed.as_secs_f64();
-    println!(
-        "  resolution, plans, Parquet (zstd)  {:>7.2} s  {:>6.2} M events/s on one core",
-        elapsed.as_secs_f64(),
-        per_second / 1e6
-    );
-    println!(
-        "  {} rows in {} files; peak memory (VmHWM) {} MiB",
-        archive.rows_committed,
-        archive.files_committed,
-        peak_memory_kib()? / 1024
-    );
-    std::fs::remove_dir_all(&directory)
-        .with_context(|| format!("cannot remove {}", directory.display()))?;
-    Ok(())
+    Ok(SyntheticArchive {
+        elapsed: started.elapsed(),
+        directory,
+        policy,
+        archive,
+    })
 }
 
 fn tempfile_directory() -> anyhow::Result<std::path::PathBuf> {

@@ -50,6 +50,9 @@ pub struct Erased {
     pub removed: bool,
     /// The size of the file before.
     pub bytes: u64,
+    /// The size of its rows decoded (Arrow buffers): what was filtered and
+    /// encoded again.
+    pub decoded_bytes: u64,
 }
 
 impl Subject {
@@ -173,6 +176,7 @@ pub fn erase_rows(file: &Path, subject: &Subject) -> Result<Erased, SinkError> {
         ..Erased::default()
     };
     for batch in &batches {
+        erased.decoded_bytes += batch.get_array_memory_size() as u64;
         let theirs = subject.mask(batch).map_err(failed)?;
         let others: BooleanArray = theirs
             .iter()
