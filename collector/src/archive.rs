@@ -376,6 +376,7 @@ fn settings(location: &ArchiveLocation) -> SinkSettings {
         root_override: location.output.clone(),
         format_override: None,
         roll_interval: Duration::from_secs(60),
+        roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
         spool_root: location.state_dir.join("spool"),
         spool_max_bytes: 0,
     }

@@ -70,6 +70,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     roll_interval: Duration,
 
+    /// Complete (and publish) each archive file once it is about this many
+    /// MiB.
+    #[arg(long, default_value_t = 128)]
+    roll_size_mib: u64,
+
     /// Kernel ring-buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
@@ -372,6 +377,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 OutputFormat::Jsonl => Format::JsonLines,
             }),
             roll_interval: args.roll_interval,
+            roll_bytes: args.roll_size_mib.saturating_mul(1 << 20),
             spool_root: args.state_dir.join("spool"),
             spool_max_bytes: args.spool_max_mib.saturating_mul(1 << 20),
         },
@@ -395,6 +401,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         policy_outputs,
         PipelineSettings {
             roll_interval: steering.settings.roll_interval,
+            roll_bytes: steering.settings.roll_bytes,
             spool_max_bytes: steering.settings.spool_max_bytes,
             resources: Arc::new(workloads),
             retention_interval: args.retention_interval,

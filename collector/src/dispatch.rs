@@ -346,6 +346,7 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
             root_override: None,
             format_override: None,
             roll_interval: Duration::from_secs(3600),
+            roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
             spool_root: archive.join("spool"),
             spool_max_bytes: 1 << 20,
         };
@@ -376,6 +377,7 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
             policy(archive.path()),
             PipelineSettings {
                 roll_interval: Duration::from_secs(3600),
+                roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
                 spool_max_bytes: 1 << 20,
                 resources: Arc::new(crate::workloads::Workloads::new("test")),
                 retention_interval: Duration::from_secs(86_400),

@@ -19,6 +19,8 @@ pub struct SinkSettings {
     /// Every archive is written in this format instead of its sink's.
     pub format_override: Option<Format>,
     pub roll_interval: std::time::Duration,
+    /// Complete (and publish) each archive file once it is about this large.
+    pub roll_bytes: u64,
     /// Where OTLP sinks spool what their backend does not take (one
     /// directory per tenant and backend, kept across restarts).
     pub spool_root: PathBuf,

@@ -210,6 +210,7 @@ pub fn write_synthetic(events: u64, tenants: u32) -> anyhow::Result<SyntheticArc
         root_override: Some(directory.join("archive")),
         format_override: Some(Format::Parquet),
         roll_interval: Duration::from_secs(3600),
+        roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
         spool_root: directory.join("spool"),
         spool_max_bytes: 0,
     };
@@ -225,6 +226,7 @@ pub fn write_synthetic(events: u64, tenants: u32) -> anyhow::Result<SyntheticArc
                 tenant,
                 PipelineSettings {
                     roll_interval: settings.roll_interval,
+                    roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
                     spool_max_bytes: settings.spool_max_bytes,
                     resources: Arc::new(Workloads::new("bench")),
                     // Nothing in the benchmark is old enough to expire.

@@ -34,6 +34,7 @@ pub fn unix_now() -> i64 {
 #[derive(Clone)]
 pub struct PipelineSettings {
     pub roll_interval: Duration,
+    pub roll_bytes: u64,
     pub spool_max_bytes: u64,
     /// The workloads' OTLP resources.
     pub resources: Arc<dyn Resources + Send + Sync>,
@@ -326,6 +327,7 @@ impl TenantPipeline {
     fn open_archive(&self, (root, format): &(PathBuf, Format)) -> anyhow::Result<Archive> {
         let mut options = ArchiveOptions::new(root, *format);
         options.roll_interval = self.settings.roll_interval;
+        options.max_bytes_per_file = self.settings.roll_bytes;
         Ok(Archive::create(options)?)
     }
 

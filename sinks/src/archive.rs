@@ -38,15 +38,21 @@ pub struct ArchiveOptions {
     pub roll_interval: Duration,
     /// A file is completed once it holds this many rows.
     pub max_rows_per_file: u64,
+    /// A file is completed once it is about this large.
+    pub max_bytes_per_file: u64,
 }
 
 impl ArchiveOptions {
+    /// Files are completed at 128 MiB unless told otherwise.
+    pub const DEFAULT_MAX_BYTES_PER_FILE: u64 = 128 << 20;
+
     pub fn new(root: impl Into<PathBuf>, format: Format) -> Self {
         ArchiveOptions {
             root: root.into(),
             format,
             roll_interval: Duration::from_secs(60),
             max_rows_per_file: 1_000_000,
+            max_bytes_per_file: Self::DEFAULT_MAX_BYTES_PER_FILE,
         }
     }
 }
@@ -67,6 +73,9 @@ pub struct ArchiveStats {
 /// One file of one format; [`Archive`] owns where it lives.
 pub(crate) trait PartitionWriter {
     fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError>;
+    /// About how large the file is so far: what is written, and what is
+    /// buffered to be (encoded, not yet compressed, for Parquet).
+    fn size(&self) -> u64;
     /// Flushes, closes and syncs the file; it is renamed only if this succeeds.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
 }
@@ -116,15 +125,29 @@ impl Archive {
     /// Appends `record` to `tenant`'s archive. On error the row is counted in
     /// [`ArchiveStats::rows_failed`] and the error returned for reporting.
     pub fn write(&mut self, tenant: &str, record: &mut dyn Record) -> Result<(), SinkError> {
-        let outcome = self.try_write(tenant, record);
-        match outcome {
-            Ok(()) => self.stats.rows_pending += 1,
-            Err(_) => self.stats.rows_failed += 1,
+        match self.try_write(tenant, record) {
+            Ok(full) => {
+                self.stats.rows_pending += 1;
+                // A full file is completed once its last row is counted in.
+                match full {
+                    Some(index) => self.complete(tenant, index),
+                    None => Ok(()),
+                }
+            }
+            Err(error) => {
+                self.stats.rows_failed += 1;
+                Err(error)
+            }
         }
-        outcome
     }
 
-    fn try_write(&mut self, tenant: &str, record: &mut dyn Record) -> Result<(), SinkError> {
+    /// Appends the record to its file; returns the file's index if it is
+    /// now full.
+    fn try_write(
+        &mut self,
+        tenant: &str,
+        record: &mut dyn Record,
+    ) -> Result<Option<usize>, SinkError> {
         let schema = record.schema();
         let kind = schema.kind;
         let time = record.partition_time();
@@ -162,14 +185,13 @@ impl Archive {
             .get_mut(tenant)
             .and_then(|files| files.get_mut(index))
         else {
-            return Ok(());
+            return Ok(None);
         };
         file.writer.append(record)?;
         file.rows += 1;
-        if file.rows >= self.options.max_rows_per_file {
-            self.complete(tenant, index)?;
-        }
-        Ok(())
+        let full = file.rows >= self.options.max_rows_per_file
+            || file.writer.size() >= self.options.max_bytes_per_file;
+        Ok(full.then_some(index))
     }
 
     /// Completes every file opened at least a roll interval before `now`.

@@ -15,6 +15,7 @@ pub(crate) struct JsonLinesFile {
     path: PathBuf,
     writer: BufWriter<File>,
     line: Vec<u8>,
+    written: u64,
 }
 
 impl JsonLinesFile {
@@ -23,6 +24,7 @@ impl JsonLinesFile {
             path,
             writer: BufWriter::new(file),
             line: Vec::with_capacity(512),
+            written: 0,
         }
     }
 
@@ -77,9 +79,14 @@ impl PartitionWriter for JsonLinesFile {
     fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError> {
         self.line.clear();
         encode(record, &mut self.line).map_err(|error| self.io_error(error.into()))?;
+        self.written += self.line.len() as u64;
         self.writer
             .write_all(&self.line)
             .map_err(|error| self.io_error(error))
+    }
+
+    fn size(&self) -> u64 {
+        self.written
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), SinkError> {

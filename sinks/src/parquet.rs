@@ -189,6 +189,10 @@ impl ParquetFile {
 }
 
 impl PartitionWriter for ParquetFile {
+    fn size(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
     fn append(&mut self, record: &mut dyn Record) -> Result<(), SinkError> {
         let mut columns = self.columns.iter_mut();
         record.visit_columns(&mut |value| {

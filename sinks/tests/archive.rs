@@ -274,3 +274,34 @@ fn a_record_of_another_schema_completes_the_file_and_starts_a_new_one() {
     let widths: Vec<usize> = rows.iter().map(|row| row.len()).collect();
     assert!(widths.contains(&2), "{widths:?}");
 }
+
+#[test]
+fn rolls_files_by_size_and_every_piece_reads() {
+    for (format, suffix) in [(Format::Parquet, ".parquet"), (Format::JsonLines, ".jsonl")] {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut options = ArchiveOptions::new(root.path(), format);
+        options.max_bytes_per_file = 64 << 10;
+        let mut archive = Archive::create(options).expect("archive");
+        for pid in 0..20_000 {
+            let event = process_event(ProcessEventKind::Exec, pid, NOV_25_18H + i64::from(pid));
+            archive
+                .write("acme", &mut UnfilteredEvent(&event))
+                .expect("write");
+        }
+        let (stats, closed) = archive.close();
+        closed.expect("close");
+        assert_eq!(stats.rows_committed, 20_000);
+        let files = files_with_suffix(root.path(), suffix).expect("list");
+        assert!(files.len() > 1, "{format:?}: one file of 20,000 rows");
+        assert_eq!(stats.files_committed, files.len() as u64);
+        let rows = match format {
+            Format::Parquet => parquet_rows(root.path()).expect("every file reads").len(),
+            Format::JsonLines => json_lines(root.path()).expect("every file reads").len(),
+        };
+        assert_eq!(rows, 20_000, "{format:?}");
+        for file in files {
+            let size = std::fs::metadata(&file).expect("size").len();
+            assert!(size <= 2 * (64 << 10), "{}: {size} bytes", file.display());
+        }
+    }
+}
