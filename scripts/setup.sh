@@ -9,7 +9,8 @@
 #   - bpf-linker, which links the kernel programs into one BPF object;
 #   - tracefs mounted at /sys/kernel/tracing, where tracepoints are attached;
 #   - DuckDB and jsonschema for Python: the independent tools the tests check
-#     archives and the policy schema with.
+#     archives and the policy schema with; systemd's systemd-analyze, which
+#     checks the shipped unit.
 set -euo pipefail
 
 LLVM_VERSION=22
@@ -19,6 +20,7 @@ APT_PACKAGES=(
   "libpolly-${LLVM_VERSION}-dev"
   libzstd-dev
   zlib1g-dev
+  systemd
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -110,12 +110,26 @@ pub fn python_module_or_skip(test: &str, module: &str) -> bool {
         .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|output| output.status.success());
+    tool_or_skip(test, &format!("Python {module}"), available)
+}
+
+/// Whether `program` runs (`program --version`); when it does not and
+/// [`REQUIRE_TOOLS`] is set, panics.
+pub fn program_or_skip(test: &str, program: &str) -> bool {
+    let available = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    tool_or_skip(test, program, available)
+}
+
+fn tool_or_skip(test: &str, tool: &str, available: bool) -> bool {
     let required = std::env::var(REQUIRE_TOOLS).is_ok_and(|value| value == "1");
     match (available, required) {
         (true, _) => true,
-        (false, true) => panic!("{test}: {REQUIRE_TOOLS} is set but Python {module} is missing"),
+        (false, true) => panic!("{test}: {REQUIRE_TOOLS} is set but {tool} is missing"),
         (false, false) => {
-            eprintln!("skipping the {module} part of {test}: run scripts/setup.sh to install it");
+            eprintln!("skipping the {tool} part of {test}: run scripts/setup.sh to install it");
             false
         }
     }
