@@ -787,6 +787,9 @@ fn after_a_kill_9_mid_write_every_visible_file_reads_and_the_next_start_cleans_u
         cleaned.contains(&format!("removed {} unfinished files", unfinished.len())),
         "{cleaned}"
     );
+    // Signals are handled once it captures; stopping earlier would kill it.
+    next.wait_for("capturing")
+        .unwrap_or_else(|seen| panic!("the second run did not start:\n{seen}"));
     let (status, _) = next.stop();
     assert!(status.success());
     assert!(unfinished.iter().all(|file| !file.exists()));
