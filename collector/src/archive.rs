@@ -203,11 +203,15 @@ pub fn subject(
                 .unwrap_or(i64::MAX)
                 .max(1);
             let oldest = now.saturating_sub(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX));
+            let number = match field_type {
+                FieldType::Int => Some(integer()?),
+                _ => None,
+            };
             let mut pseudonyms = HashSet::new();
             let mut at = now;
             loop {
-                let pseudonym = match field_type {
-                    FieldType::Int => pseudonymizer.pseudonymize_int(field.name, integer()?, at),
+                let pseudonym = match number {
+                    Some(number) => pseudonymizer.pseudonymize_int(field.name, number, at),
                     _ => pseudonymizer.pseudonymize(field.name, value.as_bytes(), at),
                 };
                 pseudonyms.insert(pseudonym.as_str().to_owned());

@@ -160,6 +160,8 @@ fn otlp_targets(
             Sink::Parquet { .. } | Sink::Jsonl { .. } => None,
         })
         .collect();
+    // One sink per spool, wherever the same backend is listed twice.
+    targets.sort_by(|a, b| a.1.cmp(&b.1));
     targets.dedup_by(|a, b| a.1 == b.1);
     targets
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::{path::Path, thread, time::Duration};
 
-use common::{policy_file, start_capturing, summary_numbers};
+use common::{policy_file, start_with_policy_and, summary_numbers};
 use scrim_testkit::{
     cgroup::TestCgroup,
     otlp_receiver::{OtlpReceiver, ReceivedSpan},
@@ -62,16 +62,11 @@ fn processes_and_connections_reach_each_tenants_backend_as_linked_spans() {
         ),
     ));
     let state = tempfile::tempdir().expect("tempdir");
-    let policy_path = policy.path().join("policy.toml");
-    let Some(collector) = start_capturing(
+    let Some(collector) = start_with_policy_and(
         test,
+        &policy,
         None,
-        &[
-            "--policy",
-            policy_path.to_str().expect("utf-8 path"),
-            "--state-dir",
-            state.path().to_str().expect("utf-8 path"),
-        ],
+        &["--state-dir", state.path().to_str().expect("utf-8 path")],
     ) else {
         return;
     };
@@ -185,17 +180,8 @@ fn a_backend_down_for_sixty_seconds_under_load_gets_every_span_once() {
         "version = 1\n[defaults]\nunknown_tenant = \"drop\"\n{}",
         tenant("steady", "otlp-outage", &receiver.grpc_endpoint(), "grpc"),
     ));
-    let policy_path = policy.path().join("policy.toml");
-    let Some(collector) = start_capturing(
-        test,
-        None,
-        &[
-            "--policy",
-            policy_path.to_str().expect("utf-8 path"),
-            "--duration",
-            "150s",
-        ],
-    ) else {
+    let Some(collector) = start_with_policy_and(test, &policy, None, &["--duration", "150s"])
+    else {
         return;
     };
     let group = TestCgroup::create("otlp-outage").expect("cgroup");

@@ -10,7 +10,8 @@ use std::{
 };
 
 use common::{
-    SCRIM, entry_names, policy_file, start_capturing, start_with_policy, summary_numbers, two_sinks,
+    SCRIM, entry_names, policy_file, start_capturing, start_with_policy, start_with_policy_and,
+    summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{
@@ -366,15 +367,11 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let policy = policy_file(&first);
     let policy_path = policy.path().join("policy.toml");
     let state = tempfile::tempdir().expect("state directory");
-    let Some(mut collector) = start_capturing(
+    let Some(mut collector) = start_with_policy_and(
         test,
+        &policy,
         Some(output.path()),
-        &[
-            "--policy",
-            policy_path.to_str().expect("utf-8 path"),
-            "--state-dir",
-            state.path().to_str().expect("utf-8 path"),
-        ],
+        &["--state-dir", state.path().to_str().expect("utf-8 path")],
     ) else {
         return;
     };

@@ -253,10 +253,18 @@ pub fn two_sinks(first: &str, second: &str) -> (tempfile::TempDir, PathBuf, Path
 
 /// Starts scrim on the `policy.toml` that [`policy_file`] wrote.
 pub fn start_with_policy(test: &str, policy: &tempfile::TempDir) -> Option<Collector> {
+    start_with_policy_and(test, policy, None, &[])
+}
+
+/// [`start_with_policy`], with `--output` and more arguments.
+pub fn start_with_policy_and(
+    test: &str,
+    policy: &tempfile::TempDir,
+    output: Option<&Path>,
+    extra: &[&str],
+) -> Option<Collector> {
     let policy_path = policy.path().join("policy.toml");
-    start_capturing(
-        test,
-        None,
-        &["--policy", policy_path.to_str().expect("utf-8 path")],
-    )
+    let mut args = vec!["--policy", policy_path.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    start_capturing(test, output, &args)
 }
