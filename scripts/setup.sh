@@ -9,8 +9,9 @@
 #   - bpf-linker, which links the kernel programs into one BPF object;
 #   - tracefs mounted at /sys/kernel/tracing, where tracepoints are attached;
 #   - DuckDB and jsonschema for Python: the independent tools the tests check
-#     archives and the policy schema with; systemd's systemd-analyze, which
-#     checks the shipped unit.
+#     archives and the policy schema with; moto's S3 server and boto3, the
+#     object storage the tests upload archives to and read them back from;
+#     systemd's systemd-analyze, which checks the shipped unit.
 set -euo pipefail
 
 LLVM_VERSION=22
@@ -81,12 +82,15 @@ mount_tracefs() {
 }
 
 install_python_tools() {
-  for module in duckdb jsonschema; do
+  # module to import, package to install
+  for pair in duckdb:duckdb jsonschema:jsonschema "moto.server:moto[server]"; do
+    module=${pair%%:*}
+    package=${pair#*:}
     if python3 -c "import $module" >/dev/null 2>&1; then
       say "Python $module present"
     else
-      say "installing Python $module (an independent checker for the tests)"
-      python3 -m pip install --quiet --disable-pip-version-check "$module"
+      say "installing Python $package (an independent checker for the tests)"
+      python3 -m pip install --quiet --disable-pip-version-check "$package"
     fi
   done
 }

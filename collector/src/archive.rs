@@ -21,14 +21,14 @@ use scrim_audit::AuditLog;
 use scrim_event::{field::FieldType, time::UtcDateTime};
 use scrim_policies::{CompiledPolicy, model::Action};
 use scrim_redaction::Pseudonymizer;
-use scrim_sinks::{Subject, SubjectValues, erase_rows, export_rows, parquet_files};
+use scrim_sinks::{Bucket, Subject, SubjectValues, erase_rows, export_rows, parquet_files};
 use serde_json::json;
 
 use crate::{
     capture::audit_log_path,
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::PolicySource,
-    retention::TenantRetention,
+    retention::{ArchiveAt, TenantRetention},
     tenant_pipeline::unix_now,
 };
 
@@ -111,15 +111,62 @@ pub fn run(args: ArchiveArgs) -> anyhow::Result<()> {
     }
 }
 
-/// A tenant's archive directories and how to tell the subject's rows.
+/// A tenant's archives and how to tell the subject's rows.
 struct SubjectRequest {
     tenant: String,
     field: &'static str,
     /// `None`: the tenant's policy never lets the field out, so no row can
     /// be the subject's by it.
     subject: Option<Subject>,
-    directories: Vec<PathBuf>,
+    /// The tenant's directories, each with the bucket it is staging for.
+    archives: Vec<(PathBuf, Option<Bucket>)>,
     audit: AuditLog,
+}
+
+/// One Parquet file of a subject request: on disk, or an object (worked
+/// on through a local copy).
+enum ArchiveFile<'a> {
+    Local(PathBuf),
+    Object {
+        bucket: &'a Bucket,
+        key: String,
+        size: u64,
+    },
+}
+
+impl ArchiveFile<'_> {
+    /// Where the file can be read now: the file itself, or a fresh copy
+    /// of the object in `scratch`.
+    fn local(&self, scratch: &Path) -> anyhow::Result<PathBuf> {
+        match self {
+            ArchiveFile::Local(path) => Ok(path.clone()),
+            ArchiveFile::Object { bucket, key, .. } => {
+                let copy = scratch.join("object.parquet");
+                bucket.download(key, &copy)?;
+                Ok(copy)
+            }
+        }
+    }
+
+    /// Puts back what erasing did to the local copy: the rewritten file
+    /// replaces the object (one atomic PUT), or the object goes.
+    fn store(&self, copy: &Path, erased: &scrim_sinks::Erased) -> anyhow::Result<()> {
+        if let ArchiveFile::Object { bucket, key, .. } = self {
+            if erased.removed {
+                bucket.delete(key)?;
+            } else if erased.rewritten {
+                bucket.upload_file(copy, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            ArchiveFile::Local(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            ArchiveFile::Object { size, .. } => *size,
+        }
+    }
 }
 
 impl SubjectRequest {
@@ -149,19 +196,36 @@ impl SubjectRequest {
             tenant: args.tenant.clone(),
             field: field.name,
             subject,
-            directories: tenant
+            archives: tenant
                 .archives
                 .iter()
-                .map(|(root, _)| root.join(format!("tenant={}", args.tenant)))
-                .collect(),
+                .map(|target| {
+                    let bucket = target.bucket.as_deref().map(Bucket::open).transpose()?;
+                    Ok((target.root.join(format!("tenant={}", args.tenant)), bucket))
+                })
+                .collect::<anyhow::Result<_>>()?,
             audit: AuditLog::at(&audit_log_path(&location.state_dir)),
         })
     }
 
-    fn files(&self) -> anyhow::Result<Vec<PathBuf>> {
+    /// Every Parquet file of the tenant: on disk, in buckets, and staged
+    /// for a bucket but not up yet.
+    fn files(&self) -> anyhow::Result<Vec<ArchiveFile<'_>>> {
         let mut files = Vec::new();
-        for directory in &self.directories {
-            files.extend(parquet_files(directory)?);
+        for (directory, bucket) in &self.archives {
+            files.extend(
+                parquet_files(directory)?
+                    .into_iter()
+                    .map(ArchiveFile::Local),
+            );
+            if let Some(bucket) = bucket {
+                files.extend(
+                    bucket
+                        .parquet_objects(&self.tenant)?
+                        .into_iter()
+                        .map(|(key, size)| ArchiveFile::Object { bucket, key, size }),
+                );
+            }
         }
         Ok(files)
     }
@@ -243,9 +307,10 @@ fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> 
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let (mut rows, mut files) = (0, 0);
+    let scratch = scratch_directory()?;
     if let Some(subject) = &request.subject {
         for file in request.files()? {
-            let found = export_rows(&file, subject, &mut out)?;
+            let found = export_rows(&file.local(scratch.path())?, subject, &mut out)?;
             rows += found;
             files += usize::from(found > 0);
         }
@@ -270,17 +335,16 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
         Some(_) => request.files()?,
         None => Vec::new(),
     };
-    let total_bytes: u64 = files
-        .iter()
-        .filter_map(|file| std::fs::metadata(file).ok())
-        .map(|metadata| metadata.len())
-        .sum();
+    let scratch = scratch_directory()?;
+    let total_bytes: u64 = files.iter().map(ArchiveFile::size).sum();
     let started = Instant::now();
     let mut progress = Progress::new(files.len(), total_bytes);
     let (mut rows, mut rewritten, mut removed, mut read) = (0, 0, 0, 0);
     if let Some(subject) = &request.subject {
         for file in &files {
-            let erased = erase_rows(file, subject)?;
+            let local = file.local(scratch.path())?;
+            let erased = erase_rows(&local, subject)?;
+            file.store(&local, &erased)?;
             rows += erased.rows_removed;
             rewritten += usize::from(erased.rewritten);
             removed += usize::from(erased.removed);
@@ -375,6 +439,11 @@ impl Progress {
     }
 }
 
+/// Where objects are worked on: removed with everything in it at the end.
+fn scratch_directory() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::tempdir().context("cannot make a scratch directory for objects")
+}
+
 fn settings(location: &ArchiveLocation) -> SinkSettings {
     SinkSettings {
         root_override: location.output.clone(),
@@ -382,6 +451,7 @@ fn settings(location: &ArchiveLocation) -> SinkSettings {
         roll_interval: Duration::from_secs(60),
         roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
         spool_root: location.state_dir.join("spool"),
+        staging_root: location.state_dir.join("uploads"),
         spool_max_bytes: 0,
     }
 }
@@ -393,12 +463,22 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
     let now = unix_now();
     let (mut partitions, mut files, mut bytes) = (0, 0, 0);
     for tenant in &outputs.tenants {
+        let buckets: Vec<(PathBuf, Option<Bucket>)> = tenant
+            .archives
+            .iter()
+            .map(|target| {
+                let bucket = target.bucket.as_deref().map(Bucket::open).transpose()?;
+                Ok((target.root.clone(), bucket))
+            })
+            .collect::<anyhow::Result<_>>()?;
         let removals = TenantRetention {
             tenant: &tenant.name,
-            roots: tenant
-                .archives
+            archives: buckets
                 .iter()
-                .map(|(root, _)| root.as_path())
+                .map(|(root, bucket)| match bucket {
+                    Some(bucket) => ArchiveAt::Bucket(bucket),
+                    None => ArchiveAt::Directory(root),
+                })
                 .collect(),
             periods: &tenant.retention,
         }
@@ -408,7 +488,7 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
             println!(
                 "{} {} (tenant {}, kind {}, hour {}, {} files, {} bytes)",
                 if dry_run { "would remove" } else { "removed" },
-                partition.directory.display(),
+                partition.location,
                 tenant.name,
                 removal.kind.as_str(),
                 UtcDateTime::from_unix_nanos(partition.hour_start).rfc3339(),

@@ -157,6 +157,7 @@ fn policy(tenants: u32, rounds: u32) -> anyhow::Result<()> {
                 roll_interval: Duration::from_secs(60),
                 roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
                 spool_root: std::env::temp_dir(),
+                staging_root: std::env::temp_dir(),
                 spool_max_bytes: 0,
             };
             let (swapping, swapped) = fastest_of(rounds, || -> anyhow::Result<usize> {

@@ -379,6 +379,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             roll_interval: args.roll_interval,
             roll_bytes: args.roll_size_mib.saturating_mul(1 << 20),
             spool_root: args.state_dir.join("spool"),
+            staging_root: args.state_dir.join("uploads"),
             spool_max_bytes: args.spool_max_mib.saturating_mul(1 << 20),
         },
         reloads: 0,
@@ -568,6 +569,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             spans.spooled,
             spans.dropped,
             spans.failed_requests,
+        );
+    }
+    for (tenant, uploads) in &finished.uploads {
+        tracing::info!(
+            tenant,
+            files_uploaded = uploads.files,
+            bytes_uploaded = uploads.bytes,
+            failed_uploads = uploads.failed_attempts,
+            "tenant `{tenant}` uploads: {} files ({} bytes) to object storage, {} failed \
+             attempts (what failed waits in staging for the next pass or run)",
+            uploads.files,
+            uploads.bytes,
+            uploads.failed_attempts,
         );
     }
     if received == 0 {

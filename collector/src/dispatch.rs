@@ -23,6 +23,7 @@ use crate::{
     metrics::LatencyHistogram,
     outputs::{OutputStats, PolicyOutputs, TenantCounts, TenantOutputs},
     tenant_pipeline::{PipelineSettings, TenantPipeline, TenantReport, add_otlp, add_stats},
+    upload::UploadStats,
 };
 
 /// What a tenant's worker is asked to do, in order.
@@ -64,6 +65,8 @@ pub struct DispatchReport {
     pub queued: BTreeMap<String, usize>,
     /// Each tenant's spans, for tenants with OTLP sinks.
     pub otlp: BTreeMap<String, OtlpStats>,
+    /// Each tenant's uploads, for tenants with archives in object storage.
+    pub uploads: BTreeMap<String, UploadStats>,
     pub latency: LatencyHistogram,
 }
 
@@ -208,6 +211,10 @@ impl DispatchReport {
             let otlp = self.otlp.entry(name.to_owned()).or_default();
             *otlp = add_otlp(*otlp, tenant.otlp);
         }
+        if tenant.uploads != UploadStats::default() {
+            let uploads = self.uploads.entry(name.to_owned()).or_default();
+            *uploads = uploads.add(tenant.uploads);
+        }
         let counts = self.tenants.entry(name.to_owned()).or_default();
         counts.received += tenant.counts.received + queue_full;
         counts.exported += tenant.counts.exported;
@@ -348,6 +355,7 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
             roll_interval: Duration::from_secs(3600),
             roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
             spool_root: archive.join("spool"),
+            staging_root: archive.join("uploads"),
             spool_max_bytes: 1 << 20,
         };
         // Slot 1 carries `slow`, slot 2 `quick`.

@@ -20,6 +20,7 @@ mod retention;
 mod summary;
 mod tenancy;
 mod tenant_pipeline;
+mod upload;
 mod workloads;
 
 use std::process::ExitCode;

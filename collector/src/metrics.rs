@@ -235,6 +235,33 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         "OTLP export requests that failed (their spans were spooled).",
         &labelled(&failed_requests),
     );
+    let mut uploaded_files: Vec<(String, u64)> = Vec::new();
+    let mut uploaded_bytes: Vec<(String, u64)> = Vec::new();
+    let mut failed_uploads: Vec<(String, u64)> = Vec::new();
+    for (tenant, uploads) in &scrape.pipelines.uploads {
+        let label = format!("tenant=\"{}\"", escape(tenant));
+        uploaded_files.push((label.clone(), uploads.files));
+        uploaded_bytes.push((label.clone(), uploads.bytes));
+        failed_uploads.push((label, uploads.failed_attempts));
+    }
+    counter(
+        &mut out,
+        "scrim_archive_uploaded_files_total",
+        "Archive files each tenant uploaded to object storage.",
+        &labelled(&uploaded_files),
+    );
+    counter(
+        &mut out,
+        "scrim_archive_uploaded_bytes_total",
+        "Bytes of archive files each tenant uploaded to object storage.",
+        &labelled(&uploaded_bytes),
+    );
+    counter(
+        &mut out,
+        "scrim_archive_upload_failures_total",
+        "Upload passes that failed (their files wait in staging and are retried).",
+        &labelled(&failed_uploads),
+    );
     let depths: Vec<(String, f64)> = scrape
         .pipelines
         .queued

@@ -9,7 +9,7 @@ use scrim_policies::{
     CompiledPolicy, RecordPlan,
     model::{OtlpProtocol, Sink},
 };
-use scrim_sinks::{ArchiveStats, Format, SinkError};
+use scrim_sinks::{ArchiveStats, Format, SinkError, is_bucket_url};
 
 /// How `scrim run`'s options change where records go.
 #[derive(Clone, Debug)]
@@ -26,6 +26,29 @@ pub struct SinkSettings {
     pub spool_root: PathBuf,
     /// Each spool's bound.
     pub spool_max_bytes: u64,
+    /// Where archives in object storage are written before their upload
+    /// (one directory per bucket URL, kept across restarts).
+    pub staging_root: PathBuf,
+}
+
+/// Where one archive is, and how it is written.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ArchiveTarget {
+    /// Where its files are written and completed: the archive itself, or
+    /// the staging directory of its bucket.
+    pub root: PathBuf,
+    pub format: Format,
+    /// The object storage (`s3://bucket/prefix`) completed files go to.
+    pub bucket: Option<String>,
+}
+
+impl ArchiveTarget {
+    /// The archive as users name it: its directory or its URL.
+    pub fn location(&self) -> String {
+        self.bucket
+            .clone()
+            .unwrap_or_else(|| self.root.display().to_string())
+    }
 }
 
 /// A policy as the tenants' pipelines need it.
@@ -40,8 +63,8 @@ pub struct TenantOutputs {
     pub name: String,
     archive_group: Option<u32>,
     pub plan: RecordPlan,
-    /// Directory and format of each archive, without duplicates.
-    pub archives: Vec<(PathBuf, Format)>,
+    /// Each archive, without duplicates.
+    pub archives: Vec<ArchiveTarget>,
     /// Each OTLP backend, with the directory of its spool.
     pub otlp: Vec<(OtlpTarget, PathBuf)>,
     /// How long each kind stays in the archives.
@@ -53,8 +76,12 @@ impl TenantOutputs {
     /// where the policy names one.
     pub fn prepare_directories(&self) -> Result<(), SinkError> {
         if let Some(group) = self.archive_group {
-            for (root, _) in &self.archives {
-                restrict_to_group(&root.join(format!("tenant={}", self.name)), group)?;
+            for archive in self
+                .archives
+                .iter()
+                .filter(|archive| archive.bucket.is_none())
+            {
+                restrict_to_group(&archive.root.join(format!("tenant={}", self.name)), group)?;
             }
         }
         Ok(())
@@ -86,12 +113,12 @@ impl PolicyOutputs {
         }
     }
 
-    /// Every archive directory some tenant writes to.
-    pub fn archive_roots(&self) -> Vec<PathBuf> {
-        let mut roots: Vec<PathBuf> = self
+    /// Every archive some tenant writes to: directories and bucket URLs.
+    pub fn archive_roots(&self) -> Vec<String> {
+        let mut roots: Vec<String> = self
             .tenants
             .iter()
-            .flat_map(|tenant| tenant.archives.iter().map(|(root, _)| root.clone()))
+            .flat_map(|tenant| tenant.archives.iter().map(ArchiveTarget::location))
             .collect();
         roots.sort();
         roots.dedup();
@@ -107,24 +134,44 @@ impl PolicyOutputs {
     }
 }
 
-fn archive_targets(sinks: &[Sink], settings: &SinkSettings) -> Vec<(PathBuf, Format)> {
-    let mut targets: Vec<(PathBuf, Format)> = sinks
+fn archive_targets(sinks: &[Sink], settings: &SinkSettings) -> Vec<ArchiveTarget> {
+    let mut targets: Vec<ArchiveTarget> = sinks
         .iter()
         .filter_map(|sink| match sink {
-            Sink::Parquet { path } => Some((PathBuf::from(path), Format::Parquet)),
-            Sink::Jsonl { path } => Some((PathBuf::from(path), Format::JsonLines)),
+            Sink::Parquet { path } => Some((path, Format::Parquet)),
+            Sink::Jsonl { path } => Some((path, Format::JsonLines)),
             Sink::Otlp { .. } => None,
         })
         .map(|(path, format)| {
-            (
-                settings.root_override.clone().unwrap_or(path),
-                settings.format_override.unwrap_or(format),
-            )
+            let format = settings.format_override.unwrap_or(format);
+            match &settings.root_override {
+                Some(root) => ArchiveTarget {
+                    root: root.clone(),
+                    format,
+                    bucket: None,
+                },
+                None if is_bucket_url(path) => ArchiveTarget {
+                    root: settings.staging_root.join(backend_directory(path)),
+                    format,
+                    bucket: Some(path.trim_end_matches('/').to_owned()),
+                },
+                None => ArchiveTarget {
+                    root: PathBuf::from(path),
+                    format,
+                    bucket: None,
+                },
+            }
         })
         .collect();
     targets.sort();
     targets.dedup();
     targets
+}
+
+/// A directory name for a remote backend: the same for the same address,
+/// across restarts.
+fn backend_directory(address: &str) -> String {
+    blake3::hash(address.trim_end_matches('/').as_bytes()).to_hex()[..16].to_owned()
 }
 
 fn otlp_targets(
@@ -150,11 +197,10 @@ fn otlp_targets(
                     headers: headers.clone(),
                 };
                 // One spool per backend, named after where it sends.
-                let backend = blake3::hash(endpoint.as_bytes()).to_hex();
                 let spool = settings
                     .spool_root
                     .join(format!("tenant={tenant}"))
-                    .join(&backend[..16]);
+                    .join(backend_directory(endpoint));
                 Some((target, spool))
             }
             Sink::Parquet { .. } | Sink::Jsonl { .. } => None,

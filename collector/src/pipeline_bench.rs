@@ -212,6 +212,7 @@ pub fn write_synthetic(events: u64, tenants: u32) -> anyhow::Result<SyntheticArc
         roll_interval: Duration::from_secs(3600),
         roll_bytes: scrim_sinks::ArchiveOptions::DEFAULT_MAX_BYTES_PER_FILE,
         spool_root: directory.join("spool"),
+        staging_root: directory.join("uploads"),
         spool_max_bytes: 0,
     };
     let outputs = PolicyOutputs::new(&policy, tenant_of_slot, &settings);

@@ -8,14 +8,44 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use anyhow::Context as _;
 use scrim_audit::AuditLog;
 use scrim_event::{EventKind, UnixNanos, time::UtcDateTime};
-use scrim_sinks::{ExpiredPartition, expired_partitions, remove_partition};
+use scrim_sinks::{Bucket, ExpiredPartition, expired_partitions, remove_partition};
 use serde_json::json;
 
-/// One tenant's retention: its archive roots and how long each kind stays.
+/// One tenant's retention: its archives and how long each kind stays.
 pub struct TenantRetention<'a> {
     pub tenant: &'a str,
-    pub roots: Vec<&'a Path>,
+    pub archives: Vec<ArchiveAt<'a>>,
     pub periods: &'a BTreeMap<EventKind, Duration>,
+}
+
+/// Where an archive is.
+#[derive(Clone, Copy)]
+pub enum ArchiveAt<'a> {
+    Directory(&'a Path),
+    Bucket(&'a Bucket),
+}
+
+impl ArchiveAt<'_> {
+    fn expired(
+        self,
+        tenant: &str,
+        kind: EventKind,
+        cutoff: UnixNanos,
+    ) -> anyhow::Result<Vec<ExpiredPartition>> {
+        match self {
+            ArchiveAt::Directory(root) => expired_partitions(root, tenant, kind, cutoff)
+                .with_context(|| format!("retention: cannot scan {}", root.display())),
+            ArchiveAt::Bucket(bucket) => Ok(bucket.expired_partitions(tenant, kind, cutoff)?),
+        }
+    }
+
+    fn remove(self, partition: &ExpiredPartition) -> anyhow::Result<()> {
+        match self {
+            ArchiveAt::Directory(_) => remove_partition(partition)
+                .with_context(|| format!("retention: cannot remove {}", partition.location)),
+            ArchiveAt::Bucket(bucket) => Ok(bucket.remove_partition(partition)?),
+        }
+    }
 }
 
 /// A partition past retention: removed, or (in a dry run) to be removed.
@@ -38,21 +68,17 @@ impl TenantRetention<'_> {
         for (&kind, period) in self.periods {
             let keep = i64::try_from(period.as_nanos()).unwrap_or(i64::MAX);
             let cutoff = now.saturating_sub(keep);
-            for root in &self.roots {
-                let expired = expired_partitions(root, self.tenant, kind, cutoff)
-                    .with_context(|| format!("retention: cannot scan {}", root.display()))?;
-                for partition in expired {
+            for archive in &self.archives {
+                for partition in archive.expired(self.tenant, kind, cutoff)? {
                     if !dry_run {
-                        remove_partition(&partition).with_context(|| {
-                            format!("retention: cannot remove {}", partition.directory.display())
-                        })?;
+                        archive.remove(&partition)?;
                         if let Some(audit) = audit {
                             audit.append(
                                 "retention.delete",
                                 json!({
                                     "tenant": self.tenant,
                                     "kind": kind.as_str(),
-                                    "partition": partition.directory.display().to_string(),
+                                    "partition": partition.location,
                                     "hour": UtcDateTime::from_unix_nanos(partition.hour_start).rfc3339(),
                                     "files": partition.files.len(),
                                     "bytes": partition.bytes,

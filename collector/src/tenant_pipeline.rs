@@ -4,7 +4,7 @@
 //! else's data or progress.
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -14,11 +14,12 @@ use scrim_audit::AuditLog;
 use scrim_event::{Event, EventKind};
 use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Resources};
 use scrim_policies::RecordPlan;
-use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Format, remove_interrupted};
+use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Bucket, remove_interrupted};
 
 use crate::{
-    outputs::{TenantCounts, TenantOutputs},
-    retention::TenantRetention,
+    outputs::{ArchiveTarget, TenantCounts, TenantOutputs},
+    retention::{ArchiveAt, TenantRetention},
+    upload::{UploadStats, Uploader},
 };
 
 /// The wall clock, as event times are.
@@ -49,6 +50,8 @@ pub struct PipelineSettings {
 pub struct TenantReport {
     pub counts: TenantCounts,
     pub archive: ArchiveStats,
+    /// Files uploaded to object storage.
+    pub uploads: UploadStats,
     /// Events of a kind the tenant does not export.
     pub dropped_by_policy: u64,
     /// Spans of the tenant's OTLP sinks.
@@ -59,7 +62,10 @@ pub struct TenantPipeline {
     name: String,
     plan: RecordPlan,
     settings: PipelineSettings,
-    archives: Vec<((PathBuf, Format), Archive)>,
+    archives: Vec<(ArchiveTarget, Archive)>,
+    /// One per bucket the tenant's archives have named since start: a
+    /// bucket a reload drops still receives what was staged for it.
+    uploaders: Vec<Uploader>,
     /// Archives of earlier plans that the current one no longer names: kept
     /// until their files are complete.
     retired: Vec<Archive>,
@@ -82,6 +88,7 @@ impl TenantPipeline {
             settings,
             archives: Vec::new(),
             retired: Vec::new(),
+            uploaders: Vec::new(),
             otlp: Vec::new(),
             otlp_closed: OtlpStats::default(),
             retention: outputs.retention,
@@ -89,7 +96,7 @@ impl TenantPipeline {
             report: TenantReport::default(),
         };
         for target in outputs.archives {
-            pipeline.recover(&target.0)?;
+            pipeline.recover(&target.root)?;
             let archive = pipeline.open_archive(&target)?;
             pipeline.archives.push((target, archive));
         }
@@ -114,7 +121,10 @@ impl TenantPipeline {
         for target in outputs.archives {
             let archive = match self.archives.iter().position(|(known, _)| *known == target) {
                 Some(index) => self.archives.swap_remove(index).1,
-                None => self.open_archive(&target)?,
+                None => {
+                    self.recover(&target.root)?;
+                    self.open_archive(&target)?
+                }
             };
             archives.push((target, archive));
         }
@@ -143,6 +153,25 @@ impl TenantPipeline {
         self.plan = outputs.plan;
         self.retention = outputs.retention;
         outcome
+    }
+
+    /// Starts uploading to `target`'s bucket, if it has one and no
+    /// uploader does yet.
+    fn start_uploader(&mut self, target: &ArchiveTarget) -> anyhow::Result<()> {
+        let Some(url) = &target.bucket else {
+            return Ok(());
+        };
+        if self
+            .uploaders
+            .iter()
+            .any(|uploader| uploader.bucket().url() == url)
+        {
+            return Ok(());
+        }
+        let bucket = Arc::new(Bucket::open(url)?);
+        self.uploaders
+            .push(Uploader::start(bucket, target.root.clone(), &self.name)?);
+        Ok(())
     }
 
     /// Applies the plan and hands the record to each of the tenant's sinks.
@@ -231,6 +260,11 @@ impl TenantPipeline {
             .chain(&self.retired)
             .map(Archive::stats)
             .fold(ArchiveStats::default(), add_stats);
+        report.uploads = self
+            .uploaders
+            .iter()
+            .map(Uploader::stats)
+            .fold(UploadStats::default(), UploadStats::add);
         report.otlp = self
             .otlp
             .iter()
@@ -258,6 +292,10 @@ impl TenantPipeline {
             {
                 outcome = Err(error.into());
             }
+        }
+        // After the archives: their last files are staged by now.
+        for uploader in self.uploaders {
+            report.uploads = report.uploads.add(uploader.close());
         }
         for (_, sink) in self.otlp {
             let (stats, closed) = sink.close();
@@ -296,14 +334,23 @@ impl TenantPipeline {
 
     /// Removes the tenant's partitions that are past retention.
     fn enforce_retention(&mut self) -> anyhow::Result<()> {
-        let roots: Vec<&Path> = self
+        let archives = self
             .archives
             .iter()
-            .map(|((root, _), _)| root.as_path())
+            .map(|(target, _)| match &target.bucket {
+                Some(url) => self
+                    .uploaders
+                    .iter()
+                    .find(|uploader| uploader.bucket().url() == url)
+                    .map_or(ArchiveAt::Directory(&target.root), |uploader| {
+                        ArchiveAt::Bucket(uploader.bucket())
+                    }),
+                None => ArchiveAt::Directory(&target.root),
+            })
             .collect();
         let removals = TenantRetention {
             tenant: &self.name,
-            roots,
+            archives,
             periods: &self.retention,
         }
         .enforce(unix_now(), false, self.settings.audit.as_ref())?;
@@ -324,8 +371,10 @@ impl TenantPipeline {
         Ok(())
     }
 
-    fn open_archive(&self, (root, format): &(PathBuf, Format)) -> anyhow::Result<Archive> {
-        let mut options = ArchiveOptions::new(root, *format);
+    /// Opens `target`'s archive, and its uploader if it is in a bucket.
+    fn open_archive(&mut self, target: &ArchiveTarget) -> anyhow::Result<Archive> {
+        self.start_uploader(target)?;
+        let mut options = ArchiveOptions::new(&target.root, target.format);
         options.roll_interval = self.settings.roll_interval;
         options.max_bytes_per_file = self.settings.roll_bytes;
         Ok(Archive::create(options)?)

@@ -9,7 +9,10 @@ use scrim_event::{
     record::UnfilteredEvent,
 };
 use scrim_sinks::{Archive, ArchiveOptions, Format};
-use scrim_testkit::archive::{files_with_suffix, parquet_rows};
+use scrim_testkit::{
+    archive::{files_with_suffix, parquet_rows, python_module_or_skip},
+    s3_server::S3Server,
+};
 
 const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
 const DAY: i64 = 86_400_000_000_000;
@@ -276,4 +279,115 @@ fn a_subjects_rows_are_exported_then_erased_across_key_epochs_and_every_other_ro
         !log.contains("1000"),
         "the subject's uid is not in the audit log: {log}"
     );
+}
+
+/// Runs scrim with `environment` added.
+fn scrim_with(environment: &[(&'static str, String)], args: &[&str]) -> (bool, String) {
+    let output = Command::new(SCRIM)
+        .args(args)
+        .envs(environment.iter().map(|(name, value)| (*name, value)))
+        .output()
+        .expect("run scrim");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
+    let test = "retention_export_and_erasure_work_on_an_archive_in_object_storage";
+    if !python_module_or_skip(test, "moto.server") {
+        return;
+    }
+    let server = S3Server::start().expect("moto's S3 server");
+    server.create_bucket("scrim-archive").expect("bucket");
+    // Two subjects over three key epochs, and one partition 45 days old,
+    // written as `scrim run` writes them, then put in the bucket by boto3.
+    let directory = scrim_testkit::keys::directory_with_master_key();
+    let (policy, subject_pids, other_pids) = archive_of_two_subjects(directory.path());
+    let archive = directory.path().join("archive");
+    write_archive(&archive, &[45]);
+    let local_files = files_with_suffix(&archive, ".parquet").expect("list");
+    for file in &local_files {
+        let key = file.strip_prefix(&archive).expect("under the archive");
+        server
+            .put("scrim-archive", &format!("archive/{}", key.display()), file)
+            .expect("put");
+    }
+    std::fs::remove_dir_all(&archive).expect("only the bucket holds the archive now");
+    let text = std::fs::read_to_string(&policy).expect("policy");
+    std::fs::write(
+        &policy,
+        text.replace(&archive.display().to_string(), "s3://scrim-archive/archive"),
+    )
+    .expect("policy in the bucket");
+    let state = directory.path().join("state");
+    let environment = server.environment();
+    let location = [
+        "--policy",
+        policy.to_str().expect("utf-8"),
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+    ];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(location);
+        scrim_with(&environment, &all)
+    };
+
+    // Retention lists, then removes, the old partition's object only.
+    let (ok, said) = run(&["archive", "retention", "--dry-run"]);
+    assert!(ok, "{said}");
+    assert_eq!(
+        said.matches("would remove s3://scrim-archive/archive/tenant=acme/kind=process/date=")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert_eq!(
+        server.list("scrim-archive").expect("list").len(),
+        local_files.len()
+    );
+    let (ok, said) = run(&["archive", "retention"]);
+    assert!(ok && said.matches("removed ").count() == 1, "{said}");
+    assert_eq!(
+        server.list("scrim-archive").expect("list").len(),
+        local_files.len() - 1
+    );
+
+    // Access and erasure, through local copies of the objects.
+    let exported = directory.path().join("subject.jsonl");
+    let subject = ["--tenant", "acme", "--subject", "uid=1000"];
+    let mut export = vec![
+        "archive",
+        "export",
+        "--to",
+        exported.to_str().expect("utf-8"),
+    ];
+    export.extend(subject);
+    let (ok, said) = run(&export);
+    assert!(ok && said.contains("exported 6 rows"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&exported)
+            .expect("export")
+            .lines()
+            .count(),
+        6
+    );
+    let mut erase = vec!["archive", "erase"];
+    erase.extend(subject);
+    let (ok, said) = run(&erase);
+    assert!(ok && said.contains("erased 6 rows"), "{said}");
+
+    // boto3 fetches what is left: every other row, none of the subject's.
+    let fetched = tempfile::tempdir().expect("tempdir");
+    server
+        .download_all("scrim-archive", fetched.path())
+        .expect("download");
+    let rows = parquet_rows(fetched.path()).expect("every object reads");
+    let mut left: Vec<String> = rows.iter().map(|row| row["process.pid"].clone()).collect();
+    left.sort();
+    assert_eq!(left, other_pids);
+    assert!(subject_pids.iter().all(|pid| !left.contains(pid)));
+    assert_audit_log_verifies(&state, 3);
 }

@@ -520,6 +520,17 @@ fn check_sinks(checker: &mut Checker, tenant: &Tenant) {
             Sink::Parquet { path } | Sink::Jsonl { path } if path.trim().is_empty() => {
                 Some("this sink has no destination: give it a path".to_owned())
             }
+            Sink::Parquet { path } | Sink::Jsonl { path }
+                if path.contains("://")
+                    && !path
+                        .strip_prefix("s3://")
+                        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')) =>
+            {
+                Some(format!(
+                    "archive path {path:?} is neither a directory nor object storage: \
+                     give a directory or s3://bucket/prefix"
+                ))
+            }
             Sink::Otlp { endpoint, .. } if endpoint.trim().is_empty() => {
                 Some("this sink has no destination: give it an endpoint".to_owned())
             }

@@ -316,6 +316,20 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "has no destination",
     ),
     (
+        "archive in an unknown object store",
+        "path = \"/var/lib/scrim\"",
+        "path = \"gs://bucket/archive\"",
+        "17:10",
+        "neither a directory nor object storage",
+    ),
+    (
+        "bucket URL without a bucket",
+        "path = \"/var/lib/scrim\"",
+        "path = \"s3:///archive\"",
+        "17:10",
+        "give a directory or s3://bucket/prefix",
+    ),
+    (
         "otlp endpoint without scheme",
         "{ parquet = { path = \"/var/lib/scrim\" } }",
         "{ otlp = { endpoint = \"gateway:4317\" } }",

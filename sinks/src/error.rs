@@ -18,6 +18,9 @@ pub enum SinkError {
     )]
     InvalidTenant { tenant: String },
 
+    #[error("archive: object storage {url}: {problem}")]
+    Bucket { url: String, problem: String },
+
     #[error("archive: subject request on {path}: {problem}")]
     Subject { path: PathBuf, problem: String },
 }

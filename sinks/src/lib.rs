@@ -4,8 +4,10 @@
 //! (`tenant=<t>/kind=<k>/date=<YYYY-MM-DD>/hour=<HH>/`) of Parquet files (zstd)
 //! or JSON lines. Each file is written under a hidden temporary name and
 //! renamed when complete, so readers (DuckDB, Spark, Trino, pyarrow) only ever
-//! see whole files.
+//! see whole files. An archive in object storage ([`Bucket`]) is staged
+//! locally the same way and uploaded file by file.
 mod archive;
+mod bucket;
 mod error;
 mod jsonl;
 mod parquet;
@@ -15,6 +17,7 @@ mod retention;
 mod subject;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveStats, Format};
+pub use bucket::{Bucket, Uploaded, is_bucket_url};
 pub use error::SinkError;
 pub use parquet::arrow_schema;
 pub use recovery::remove_interrupted;

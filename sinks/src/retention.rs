@@ -16,12 +16,13 @@ const NANOS_PER_DAY: i64 = 24 * NANOS_PER_HOUR;
 /// An hour partition past its retention.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpiredPartition {
-    /// `<root>/tenant=<t>/kind=<k>/date=<d>/hour=<h>`.
-    pub directory: PathBuf,
+    /// Where it is: `<root>/tenant=<t>/kind=<k>/date=<d>/hour=<h>`, a
+    /// directory or an object-store URL.
+    pub location: String,
     /// When its hour began.
     pub hour_start: UnixNanos,
-    /// Its published files.
-    pub files: Vec<PathBuf>,
+    /// Its published files: paths, or object keys in a bucket.
+    pub files: Vec<String>,
     pub bytes: u64,
 }
 
@@ -33,24 +34,14 @@ pub fn expired_partitions(
     kind: EventKind,
     cutoff: UnixNanos,
 ) -> io::Result<Vec<ExpiredPartition>> {
-    let kind_directory = root
-        .join(format!("tenant={tenant}"))
-        .join(format!("kind={}", kind.as_str()));
-    let mut expired = Vec::new();
+    let kind_directory = root.join(kind_prefix(tenant, kind));
+    let mut partitions = Vec::new();
     for date in subdirectories(&kind_directory)? {
-        let Some(day_start) = name_value(&date, "date").and_then(day_start) else {
-            continue;
-        };
-        if day_start >= cutoff {
-            continue;
-        }
         for hour in subdirectories(&date)? {
-            let Some(hour_number) = name_value(&hour, "hour").and_then(|h| h.parse::<i64>().ok())
-            else {
+            let Some(hour_start) = hour_start(name_of(&date), name_of(&hour)) else {
                 continue;
             };
-            let hour_start = day_start + hour_number * NANOS_PER_HOUR;
-            if hour_start + NANOS_PER_HOUR > cutoff {
+            if !expired(hour_start, cutoff) {
                 continue;
             }
             let mut files = Vec::new();
@@ -62,19 +53,19 @@ pub fn expired_partitions(
                     continue; // being written
                 }
                 bytes += entry.metadata()?.len();
-                files.push(entry.path());
+                files.push(entry.path().display().to_string());
             }
             files.sort();
-            expired.push(ExpiredPartition {
-                directory: hour,
+            partitions.push(ExpiredPartition {
+                location: hour.display().to_string(),
                 hour_start,
                 files,
                 bytes,
             });
         }
     }
-    expired.sort_by_key(|partition| partition.hour_start);
-    Ok(expired)
+    partitions.sort_by_key(|partition| partition.hour_start);
+    Ok(partitions)
 }
 
 /// Removes a partition's published files, then its hour and date
@@ -87,15 +78,39 @@ pub fn remove_partition(partition: &ExpiredPartition) -> io::Result<()> {
             Err(error) => return Err(error),
         }
     }
-    let date = partition.directory.parent();
-    for directory in [Some(partition.directory.as_path()), date]
-        .into_iter()
-        .flatten()
-    {
+    let hour = Path::new(&partition.location);
+    for directory in [Some(hour), hour.parent()].into_iter().flatten() {
         // Not empty (a file still being written): it stays.
         let _ = fs::remove_dir(directory);
     }
     Ok(())
+}
+
+/// `tenant=<t>/kind=<k>`: where a tenant's kind starts in any archive.
+pub(crate) fn kind_prefix(tenant: &str, kind: EventKind) -> String {
+    format!("tenant={tenant}/kind={}", kind.as_str())
+}
+
+/// When the hour of a `date=<YYYY-MM-DD>` and `hour=<HH>` pair of
+/// partition names began; `None` for names no partition has.
+pub(crate) fn hour_start(date: &str, hour: &str) -> Option<UnixNanos> {
+    let day_start = day_start(date.strip_prefix("date=")?)?;
+    let hour: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
+    (0..24)
+        .contains(&hour)
+        .then_some(day_start + hour * NANOS_PER_HOUR)
+}
+
+/// Whether a partition whose hour began at `hour_start` lies wholly before
+/// `cutoff`.
+pub(crate) fn expired(hour_start: UnixNanos, cutoff: UnixNanos) -> bool {
+    hour_start + NANOS_PER_HOUR <= cutoff
+}
+
+fn name_of(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default()
 }
 
 fn subdirectories(directory: &Path) -> io::Result<Vec<PathBuf>> {
@@ -112,14 +127,6 @@ fn subdirectories(directory: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(found)
-}
-
-/// `value` of a `key=value` directory name.
-fn name_value<'a>(path: &'a Path, key: &str) -> Option<&'a str> {
-    path.file_name()?
-        .to_str()?
-        .strip_prefix(key)?
-        .strip_prefix('=')
 }
 
 /// The Unix time of `YYYY-MM-DD` at 00:00 UTC.
@@ -183,8 +190,7 @@ mod tests {
         let hours: Vec<String> = expired
             .iter()
             .map(|partition| {
-                partition
-                    .directory
+                Path::new(&partition.location)
                     .strip_prefix(&kind)
                     .expect("below")
                     .display()

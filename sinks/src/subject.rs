@@ -96,6 +96,26 @@ impl Subject {
 /// and a subject request must not skip anything.
 pub fn parquet_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
     let mut found = Vec::new();
+    for path in published_files(directory)? {
+        let name = path.to_string_lossy();
+        if name.ends_with(".parquet") {
+            found.push(path);
+        } else if name.ends_with(".jsonl") {
+            return Err(SinkError::Subject {
+                path,
+                problem: "JSON-lines archives are for debugging; subject requests \
+                          cover Parquet archives only"
+                    .into(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Every completed file under `directory`, in path order: files being
+/// written (hidden names) are not. A missing directory has none.
+pub(crate) fn published_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
+    let mut found = Vec::new();
     let mut pending = vec![directory.to_path_buf()];
     while let Some(current) = pending.pop() {
         let entries = match fs::read_dir(&current) {
@@ -114,20 +134,10 @@ pub fn parquet_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
                 source,
             })?;
             let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
                 pending.push(path);
-            } else if name.starts_with('.') {
-                continue; // being written
-            } else if name.ends_with(".parquet") {
+            } else if !entry.file_name().to_string_lossy().starts_with('.') {
                 found.push(path);
-            } else if name.ends_with(".jsonl") {
-                return Err(SinkError::Subject {
-                    path,
-                    problem: "JSON-lines archives are for debugging; subject requests \
-                              cover Parquet archives only"
-                        .into(),
-                });
             }
         }
     }

@@ -6,7 +6,9 @@
 //!   DuckDB as an independent reader;
 //! - [`keys`]: master keys for policies that pseudonymise;
 //! - [`kube_api`]: a Kubernetes API server on loopback that serves pods;
-//! - [`otlp_receiver`]: an OTLP trace receiver on loopback (gRPC and HTTP).
+//! - [`otlp_receiver`]: an OTLP trace receiver on loopback (gRPC and HTTP);
+//! - [`s3_server`]: an S3-compatible server (moto) on loopback, and boto3
+//!   as an independent client of it.
 pub mod archive;
 pub mod cgroup;
 pub mod gate;
@@ -14,3 +16,4 @@ mod http;
 pub mod keys;
 pub mod kube_api;
 pub mod otlp_receiver;
+pub mod s3_server;

@@ -117,24 +117,32 @@ impl Collector {
         (status, summary)
     }
 
-    /// [`Collector::stop`], plus each tenant's final accounting line as
-    /// numbers: received, exported, dropped by policy, lost, over quota.
-    pub fn stop_with_tenants(
-        mut self,
-    ) -> (
-        std::process::ExitStatus,
-        String,
-        std::collections::BTreeMap<String, [u64; 5]>,
-    ) {
+    /// [`Collector::stop`], plus every line scrim wrote.
+    pub fn stop_with_log(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let summary = self
             .wait_for("(final)")
             .unwrap_or_else(|seen| panic!("no final summary after SIGTERM; stderr was:\n{seen}"));
         let status = self.child.wait().expect("wait for scrim");
-        let mut tenants = std::collections::BTreeMap::new();
         // The reader thread ends at scrim's exit, closing the channel.
-        for line in self.lines.iter() {
+        let mut lines = std::mem::take(&mut self.seen);
+        lines.extend(self.lines.iter());
+        (status, summary, lines)
+    }
+
+    /// [`Collector::stop`], plus each tenant's final accounting line as
+    /// numbers: received, exported, dropped by policy, lost, over quota.
+    pub fn stop_with_tenants(
+        self,
+    ) -> (
+        std::process::ExitStatus,
+        String,
+        std::collections::BTreeMap<String, [u64; 5]>,
+    ) {
+        let (status, summary, lines) = self.stop_with_log();
+        let mut tenants = std::collections::BTreeMap::new();
+        for line in lines {
             if let Some(rest) = line.strip_prefix("scrim: tenant `")
                 && let Some((name, counts)) = rest.split_once("`: ")
             {
