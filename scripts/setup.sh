@@ -12,7 +12,8 @@
 #   - DuckDB and jsonschema for Python: the independent tools the tests check
 #     archives and the policy schema with; moto's S3 server and boto3, the
 #     object storage the tests upload archives to and read them back from;
-#     systemd's systemd-analyze, which checks the shipped unit.
+#     systemd's systemd-analyze, which checks the shipped unit; Chromium,
+#     which renders the processing report headless.
 set -euo pipefail
 
 LLVM_VERSION=22
@@ -23,6 +24,7 @@ APT_PACKAGES=(
   libzstd-dev
   zlib1g-dev
   systemd
+  chromium
 )
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -124,7 +126,7 @@ if [ "${1:-}" = "--build-only" ]; then
   # (the container image's build stage).
   build_packages=()
   for package in "${APT_PACKAGES[@]}"; do
-    [ "$package" = systemd ] || build_packages+=("$package")
+    case "$package" in systemd | chromium) ;; *) build_packages+=("$package") ;; esac
   done
   APT_PACKAGES=("${build_packages[@]}")
   install_apt_packages

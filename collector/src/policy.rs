@@ -3,6 +3,14 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use anyhow::Context as _;
+
+use crate::{
+    processing::Processing,
+    report::{ReportFormat, ReportSource, report},
+    tenant_pipeline::unix_now,
+};
+
 #[derive(Args, Debug)]
 pub struct PolicyArgs {
     #[command(subcommand)]
@@ -21,6 +29,18 @@ enum PolicyCommand {
     /// how each field is transformed, how long it is kept, where it goes, and
     /// what the kernel never reads.
     Explain { file: PathBuf },
+    /// Write a record of processing activities (GDPR Art. 30) from a
+    /// policy: per tenant, purposes, legal bases, categories of data,
+    /// transformations, what is never captured, retention, recipients and
+    /// technical measures; the controller's own details are left blank.
+    Report {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "html")]
+        format: ReportFormat,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// Run a policy's test cases: each case file in DIR gives an event and the
     /// exact record the policy must make of it (or that it is dropped).
     Test {
@@ -41,9 +61,34 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         PolicyCommand::Test { file, cases } => test(&file, &cases),
+        PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
         PolicyCommand::Explain { file } => {
-            let policy = scrim_policies::load(&file)?;
-            print!("{}", crate::explain::explain(&policy));
+            let policy = scrim_policies::load_without_key(&file)?;
+            print!("{}", crate::explain::explain(&Processing::of(&policy)));
+            Ok(())
+        }
+    }
+}
+
+fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow::Result<()> {
+    let policy = scrim_policies::load_without_key(file)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let hash = blake3::hash(&bytes).to_hex();
+    let generated = scrim_event::time::UtcDateTime::from_unix_nanos(unix_now()).rfc3339();
+    let text = report(
+        &Processing::of(&policy),
+        &ReportSource {
+            path: &file.display().to_string(),
+            hash: &hash,
+            generated: &generated,
+        },
+        format,
+    );
+    match to {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report to {}", path.display())),
+        None => {
+            print!("{text}");
             Ok(())
         }
     }

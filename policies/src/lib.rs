@@ -52,6 +52,16 @@ pub const DEFAULT_POLICY: &str = include_str!("../examples/default.toml");
 /// Reads, parses and validates the policy at `path`. Relative paths inside
 /// it (the master key file) are relative to its directory.
 pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
+    load_checking_key(path, Some(base_of(path)))
+}
+
+/// [`load`] for readers of a policy (its explanation, its report) who
+/// need not hold its master key: every check but reading the key file.
+pub fn load_without_key(path: &Path) -> Result<PolicyFile, PolicyError> {
+    load_checking_key(path, None)
+}
+
+fn load_checking_key(path: &Path, key_base: Option<&Path>) -> Result<PolicyFile, PolicyError> {
     let source = read(path)?;
     let in_file = |diagnostics| PolicyError {
         path: path.to_path_buf(),
@@ -59,8 +69,14 @@ pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
     };
     let toml =
         as_toml(&source, Syntax::of(path)).map_err(|diagnostic| in_file(vec![diagnostic]))?;
-    parse(toml.text(&source), base_of(path))
-        .map_err(|diagnostics| in_file(toml.locate(diagnostics)))
+    let text = toml.text(&source);
+    let policy = parse_unchecked(text).map_err(|diagnostics| in_file(toml.locate(diagnostics)))?;
+    let diagnostics = validate::validate(&policy, text, key_base);
+    if diagnostics.is_empty() {
+        Ok(policy)
+    } else {
+        Err(in_file(toml.locate(diagnostics)))
+    }
 }
 
 /// Reads, checks and compiles the policy at `path` into what runs, with
@@ -103,7 +119,7 @@ pub fn compile_text(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let diagnostics = validate::validate(&policy, text, base);
+    let diagnostics = validate::validate(&policy, text, Some(base));
     if !diagnostics.is_empty() {
         return Err(toml.locate(diagnostics));
     }
@@ -183,7 +199,7 @@ pub fn default_policy() -> Result<CompiledPolicy, PolicyError> {
 /// Parses and validates TOML policy text.
 pub fn parse(source: &str, base: &Path) -> Result<PolicyFile, Vec<Diagnostic>> {
     let policy = parse_unchecked(source)?;
-    let diagnostics = validate::validate(&policy, source, base);
+    let diagnostics = validate::validate(&policy, source, Some(base));
     if diagnostics.is_empty() {
         Ok(policy)
     } else {

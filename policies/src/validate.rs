@@ -39,7 +39,14 @@ impl Checker<'_> {
     }
 }
 
-pub(crate) fn validate(policy: &PolicyFile, source: &str, base: &Path) -> Vec<Diagnostic> {
+/// `key_base`: where a relative master key file is looked for; `None`
+/// checks everything but the key file itself (for readers of a policy
+/// who do not hold its key).
+pub(crate) fn validate(
+    policy: &PolicyFile,
+    source: &str,
+    key_base: Option<&Path>,
+) -> Vec<Diagnostic> {
     let mut checker = Checker {
         source,
         diagnostics: Vec::new(),
@@ -57,7 +64,9 @@ pub(crate) fn validate(policy: &PolicyFile, source: &str, base: &Path) -> Vec<Di
     check_unknown_tenant(&mut checker, policy);
     if let Some(keys) = &policy.keys {
         check_duration(&mut checker, &keys.rotation, "key rotation");
-        check_key_file(&mut checker, &keys.master_key_file, base);
+        if let Some(base) = key_base {
+            check_key_file(&mut checker, &keys.master_key_file, base);
+        }
     }
     for opt_out in &policy.opt_outs {
         let criteria = opt_out.get_ref();
