@@ -450,8 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn the_grafana_dashboard_only_queries_metrics_scrim_serves() {
-        let dashboard = include_str!("../../deploy/grafana/scrim.json");
+    fn the_dashboard_and_the_alerts_only_query_metrics_scrim_serves() {
         let served = render(&Scrape {
             summary: &Summary::default(),
             pipelines: &DispatchReport::default(),
@@ -463,22 +462,33 @@ mod tests {
             pod_watch_failures: 0,
             queue_capacity: 0,
         });
-        let mut queried = 0;
-        for (start, _) in dashboard.match_indices("scrim_") {
-            let name: String = dashboard[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            if name == "scrim_" {
-                continue; // the dashboard's tags and uid
+        for (file, text) in [
+            (
+                "grafana/scrim.json",
+                include_str!("../../deploy/grafana/scrim.json"),
+            ),
+            (
+                "prometheus/alerts.yaml",
+                include_str!("../../deploy/prometheus/alerts.yaml"),
+            ),
+        ] {
+            let mut queried = 0;
+            for (start, _) in text.match_indices("scrim_") {
+                let name: String = text[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if name == "scrim_" {
+                    continue; // the dashboard's tags and uid
+                }
+                queried += 1;
+                assert!(
+                    served.contains(&format!("# TYPE {name} "))
+                        || served.contains(&format!("\n{name}{{")),
+                    "{file} queries {name}, which scrim does not serve"
+                );
             }
-            queried += 1;
-            assert!(
-                served.contains(&format!("# TYPE {name} "))
-                    || served.contains(&format!("\n{name}{{")),
-                "the dashboard queries {name}, which scrim does not serve"
-            );
+            assert!(queried >= 9, "{file}: {queried} queries");
         }
-        assert!(queried >= 10, "{queried} queries");
     }
 }

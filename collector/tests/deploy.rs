@@ -309,3 +309,37 @@ fn the_dockerfile_lints_clean_and_runs_scrim_with_flags_it_takes() {
         String::from_utf8_lossy(&linted.stdout)
     );
 }
+
+#[test]
+fn the_alert_rules_are_well_formed() {
+    let test = "the_alert_rules_are_well_formed";
+    if !scrim_testkit::archive::python_module_or_skip(test, "yaml") {
+        return;
+    }
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus/alerts.yaml");
+    let documents = documents(&rules);
+    let groups = documents[0]["groups"].as_array().expect("rule groups");
+    let mut alerts = Vec::new();
+    for rule in groups
+        .iter()
+        .flat_map(|group| group["rules"].as_array().expect("rules"))
+    {
+        let name = rule["alert"].as_str().expect("every rule is an alert");
+        assert!(
+            rule["expr"]
+                .as_str()
+                .is_some_and(|expr| expr.contains("scrim_")),
+            "{name}"
+        );
+        assert!(
+            ["warning", "critical"].contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+            "{name}"
+        );
+        assert!(rule["annotations"]["summary"].is_string(), "{name}");
+        alerts.push(name.to_owned());
+    }
+    let before = alerts.len();
+    alerts.sort();
+    alerts.dedup();
+    assert_eq!(alerts.len(), before, "alert names are unique");
+}
