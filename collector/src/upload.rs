@@ -74,9 +74,7 @@ impl Uploader {
     }
 
     pub fn stats(&self) -> UploadStats {
-        self.stats
-            .lock()
-            .map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
+        read(&self.stats)
     }
 
     /// Makes a last pass over staging (call once the archives are closed)
@@ -84,10 +82,16 @@ impl Uploader {
     pub fn close(self) -> UploadStats {
         let _ = self.stop.send(());
         let _ = self.thread.join();
-        self.stats
-            .lock()
-            .map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
+        read(&self.stats)
     }
+}
+
+/// The counts so far; a panicked upload thread left counts that are still
+/// true.
+fn read(stats: &Mutex<UploadStats>) -> UploadStats {
+    stats
+        .lock()
+        .map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
 }
 
 fn upload_until_stopped(

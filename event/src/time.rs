@@ -37,8 +37,37 @@ impl UtcDateTime {
         format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 
-    /// `2026-11-25T18:59:29.123456789Z`
+    /// `2026-11-25T18:59:29.123456789Z`. Written digit by digit into one
+    /// exact allocation: every JSON row and every span attribute of a
+    /// timestamp goes through here.
     pub fn rfc3339(&self) -> String {
+        let Ok(year) = u32::try_from(self.year) else {
+            return self.rfc3339_formatted();
+        };
+        if year > 9999 {
+            return self.rfc3339_formatted();
+        }
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        for (at, width, value) in [
+            (0, 4, year),
+            (5, 2, self.month),
+            (8, 2, self.day),
+            (11, 2, self.hour),
+            (14, 2, self.minute),
+            (17, 2, self.second),
+            (20, 9, self.nanosecond),
+        ] {
+            let mut value = value;
+            for digit in text[at..at + width].iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        text.iter().map(|&byte| char::from(byte)).collect()
+    }
+
+    /// [`Self::rfc3339`] for years outside 0..=9999.
+    fn rfc3339_formatted(&self) -> String {
         format!(
             "{}T{:02}:{:02}:{:02}.{:09}Z",
             self.date(),
@@ -91,6 +120,22 @@ mod tests {
             UtcDateTime::from_unix_nanos(-1).rfc3339(),
             "1969-12-31T23:59:59.999999999Z"
         );
+    }
+
+    #[test]
+    fn writes_digits_as_formatting_would() {
+        // Every field at several values, and years outside four digits.
+        let mut time: i64 = -5_000_000_000_000_000_000;
+        while time < 9_000_000_000_000_000_000 {
+            let civil = UtcDateTime::from_unix_nanos(time);
+            assert_eq!(civil.rfc3339(), civil.rfc3339_formatted(), "{time}");
+            time = time.saturating_add(98_765_432_123_456_789);
+        }
+        let far = UtcDateTime {
+            year: 12_345,
+            ..UtcDateTime::from_unix_nanos(0)
+        };
+        assert_eq!(far.rfc3339(), "12345-01-01T00:00:00.000000000Z");
     }
 
     #[test]

@@ -71,6 +71,10 @@ fn thread_cpu_seconds() -> f64 {
 }
 
 fn main() {
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
     let receiver = OtlpReceiver::start().expect("receiver");
     let spool = tempfile::tempdir().expect("tempdir");
     let target = OtlpTarget {

@@ -15,7 +15,9 @@ use scrim_event::{
     record::Record,
 };
 
-use crate::span::{Attribute, AttributeValue, RecordAttributes, Span, SpanEvent, SpanRole};
+use crate::span::{
+    Attribute, AttributeValue, RecordAttributes, Span, SpanEvent, SpanRole, TextCache,
+};
 
 /// Open spans beyond this are completed early (oldest first): exits lost
 /// in the kernel must not grow memory without bound.
@@ -46,6 +48,7 @@ pub struct SpanAssembler {
     ids: SpanIds,
     processes: HashMap<u32, OpenProcess>,
     connections: HashMap<ConnectionKey, OpenConnection>,
+    texts: TextCache,
 }
 
 impl SpanAssembler {
@@ -55,6 +58,7 @@ impl SpanAssembler {
             ids: SpanIds { key: id_key },
             processes: HashMap::new(),
             connections: HashMap::new(),
+            texts: TextCache::new(),
         }
     }
 
@@ -68,7 +72,7 @@ impl SpanAssembler {
     /// cannot be placed in time and is skipped (policies with OTLP sinks
     /// must keep or coarsen `time`).
     pub fn observe(&mut self, event: &Event, record: &mut dyn Record, done: &mut Vec<Span>) {
-        let found = RecordAttributes::of(record);
+        let found = RecordAttributes::of(record, &mut self.texts);
         let Some(time) = found.time else {
             return;
         };
@@ -353,6 +357,7 @@ fn merge(attributes: &mut Vec<Attribute>, more: Vec<Attribute>) {
 fn process_name(found: &RecordAttributes) -> String {
     found
         .executable_name
-        .clone()
-        .unwrap_or_else(|| "process".into())
+        .as_deref()
+        .unwrap_or("process")
+        .to_owned()
 }

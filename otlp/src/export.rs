@@ -10,6 +10,7 @@
 use std::{
     borrow::Cow,
     collections::BTreeMap,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -24,6 +25,8 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks},
 };
+
+use scrim_event::time::UtcDateTime;
 
 use crate::{
     OtlpError,
@@ -229,15 +232,18 @@ fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
             let value = match &attribute.value {
                 AttributeValue::Int(number) => Value::I64(*number),
                 AttributeValue::Bool(flag) => Value::Bool(*flag),
-                AttributeValue::Text(text) => Value::String(text.clone().into()),
+                AttributeValue::Text(text) => Value::String(Arc::clone(text).into()),
                 AttributeValue::Ints(numbers) => Value::Array(numbers.clone().into()),
                 AttributeValue::Texts(texts) => Value::Array(
                     texts
                         .iter()
-                        .map(|text| text.clone().into())
+                        .map(|text| Arc::clone(text).into())
                         .collect::<Vec<opentelemetry::StringValue>>()
                         .into(),
                 ),
+                AttributeValue::Time(time) => {
+                    Value::String(UtcDateTime::from_unix_nanos(*time).rfc3339().into())
+                }
             };
             KeyValue::new(attribute.key.clone(), value)
         })

@@ -1,11 +1,11 @@
 //! The spans scrim exports, in a form of its own: small, owned, and
 //! serialisable, so that a batch a backend refused can wait in the spool
 //! and be sent as it was.
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use scrim_event::{FieldValue, UnixNanos, record::Record, time::UtcDateTime};
+use scrim_event::{FieldValue, UnixNanos, record::Record};
 
 /// One attribute of a span or span event: a record's column. Keys are
 /// catalogue names, borrowed; only a spooled batch read back owns them.
@@ -15,13 +15,19 @@ pub struct Attribute {
     pub value: AttributeValue,
 }
 
+/// Texts are shared (`Arc<str>`): a span's attributes go to the exporter
+/// without being copied, and a text seen recently (an executable's path,
+/// an event name) is not allocated again ([`TextCache`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AttributeValue {
     Int(i64),
     Bool(bool),
-    Text(String),
+    Text(Arc<str>),
     Ints(Vec<i64>),
-    Texts(Vec<String>),
+    Texts(Vec<Arc<str>>),
+    /// A timestamp column, in Unix nanoseconds; sent as RFC 3339 text,
+    /// formatted only for what is exported.
+    Time(UnixNanos),
 }
 
 /// What a span stands for; decides its OTLP kind.
@@ -68,13 +74,13 @@ pub(crate) struct RecordAttributes {
     /// `process.creation.time`, if the policy lets it out.
     pub creation_time: Option<UnixNanos>,
     /// `process.executable.name`, if the policy lets it out.
-    pub executable_name: Option<String>,
+    pub executable_name: Option<Arc<str>>,
 }
 
 impl RecordAttributes {
     /// Every column with a value. Spans carry exactly what the record
     /// carries, so an OTLP backend sees no more than the archive does.
-    pub fn of(record: &mut dyn Record) -> Self {
+    pub fn of(record: &mut dyn Record, texts: &mut TextCache) -> Self {
         let schema = std::sync::Arc::clone(record.schema());
         let mut columns = schema.columns.iter();
         let mut found = RecordAttributes {
@@ -94,22 +100,25 @@ impl RecordAttributes {
                 ("process.creation.time", FieldValue::Timestamp(time)) => {
                     found.creation_time = Some(time)
                 }
-                ("process.executable.name", FieldValue::String(name)) => {
-                    found.executable_name = Some(name.to_owned())
-                }
                 _ => {}
             }
             let value = match value {
                 FieldValue::Null => return,
                 FieldValue::Int(number) => AttributeValue::Int(number),
                 FieldValue::Bool(flag) => AttributeValue::Bool(flag),
-                FieldValue::String(text) => AttributeValue::Text(text.to_owned()),
-                FieldValue::StringList(texts) => AttributeValue::Texts(texts.to_vec()),
-                FieldValue::IntList(numbers) => AttributeValue::Ints(numbers.to_vec()),
-                FieldValue::Ip(address) => AttributeValue::Text(address.to_string()),
-                FieldValue::Timestamp(time) => {
-                    AttributeValue::Text(UtcDateTime::from_unix_nanos(time).rfc3339())
+                FieldValue::String(text) => {
+                    let text = texts.get(text);
+                    if column.name == "process.executable.name" {
+                        found.executable_name = Some(Arc::clone(&text));
+                    }
+                    AttributeValue::Text(text)
                 }
+                FieldValue::StringList(list) => {
+                    AttributeValue::Texts(list.iter().map(|text| texts.get(text)).collect())
+                }
+                FieldValue::IntList(numbers) => AttributeValue::Ints(numbers.to_vec()),
+                FieldValue::Ip(address) => AttributeValue::Text(address.to_string().into()),
+                FieldValue::Timestamp(time) => AttributeValue::Time(time),
             };
             found.attributes.push(Attribute {
                 key: Cow::Borrowed(column.name),
@@ -117,5 +126,51 @@ impl RecordAttributes {
             });
         });
         found
+    }
+}
+
+/// Texts seen recently, shared rather than allocated again: most text
+/// values repeat (the same executables, paths and event names), and each
+/// becomes an attribute of a span. Direct-mapped by hash; a collision
+/// replaces the older text.
+pub struct TextCache {
+    slots: Vec<Option<Arc<str>>>,
+}
+
+impl TextCache {
+    const SLOTS: usize = 1024;
+    /// Longer texts (command lines, long paths) rarely repeat exactly.
+    const LONGEST: usize = 256;
+
+    pub fn new() -> Self {
+        TextCache {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// `text`, shared with the last one like it if it is still cached.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if text.len() > Self::LONGEST {
+            return Arc::from(text);
+        }
+        // FNV-1a: short texts, no need for a keyed hash.
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let slot = &mut self.slots[(hash as usize) & (Self::SLOTS - 1)];
+        match slot {
+            Some(cached) if **cached == *text => Arc::clone(cached),
+            _ => {
+                let shared: Arc<str> = Arc::from(text);
+                *slot = Some(Arc::clone(&shared));
+                shared
+            }
+        }
+    }
+}
+
+impl Default for TextCache {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -142,7 +142,12 @@ impl Collector {
     ) {
         let (status, summary, lines) = self.stop_with_log();
         let mut tenants = std::collections::BTreeMap::new();
-        for line in lines {
+        // The accounting lines follow the final summary.
+        let after_summary = lines
+            .iter()
+            .position(|line| *line == summary)
+            .map_or(&lines[..], |index| &lines[index + 1..]);
+        for line in after_summary {
             if let Some(rest) = line.strip_prefix("scrim: tenant `")
                 && let Some((name, counts)) = rest.split_once("`: ")
             {
