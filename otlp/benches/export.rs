@@ -14,6 +14,10 @@ use scrim_event::{
 use scrim_otlp::{OtlpSink, OtlpTarget, Protocol, Resources};
 use scrim_testkit::otlp_receiver::OtlpReceiver;
 
+/// The allocator the `scrim` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SPANS: i64 = 200_000;
 const START: i64 = 1_795_633_169_000_000_000;
 
