@@ -123,7 +123,13 @@ fn processes_and_connections_reach_each_tenants_backend_as_linked_spans() {
         // Real durations: the shell slept 200 ms with the connection open.
         assert!(duration_ms(shell) >= 200, "{shell:#?}");
         assert!(duration_ms(connection) >= 150, "{connection:#?}");
-        assert!(duration_ms(connection) <= duration_ms(shell));
+        // Opened during the shell's life; its close is the kernel's and
+        // may come after the shell has exited (the peer's FIN).
+        assert!(
+            (shell.span.start_time_unix_nano..=shell.span.end_time_unix_nano)
+                .contains(&connection.span.start_time_unix_nano),
+            "{shell:#?}\n{connection:#?}"
+        );
         // The child under the shell, the connection under the shell.
         assert_eq!(child.span.parent_span_id, shell.span.span_id);
         assert_eq!(connection.span.parent_span_id, shell.span.span_id);
