@@ -473,11 +473,12 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         let removals = TenantRetention {
             tenant: &tenant.name,
+            // A bucket's staging directory too (files waiting for upload).
             archives: buckets
                 .iter()
-                .map(|(root, bucket)| match bucket {
-                    Some(bucket) => ArchiveAt::Bucket(bucket),
-                    None => ArchiveAt::Directory(root),
+                .flat_map(|(root, bucket)| {
+                    std::iter::once(ArchiveAt::Directory(root))
+                        .chain(bucket.as_ref().map(ArchiveAt::Bucket))
                 })
                 .collect(),
             periods: &tenant.retention,

@@ -334,18 +334,19 @@ impl TenantPipeline {
 
     /// Removes the tenant's partitions that are past retention.
     fn enforce_retention(&mut self) -> anyhow::Result<()> {
+        // A bucket's staging directory too: files waiting there for a bucket
+        // that is down age like the rest.
         let archives = self
             .archives
             .iter()
-            .map(|(target, _)| match &target.bucket {
-                Some(url) => self
-                    .uploaders
-                    .iter()
-                    .find(|uploader| uploader.bucket().url() == url)
-                    .map_or(ArchiveAt::Directory(&target.root), |uploader| {
-                        ArchiveAt::Bucket(uploader.bucket())
-                    }),
-                None => ArchiveAt::Directory(&target.root),
+            .flat_map(|(target, _)| {
+                let bucket = target.bucket.as_ref().and_then(|url| {
+                    self.uploaders
+                        .iter()
+                        .find(|uploader| uploader.bucket().url() == url)
+                        .map(|uploader| ArchiveAt::Bucket(uploader.bucket()))
+                });
+                std::iter::once(ArchiveAt::Directory(&target.root)).chain(bucket)
             })
             .collect();
         let removals = TenantRetention {

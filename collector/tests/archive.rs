@@ -322,6 +322,12 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
     )
     .expect("policy in the bucket");
     let state = directory.path().join("state");
+    // A file of the same age still waiting in staging for its upload
+    // (`uploads/<hash of the URL>` under the state directory).
+    let staging = state
+        .join("uploads")
+        .join(&blake3::hash(b"s3://scrim-archive/archive").to_hex()[..16]);
+    write_archive(&staging, &[45]);
     let environment = server.environment();
     let location = [
         "--policy",
@@ -335,7 +341,8 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
         scrim_with(&environment, &all)
     };
 
-    // Retention lists, then removes, the old partition's object only.
+    // Retention lists, then removes, the old partition: its object, and
+    // its file still in staging.
     let (ok, said) = run(&["archive", "retention", "--dry-run"]);
     assert!(ok, "{said}");
     assert_eq!(
@@ -345,14 +352,25 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
         "{said}"
     );
     assert_eq!(
+        said.matches(&format!("would remove {}", staging.display()))
+            .count(),
+        1,
+        "{said}"
+    );
+    assert_eq!(
         server.list("scrim-archive").expect("list").len(),
         local_files.len()
     );
     let (ok, said) = run(&["archive", "retention"]);
-    assert!(ok && said.matches("removed ").count() == 1, "{said}");
+    assert!(ok && said.matches("removed ").count() == 2, "{said}");
     assert_eq!(
         server.list("scrim-archive").expect("list").len(),
         local_files.len() - 1
+    );
+    assert!(
+        files_with_suffix(&staging, ".parquet")
+            .expect("staging")
+            .is_empty()
     );
 
     // Access and erasure, through local copies of the objects.
@@ -389,5 +407,5 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
     left.sort();
     assert_eq!(left, other_pids);
     assert!(subject_pids.iter().all(|pid| !left.contains(pid)));
-    assert_audit_log_verifies(&state, 3);
+    assert_audit_log_verifies(&state, 4);
 }
