@@ -188,7 +188,7 @@ impl Recipient {
                 };
                 let protection = if scrim_sinks::is_bucket_url(path) {
                     "object storage: access by the bucket's own policy; uploaded over \
-                     the endpoint's TLS"
+                     HTTPS unless AWS_ALLOW_HTTP allows plain HTTP to the endpoint"
                 } else {
                     "local disk of each node: directories readable by scrim and, where \
                      set, the tenant's archive group only"
