@@ -200,7 +200,7 @@ impl SubjectRequest {
                 .archives
                 .iter()
                 .map(|target| {
-                    let bucket = target.bucket.as_deref().map(Bucket::open).transpose()?;
+                    let bucket = target.open_bucket()?;
                     Ok((target.root.join(format!("tenant={}", args.tenant)), bucket))
                 })
                 .collect::<anyhow::Result<_>>()?,
@@ -466,10 +466,7 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
         let buckets: Vec<(PathBuf, Option<Bucket>)> = tenant
             .archives
             .iter()
-            .map(|target| {
-                let bucket = target.bucket.as_deref().map(Bucket::open).transpose()?;
-                Ok((target.root.clone(), bucket))
-            })
+            .map(|target| Ok((target.root.clone(), target.open_bucket()?)))
             .collect::<anyhow::Result<_>>()?;
         let removals = TenantRetention {
             tenant: &tenant.name,

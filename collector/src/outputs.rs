@@ -9,7 +9,7 @@ use scrim_policies::{
     CompiledPolicy, RecordPlan,
     model::{OtlpProtocol, Sink},
 };
-use scrim_sinks::{ArchiveStats, Format, SinkError, is_bucket_url};
+use scrim_sinks::{ArchiveStats, Bucket, Format, SinkError, is_bucket_url};
 
 /// How `scrim run`'s options change where records go.
 #[derive(Clone, Debug)]
@@ -43,6 +43,11 @@ pub struct ArchiveTarget {
 }
 
 impl ArchiveTarget {
+    /// A client of the target's bucket, if it is in one.
+    pub fn open_bucket(&self) -> Result<Option<Bucket>, SinkError> {
+        self.bucket.as_deref().map(Bucket::open).transpose()
+    }
+
     /// The archive as users name it: its directory or its URL.
     pub fn location(&self) -> String {
         self.bucket

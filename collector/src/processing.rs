@@ -27,8 +27,10 @@ pub struct TenantProcessing {
     pub legal_basis: String,
     /// Whose processes: cgroups, namespaces, pod labels, uid ranges.
     pub selects: String,
-    /// The event kinds (and syscalls) captured.
+    /// The event kinds (and syscalls) captured, in words.
     pub captures: String,
+    /// The event kinds captured.
+    pub kinds: Vec<EventKind>,
     /// How long each kind is kept, as the policy writes it.
     pub retention: Vec<(String, String)>,
     /// Events a second and burst, enforced in the kernel.
@@ -132,6 +134,7 @@ impl TenantProcessing {
             legal_basis: tenant.legal_basis.get_ref().clone(),
             selects: selection(tenant),
             captures: captures(&plan),
+            kinds: plan.kinds.iter().copied().collect(),
             retention: tenant
                 .retention
                 .iter()

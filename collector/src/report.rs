@@ -275,7 +275,6 @@ fn category_name(category: DataCategory) -> &'static str {
 }
 
 fn transformations(tenant: &TenantProcessing, rotation: Option<&str>) -> Vec<Text> {
-    let named = |fields: Vec<&str>| code_list(&fields);
     let mut done = Vec::new();
     let pseudonymised = tenant.transforms(|action| *action == Action::Pseudonymize);
     if !pseudonymised.is_empty() {
@@ -284,7 +283,7 @@ fn transformations(tenant: &TenantProcessing, rotation: Option<&str>) -> Vec<Tex
              The same value gives the same pseudonym within a key period, so records can be \
              linked without the value itself.",
             rotation.unwrap_or("rotation period"),
-            named(pseudonymised)
+            code_list(&pseudonymised)
         ));
     }
     let scrubbed = tenant.transforms(|action| *action == Action::ScrubSecrets);
@@ -293,7 +292,7 @@ fn transformations(tenant: &TenantProcessing, rotation: Option<&str>) -> Vec<Tex
             "Secrets and personal data scrubbed: credentials (passwords, tokens, API and \
              private keys, authorization headers), e-mail addresses, card numbers and IBANs \
              are replaced by a marker naming what was found, the rest is kept: {}.",
-            named(scrubbed)
+            code_list(&scrubbed)
         ));
     }
     let reduced: Vec<String> = tenant
@@ -317,13 +316,11 @@ fn transformations(tenant: &TenantProcessing, rotation: Option<&str>) -> Vec<Tex
 }
 
 fn never_captured(tenant: &TenantProcessing) -> Vec<Text> {
-    let named = code_list;
     let mut never = Vec::new();
     let kinds: Vec<&str> = EventKind::ALL
         .iter()
+        .filter(|kind| !tenant.kinds.contains(kind))
         .map(|kind| kind.as_str())
-        .filter(|kind| !tenant.captures.contains(&format!("{kind} events")))
-        .filter(|kind| *kind != "syscall" || !tenant.captures.contains("syscalls ("))
         .collect();
     if !kinds.is_empty() {
         never.push(format!(
@@ -335,13 +332,13 @@ fn never_captured(tenant: &TenantProcessing) -> Vec<Text> {
     if !tenant.never_read.is_empty() {
         never.push(format!(
             "Never read in the kernel, so never copied out of it: {}.",
-            named(&tenant.never_read)
+            code_list(&tenant.never_read)
         ));
     }
     if !tenant.not_exported.is_empty() {
         never.push(format!(
             "Delivered with the events but never exported (no rule keeps them): {}.",
-            named(&tenant.not_exported)
+            code_list(&tenant.not_exported)
         ));
     }
     never

@@ -161,17 +161,19 @@ impl TenantPipeline {
         let Some(url) = &target.bucket else {
             return Ok(());
         };
-        if self
-            .uploaders
-            .iter()
-            .any(|uploader| uploader.bucket().url() == url)
-        {
+        if self.uploader_of(url).is_some() {
             return Ok(());
         }
         let bucket = Arc::new(Bucket::open(url)?);
         self.uploaders
             .push(Uploader::start(bucket, target.root.clone(), &self.name)?);
         Ok(())
+    }
+
+    fn uploader_of(&self, url: &str) -> Option<&Uploader> {
+        self.uploaders
+            .iter()
+            .find(|uploader| uploader.bucket().url() == url)
     }
 
     /// Applies the plan and hands the record to each of the tenant's sinks.
@@ -340,12 +342,11 @@ impl TenantPipeline {
             .archives
             .iter()
             .flat_map(|(target, _)| {
-                let bucket = target.bucket.as_ref().and_then(|url| {
-                    self.uploaders
-                        .iter()
-                        .find(|uploader| uploader.bucket().url() == url)
-                        .map(|uploader| ArchiveAt::Bucket(uploader.bucket()))
-                });
+                let bucket = target
+                    .bucket
+                    .as_ref()
+                    .and_then(|url| self.uploader_of(url))
+                    .map(|uploader| ArchiveAt::Bucket(uploader.bucket()));
                 std::iter::once(ArchiveAt::Directory(&target.root)).chain(bucket)
             })
             .collect();

@@ -32,7 +32,7 @@ use scrim_event::{EventKind, UnixNanos};
 use crate::{
     ExpiredPartition, SinkError,
     retention::{expired, hour_start, kind_prefix},
-    subject::published_files,
+    subject::{json_lines_refused, published_files},
 };
 
 /// Files at least this large go up in parts of this size, read from disk
@@ -233,12 +233,10 @@ impl Bucket {
         let mut keys = Vec::new();
         for (key, size) in self.list(&format!("tenant={tenant}"))? {
             if key.ends_with(".jsonl") {
-                return Err(SinkError::Subject {
-                    path: PathBuf::from(format!("{}/{key}", self.url)),
-                    problem: "JSON-lines archives are for debugging; subject requests \
-                              cover Parquet archives only"
-                        .into(),
-                });
+                return Err(json_lines_refused(PathBuf::from(format!(
+                    "{}/{key}",
+                    self.url
+                ))));
             }
             if key.ends_with(".parquet") {
                 keys.push((key, size));

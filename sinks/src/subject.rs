@@ -101,15 +101,21 @@ pub fn parquet_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
         if name.ends_with(".parquet") {
             found.push(path);
         } else if name.ends_with(".jsonl") {
-            return Err(SinkError::Subject {
-                path,
-                problem: "JSON-lines archives are for debugging; subject requests \
-                          cover Parquet archives only"
-                    .into(),
-            });
+            return Err(json_lines_refused(path));
         }
     }
     Ok(found)
+}
+
+/// Why a subject request stops at a JSON-lines file: they are for
+/// debugging, and a subject request must not skip anything.
+pub(crate) fn json_lines_refused(path: PathBuf) -> SinkError {
+    SinkError::Subject {
+        path,
+        problem: "JSON-lines archives are for debugging; subject requests cover Parquet \
+                  archives only"
+            .into(),
+    }
 }
 
 /// Every completed file under `directory`, in path order: files being

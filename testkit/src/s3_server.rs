@@ -86,12 +86,41 @@ impl S3Server {
 
     /// Every key in `bucket`, with its size, in key order.
     pub fn list(&self, bucket: &str) -> io::Result<Vec<(String, u64)>> {
+        self.each_object(bucket, "pass", "")
+    }
+
+    /// Downloads every object of `bucket` under `to`, at its key's path;
+    /// returns the keys.
+    pub fn download_all(&self, bucket: &str, to: &Path) -> io::Result<Vec<String>> {
+        let fetched = self.each_object(
+            bucket,
+            "path = os.path.join(sys.argv[2], item['Key'])\n\
+             \x20       os.makedirs(os.path.dirname(path), exist_ok=True)\n\
+             \x20       s3.download_file(sys.argv[1], item['Key'], path)",
+            &to.to_string_lossy(),
+        )?;
+        Ok(fetched.into_iter().map(|(key, _)| key).collect())
+    }
+
+    /// Runs `action` (Python, indented as a loop body, with `item` the
+    /// listed object and `sys.argv[2]` = `argument`) on every object of
+    /// `bucket`; returns their keys and sizes, in key order.
+    fn each_object(
+        &self,
+        bucket: &str,
+        action: &str,
+        argument: &str,
+    ) -> io::Result<Vec<(String, u64)>> {
         let listed = self.boto3(
-            "pages = s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1])\n\
-             for page in pages:\n\
-             \x20   for item in page.get('Contents', []):\n\
-             \x20       print(item['Size'], item['Key'])",
-            &[bucket],
+            &format!(
+                "import os\n\
+                 pages = s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1])\n\
+                 for page in pages:\n\
+                 \x20   for item in page.get('Contents', []):\n\
+                 \x20       {action}\n\
+                 \x20       print(item['Size'], item['Key'])"
+            ),
+            &[bucket, argument],
         )?;
         let mut keys: Vec<(String, u64)> = listed
             .lines()
@@ -102,23 +131,6 @@ impl S3Server {
             .collect();
         keys.sort();
         Ok(keys)
-    }
-
-    /// Downloads every object of `bucket` under `to`, at its key's path.
-    pub fn download_all(&self, bucket: &str, to: &Path) -> io::Result<Vec<String>> {
-        let to = to.to_string_lossy();
-        let keys = self.list(bucket)?;
-        self.boto3(
-            "import os\n\
-             pages = s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1])\n\
-             for page in pages:\n\
-             \x20   for item in page.get('Contents', []):\n\
-             \x20       path = os.path.join(sys.argv[2], item['Key'])\n\
-             \x20       os.makedirs(os.path.dirname(path), exist_ok=True)\n\
-             \x20       s3.download_file(sys.argv[1], item['Key'], path)",
-            &[bucket, &to],
-        )?;
-        Ok(keys.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Runs `script` with `s3`, a boto3 client of this server, and `sys`
