@@ -200,6 +200,7 @@ fn otlp_targets(
                         None => Protocol::from_environment(),
                     },
                     headers: headers.clone(),
+                    timeout: OtlpTarget::timeout_from_environment(),
                 };
                 // One spool per backend, named after where it sends.
                 let spool = settings

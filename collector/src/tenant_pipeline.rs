@@ -12,7 +12,7 @@ use std::{
 use anyhow::Context as _;
 use scrim_audit::AuditLog;
 use scrim_event::{Event, EventKind};
-use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Resources};
+use scrim_otlp::{BackendNews, OtlpSink, OtlpStats, OtlpTarget, Resources};
 use scrim_policies::RecordPlan;
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Bucket, remove_interrupted};
 
@@ -242,11 +242,17 @@ impl TenantPipeline {
             {
                 outcome = Err(error.into());
             }
-            if let Some(failure) = sink.take_error() {
-                failures.push(format!(
+            match sink.take_news() {
+                Some(BackendNews::Failing(failure)) => failures.push(format!(
                     "tenant `{}`: OTLP export to {} failed; spooling until it answers: {failure}",
                     self.name, target.endpoint
-                ));
+                )),
+                Some(BackendNews::AnsweringAgain) => tracing::info!(
+                    "tenant `{}`: {} answers again; sending what was spooled",
+                    self.name,
+                    target.endpoint
+                ),
+                None => {}
             }
         }
         (outcome, failures)
@@ -408,5 +414,6 @@ pub fn add_otlp(a: OtlpStats, b: OtlpStats) -> OtlpStats {
         dropped: a.dropped + b.dropped,
         failed_requests: a.failed_requests + b.failed_requests,
         open: a.open + b.open,
+        in_flight: a.in_flight + b.in_flight,
     }
 }

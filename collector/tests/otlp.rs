@@ -221,9 +221,20 @@ fn a_backend_down_for_sixty_seconds_under_load_gets_every_span_once() {
         &collector,
         r#"scrim_otlp_failed_requests_total{tenant="steady"}"#,
     );
-    let (status, _) = collector.stop();
+    let (status, _, log) = collector.stop_with_log();
     assert!(status.success());
     assert!(failed >= 1);
+    // The outage is said once as it starts and once as it ends, not at
+    // every retry.
+    let said = |what: &str| log.iter().filter(|line| line.contains(what)).count();
+    assert_eq!(
+        (
+            said("failed; spooling until it answers"),
+            said("answers again")
+        ),
+        (1, 1),
+        "{log:#?}"
+    );
 
     let spans = receiver.spans();
     let mut ids: Vec<&[u8]> = spans

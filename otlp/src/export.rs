@@ -69,6 +69,23 @@ pub struct OtlpTarget {
     pub protocol: Protocol,
     /// Sent with every request, for example `X-Scope-OrgID` for Tempo.
     pub headers: BTreeMap<String, String>,
+    /// How long a request may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+impl OtlpTarget {
+    /// The request deadline the standard variables ask for
+    /// (`OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, milliseconds), else ten
+    /// seconds, as the specification says.
+    pub fn timeout_from_environment() -> Duration {
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+    }
 }
 
 /// Resource attributes of a span's workload, by cgroup id.
@@ -80,7 +97,7 @@ pub struct Exporter {
     exporter: opentelemetry_otlp::SpanExporter,
     scope: InstrumentationScope,
     /// The exporter is async; its calls run on this runtime, on the
-    /// calling (the tenant's) thread.
+    /// calling (the sink's shipper) thread.
     runtime: tokio::runtime::Runtime,
 }
 
@@ -104,6 +121,7 @@ impl Exporter {
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(&target.endpoint)
+                    .with_timeout(target.timeout)
                     .with_metadata(metadata)
                     .build()
             }
@@ -114,10 +132,11 @@ impl Exporter {
                     .enable_http1()
                     .build();
                 let client =
-                    opentelemetry_http::hyper::HyperClient::new(connector, timeout(), None);
+                    opentelemetry_http::hyper::HyperClient::new(connector, target.timeout, None);
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
                     .with_endpoint(http_traces_endpoint(&target.endpoint))
+                    .with_timeout(target.timeout)
                     .with_headers(target.headers.clone().into_iter().collect())
                     .with_http_client(client)
                     .build()
@@ -156,18 +175,6 @@ impl Exporter {
         }
         Ok(())
     }
-}
-
-/// The request deadline: `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else
-/// ten seconds.
-fn timeout() -> Duration {
-    [
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ]
-    .into_iter()
-    .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
-    .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// An HTTP endpoint given as a base URL gets the traces path, as the

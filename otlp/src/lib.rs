@@ -1,9 +1,11 @@
 //! scrim's OTLP sink: a tenant's records become spans (a process's life, a
 //! TCP connection, with syscalls as span events), exported with
 //! opentelemetry-otlp over gRPC or HTTP/protobuf; batches a backend does
-//! not take wait in a bounded on-disk spool.
+//! not take wait in a bounded on-disk spool. Requests are made on a thread
+//! of the sink's own, so an unreachable backend never holds up events.
 mod assemble;
 mod export;
+mod shipper;
 mod sink;
 mod span;
 mod spool;
@@ -12,13 +14,16 @@ use std::path::PathBuf;
 
 pub use assemble::{INCOMPLETE, START_UNSEEN, SpanAssembler};
 pub use export::{OtlpTarget, Protocol, Resources};
-pub use sink::{OtlpSink, OtlpStats};
+pub use sink::{BackendNews, OtlpSink, OtlpStats};
 pub use span::{Attribute, AttributeValue, Span, SpanEvent, SpanRole};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
     #[error("otlp: cannot start the exporter's runtime: {0}")]
     Runtime(String),
+
+    #[error("otlp: cannot start the export thread: {0}")]
+    Thread(String),
 
     #[error("otlp: header `{0}` is not a valid header name or value")]
     Header(String),

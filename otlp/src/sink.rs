@@ -1,6 +1,9 @@
-//! One tenant's OTLP sink: events in, spans assembled, batches exported;
-//! a batch the backend does not take goes to the spool, and the spool is
-//! sent, oldest first, once the backend answers again.
+//! One tenant's OTLP sink: events in, spans assembled, batches handed to
+//! the sink's shipper thread, which sends them. A batch the backend does
+//! not take goes to the spool, as do new batches while the backend fails
+//! or while too many are still on their way (so a backend that does not
+//! answer costs disk, not memory or events); the spool is sent, oldest
+//! first, once the backend answers again.
 use std::{
     path::Path,
     sync::Arc,
@@ -13,6 +16,7 @@ use crate::{
     OtlpError,
     assemble::SpanAssembler,
     export::{Exporter, OtlpTarget, Resources},
+    shipper::{Batch, Delivery, Shipper},
     span::Span,
     spool::Spool,
 };
@@ -24,35 +28,61 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Retries after a failure wait this long at first, doubling up to the cap.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// Batches handed to the shipper and not answered yet, at most; past this
+/// new batches go to the spool instead of piling up in memory.
+const MAX_IN_FLIGHT: usize = 8;
 
 /// Where a sink's spans went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OtlpStats {
     /// Spans the backend accepted.
     pub exported: u64,
-    /// Spans waiting in the spool now.
+    /// Spans waiting in the spool now (those being sent from it included).
     pub spooled: u64,
-    /// Spans dropped because the spool was full.
+    /// Spans dropped because the spool was full, or could not be written
+    /// or read.
     pub dropped: u64,
     /// Requests the backend failed or refused.
     pub failed_requests: u64,
     /// Spans begun and not ended yet.
     pub open: u64,
+    /// Spans handed to the backend straight from the assembler, not
+    /// answered yet.
+    pub in_flight: u64,
+}
+
+/// A change in how the backend answers, for the log: said once when it
+/// starts failing and once when it answers again, not on every retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendNews {
+    Failing(String),
+    AnsweringAgain,
+}
+
+enum Backend {
+    Answering,
+    /// Nothing is sent until `retry_at`; then one spooled batch probes it.
+    Failing {
+        retry_at: Instant,
+        delay: Duration,
+        probing: bool,
+    },
 }
 
 pub struct OtlpSink {
-    exporter: Exporter,
-    resources: Arc<dyn Resources + Send + Sync>,
+    shipper: Shipper,
     assembler: SpanAssembler,
     completed: Vec<Span>,
     spool: Spool,
-    /// While set, the backend is failing: batches go to the spool, and the
-    /// spool is retried no earlier than this.
-    retry_at: Option<Instant>,
-    retry_delay: Duration,
+    backend: Backend,
+    in_flight: usize,
+    /// Spans of fresh batches in flight (only in memory) and of spooled
+    /// ones (still on disk until sent).
+    fresh_in_flight: u64,
+    spooled_in_flight: u64,
     flushed_at: Instant,
     stats: OtlpStats,
-    last_error: Option<String>,
+    news: Option<BackendNews>,
 }
 
 impl OtlpSink {
@@ -67,19 +97,22 @@ impl OtlpSink {
         let mut id_key = [0; 32];
         getrandom::fill(&mut id_key).map_err(|error| OtlpError::Random(error.to_string()))?;
         let spool = Spool::open(spool, spool_max_bytes)?;
-        Ok(OtlpSink {
-            exporter: Exporter::new(target)?,
-            resources,
+        let mut sink = OtlpSink {
+            shipper: Shipper::start(Exporter::new(target)?, resources)?,
             assembler: SpanAssembler::new(id_key),
             completed: Vec::new(),
-            // What a previous run left is sent first.
-            retry_at: (!spool.is_empty()).then(Instant::now),
             spool,
-            retry_delay: FIRST_RETRY,
+            backend: Backend::Answering,
+            in_flight: 0,
+            fresh_in_flight: 0,
+            spooled_in_flight: 0,
             flushed_at: Instant::now(),
             stats: OtlpStats::default(),
-            last_error: None,
-        })
+            news: None,
+        };
+        // What a previous run left is sent first.
+        sink.pump(Instant::now())?;
+        Ok(sink)
     }
 
     /// Takes an event and its tenant's record of it.
@@ -91,43 +124,54 @@ impl OtlpSink {
         Ok(())
     }
 
-    /// Sends what waited long enough, and retries the spool when due.
+    /// Takes the shipper's answers, sends what waited long enough, and
+    /// sends from the spool when the backend answers (or a retry is due).
     pub fn tick(&mut self, now: Instant) -> Result<(), OtlpError> {
+        let mut outcome = self.collect(now);
         if !self.completed.is_empty() && now.duration_since(self.flushed_at) >= FLUSH_INTERVAL {
-            self.flush(now)?;
+            outcome = outcome.and(self.flush(now));
         }
-        self.retry(now)
+        outcome.and(self.pump(now))
     }
 
-    /// Ends every open span as it stands (marked incomplete), sends
-    /// everything it can; what the backend does not take stays in the
-    /// spool for the next run.
+    /// Ends every open span as it stands (marked incomplete), waits for
+    /// what is on its way and makes one last attempt at the spool,
+    /// whatever the backoff says; what the backend does not take stays in
+    /// the spool for the next run.
     pub fn close(mut self) -> (OtlpStats, Result<(), OtlpError>) {
         self.assembler.finish(&mut self.completed);
         let now = Instant::now();
-        let mut outcome = self.flush(now);
-        // One last attempt at the spool, whatever the backoff says.
-        self.retry_at = self.retry_at.map(|_| now);
-        if let Err(error) = self.retry(now)
-            && outcome.is_ok()
-        {
-            outcome = Err(error);
+        let mut outcome = self.flush(now).and(self.settle(now));
+        if let Backend::Failing { retry_at, .. } = &mut self.backend {
+            *retry_at = now;
         }
-        (self.stats(), outcome)
+        // Sending from the spool, batch after batch, until it is empty or
+        // a request fails (then the backoff is past `now`: nothing is sent).
+        loop {
+            outcome = outcome.and(self.pump(now));
+            if self.in_flight == 0 {
+                break;
+            }
+            outcome = outcome.and(self.settle(now));
+        }
+        let stats = self.stats();
+        self.shipper.stop();
+        (stats, outcome)
     }
 
     pub fn stats(&self) -> OtlpStats {
         OtlpStats {
-            spooled: self.spool.spans(),
-            dropped: self.spool.dropped_spans(),
+            spooled: self.spool.spans() + self.spooled_in_flight,
+            dropped: self.stats.dropped + self.spool.dropped_spans(),
             open: self.assembler.open_spans() as u64,
+            in_flight: self.fresh_in_flight,
             ..self.stats
         }
     }
 
-    /// The last export failure's message, once: for the log.
-    pub fn take_error(&mut self) -> Option<String> {
-        self.last_error.take()
+    /// What changed about the backend since last asked, once.
+    pub fn take_news(&mut self) -> Option<BackendNews> {
+        self.news.take()
     }
 
     fn flush(&mut self, now: Instant) -> Result<(), OtlpError> {
@@ -135,52 +179,159 @@ impl OtlpSink {
         if self.completed.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.completed);
-        if self.retry_at.is_some() {
-            // Behind earlier batches: keep the order.
-            return self.spool.push(&batch);
-        }
-        match self.exporter.export(&batch, self.resources.as_ref()) {
-            Ok(()) => {
-                self.stats.exported += batch.len() as u64;
+        let spans = std::mem::take(&mut self.completed);
+        let collected = self.collect(now);
+        let ready = matches!(self.backend, Backend::Answering)
+            && self.spool.is_empty()
+            && self.in_flight < MAX_IN_FLIGHT;
+        let handed = if ready {
+            self.send(Batch::Fresh(spans))
+        } else {
+            self.spool_fresh(&spans)
+        };
+        collected.and(handed)
+    }
+
+    /// Sends from the spool: as much as may be in flight while the backend
+    /// answers, one batch to probe it once a retry is due.
+    fn pump(&mut self, now: Instant) -> Result<(), OtlpError> {
+        match self.backend {
+            Backend::Answering => {
+                while self.in_flight < MAX_IN_FLIGHT {
+                    let Some((lease, spans)) = self.spool.take_oldest()? else {
+                        break;
+                    };
+                    self.send(Batch::Spooled(lease, spans))?;
+                }
                 Ok(())
             }
-            Err(error) => {
-                self.failed(now, error);
-                self.spool.push(&batch)
-            }
-        }
-    }
-
-    /// Sends spooled batches, oldest first, until one fails.
-    fn retry(&mut self, now: Instant) -> Result<(), OtlpError> {
-        if self.retry_at.is_none_or(|at| now < at) {
-            return Ok(());
-        }
-        while let Some(batch) = self.spool.oldest() {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(unreadable) => {
-                    self.spool.drop_oldest()?;
-                    return Err(unreadable);
+            Backend::Failing {
+                retry_at,
+                delay,
+                probing: false,
+            } if now >= retry_at && self.in_flight == 0 => match self.spool.take_oldest()? {
+                Some((lease, spans)) => {
+                    self.backend = Backend::Failing {
+                        retry_at,
+                        delay,
+                        probing: true,
+                    };
+                    self.send(Batch::Spooled(lease, spans))
                 }
-            };
-            if let Err(error) = self.exporter.export(&batch, self.resources.as_ref()) {
-                self.failed(now, error);
-                return Ok(());
-            }
-            self.stats.exported += batch.len() as u64;
-            self.spool.remove_oldest()?;
+                // Nothing left to probe with: the next batch will.
+                None => {
+                    self.backend = Backend::Answering;
+                    Ok(())
+                }
+            },
+            Backend::Failing { .. } => Ok(()),
         }
-        self.retry_at = None;
-        self.retry_delay = FIRST_RETRY;
-        Ok(())
     }
 
-    fn failed(&mut self, now: Instant, error: OtlpError) {
-        self.stats.failed_requests += 1;
-        self.retry_at = Some(now + self.retry_delay);
-        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY);
-        self.last_error = Some(error.to_string());
+    fn send(&mut self, batch: Batch) -> Result<(), OtlpError> {
+        let spans = batch.spans().len() as u64;
+        match &batch {
+            Batch::Fresh(_) => self.fresh_in_flight += spans,
+            Batch::Spooled(..) => self.spooled_in_flight += spans,
+        }
+        self.in_flight += 1;
+        match self.shipper.send(batch) {
+            Ok(()) => Ok(()),
+            Err(batch) => {
+                self.landed(&batch);
+                self.take_back(batch)?;
+                Err(OtlpError::Thread("the export thread has stopped".into()))
+            }
+        }
+    }
+
+    /// Takes every answer the shipper has ready.
+    fn collect(&mut self, now: Instant) -> Result<(), OtlpError> {
+        let mut outcome = Ok(());
+        while let Some((batch, delivery)) = self.shipper.try_delivery() {
+            outcome = outcome.and(self.delivered(now, batch, delivery));
+        }
+        outcome
+    }
+
+    /// Waits for every batch in flight to be answered.
+    fn settle(&mut self, now: Instant) -> Result<(), OtlpError> {
+        let mut outcome = Ok(());
+        while self.in_flight > 0 {
+            let Some((batch, delivery)) = self.shipper.delivery() else {
+                // The thread died with them: spooled batches are still on
+                // disk for the next run; fresh ones are lost, and counted.
+                self.stats.dropped += self.fresh_in_flight;
+                (self.in_flight, self.fresh_in_flight) = (0, 0);
+                return Err(OtlpError::Thread("the export thread has stopped".into()));
+            };
+            outcome = outcome.and(self.delivered(now, batch, delivery));
+        }
+        outcome
+    }
+
+    fn delivered(
+        &mut self,
+        now: Instant,
+        batch: Batch,
+        delivery: Delivery,
+    ) -> Result<(), OtlpError> {
+        self.landed(&batch);
+        match delivery {
+            Delivery::Sent => {
+                self.stats.exported += batch.spans().len() as u64;
+                if matches!(self.backend, Backend::Failing { .. }) {
+                    self.news = Some(BackendNews::AnsweringAgain);
+                }
+                self.backend = Backend::Answering;
+                match batch {
+                    Batch::Spooled(lease, _) => self.spool.sent(lease),
+                    Batch::Fresh(_) => Ok(()),
+                }
+            }
+            Delivery::Failed(error) => {
+                self.stats.failed_requests += 1;
+                let delay = match self.backend {
+                    Backend::Answering => {
+                        self.news = Some(BackendNews::Failing(error.to_string()));
+                        FIRST_RETRY
+                    }
+                    Backend::Failing { delay, .. } => (delay * 2).min(MAX_RETRY),
+                };
+                self.backend = Backend::Failing {
+                    retry_at: now + delay,
+                    delay,
+                    probing: false,
+                };
+                self.take_back(batch)
+            }
+            Delivery::NotTried => self.take_back(batch),
+        }
+    }
+
+    /// A batch is no longer in flight.
+    fn landed(&mut self, batch: &Batch) {
+        let spans = batch.spans().len() as u64;
+        match batch {
+            Batch::Fresh(_) => self.fresh_in_flight -= spans,
+            Batch::Spooled(..) => self.spooled_in_flight -= spans,
+        }
+        self.in_flight -= 1;
+    }
+
+    /// A batch that did not go through waits in the spool.
+    fn take_back(&mut self, batch: Batch) -> Result<(), OtlpError> {
+        match batch {
+            Batch::Fresh(spans) => self.spool_fresh(&spans),
+            Batch::Spooled(lease, _) => self.spool.put_back(lease),
+        }
+    }
+
+    /// Spools spans that exist nowhere else: if they cannot be written,
+    /// they are lost, and counted.
+    fn spool_fresh(&mut self, spans: &[Span]) -> Result<(), OtlpError> {
+        self.spool.push(spans).inspect_err(|_| {
+            self.stats.dropped += spans.len() as u64;
+        })
     }
 }

@@ -119,52 +119,77 @@ impl Spool {
             bytes: text.len() as u64,
             spans: spans.len() as u64,
         });
+        self.drop_past_bound()
+    }
+
+    /// Takes the oldest batch out to be sent. Its file stays until
+    /// [`Self::sent`], so a crash while it is away loses nothing; while it
+    /// is away it no longer counts against the bound (which a batch in
+    /// flight may so exceed by its own size). An unreadable batch is
+    /// dropped, counted, and its error returned.
+    pub fn take_oldest(&mut self) -> Result<Option<(Lease, Vec<Span>)>, OtlpError> {
+        let Some(batch) = self.batches.pop_front() else {
+            return Ok(None);
+        };
+        self.bytes -= batch.bytes;
+        match read_batch(&batch.path) {
+            Ok(spans) => Ok(Some((Lease(batch), spans))),
+            Err(unreadable) => {
+                self.dropped_spans += batch.spans;
+                remove(&batch.path)?;
+                Err(unreadable)
+            }
+        }
+    }
+
+    /// A taken batch went through: its file goes.
+    pub fn sent(&mut self, lease: Lease) -> Result<(), OtlpError> {
+        remove(&lease.0.path)
+    }
+
+    /// A taken batch did not go through: it is the oldest again.
+    pub fn put_back(&mut self, lease: Lease) -> Result<(), OtlpError> {
+        self.bytes += lease.0.bytes;
+        self.batches.push_front(lease.0);
+        self.drop_past_bound()
+    }
+
+    fn drop_past_bound(&mut self) -> Result<(), OtlpError> {
         while self.bytes > self.max_bytes {
-            self.drop_oldest()?;
-        }
-        Ok(())
-    }
-
-    /// The oldest batch, read back.
-    pub fn oldest(&self) -> Option<Result<Vec<Span>, OtlpError>> {
-        let batch = self.batches.front()?;
-        let failed = |source| OtlpError::Spool {
-            path: batch.path.clone(),
-            source,
-        };
-        let read = || -> Result<Vec<Span>, OtlpError> {
-            let file = fs::File::open(&batch.path).map_err(failed)?;
-            BufReader::new(file)
-                .lines()
-                .map(|line| {
-                    let line = line.map_err(failed)?;
-                    serde_json::from_str(&line)
-                        .map_err(|error| failed(std::io::Error::other(error)))
-                })
-                .collect()
-        };
-        Some(read())
-    }
-
-    /// Removes the oldest batch: it was sent.
-    pub fn remove_oldest(&mut self) -> Result<(), OtlpError> {
-        if let Some(batch) = self.batches.pop_front() {
+            let Some(batch) = self.batches.pop_front() else {
+                break;
+            };
             self.bytes -= batch.bytes;
-            fs::remove_file(&batch.path).map_err(|source| OtlpError::Spool {
-                path: batch.path.clone(),
-                source,
-            })?;
+            self.dropped_spans += batch.spans;
+            remove(&batch.path)?;
         }
         Ok(())
     }
+}
 
-    /// Drops the oldest batch unsent, counted (it was full, or unreadable).
-    pub fn drop_oldest(&mut self) -> Result<(), OtlpError> {
-        let spans = self.batches.front().map_or(0, |batch| batch.spans);
-        self.remove_oldest()?;
-        self.dropped_spans += spans;
-        Ok(())
-    }
+/// A batch taken from the spool to be sent; see [`Spool::take_oldest`].
+pub struct Lease(Batch);
+
+fn read_batch(path: &Path) -> Result<Vec<Span>, OtlpError> {
+    let failed = |source| OtlpError::Spool {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(failed)?;
+    BufReader::new(file)
+        .lines()
+        .map(|line| {
+            let line = line.map_err(failed)?;
+            serde_json::from_str(&line).map_err(|error| failed(std::io::Error::other(error)))
+        })
+        .collect()
+}
+
+fn remove(path: &Path) -> Result<(), OtlpError> {
+    fs::remove_file(path).map_err(|source| OtlpError::Spool {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -199,16 +224,40 @@ mod tests {
 
         let mut spool = Spool::open(directory.path(), 1 << 20).expect("reopen");
         assert_eq!(spool.spans(), 3);
-        assert_eq!(
-            spool.oldest().expect("a batch").expect("read"),
-            [span(1), span(2)]
-        );
-        spool.remove_oldest().expect("remove");
+        let (first, spans) = spool.take_oldest().expect("read").expect("a batch");
+        assert_eq!(spans, [span(1), span(2)]);
+        spool.sent(first).expect("sent");
         spool.push(&[span(4)]).expect("push after reopening");
-        assert_eq!(spool.oldest().expect("a batch").expect("read"), [span(3)]);
-        spool.remove_oldest().expect("remove");
-        assert_eq!(spool.oldest().expect("a batch").expect("read"), [span(4)]);
+        let (second, spans) = spool.take_oldest().expect("read").expect("a batch");
+        assert_eq!(spans, [span(3)]);
+        // Not sent: it is the oldest again, and survives another restart.
+        spool.put_back(second).expect("put back");
+        drop(spool);
+        let mut spool = Spool::open(directory.path(), 1 << 20).expect("reopen");
+        assert_eq!(oldest(&mut spool), [span(3)]);
+        assert_eq!(oldest(&mut spool), [span(4)]);
         assert!(!directory.path().join("00000000000000000009-1.tmp").exists());
+    }
+
+    /// Takes the oldest batch and says it was sent.
+    fn oldest(spool: &mut Spool) -> Vec<Span> {
+        let (lease, spans) = spool.take_oldest().expect("read").expect("a batch");
+        spool.sent(lease).expect("sent");
+        spans
+    }
+
+    #[test]
+    fn a_batch_taken_and_lost_in_a_crash_is_still_there_at_the_next_start() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(directory.path(), 1 << 20).expect("open");
+        spool.push(&[span(1)]).expect("push");
+        let taken = spool.take_oldest().expect("read").expect("a batch");
+        assert_eq!(spool.spans(), 0);
+        std::mem::forget(taken);
+        drop(spool);
+        let mut spool = Spool::open(directory.path(), 1 << 20).expect("reopen");
+        assert_eq!(oldest(&mut spool), [span(1)]);
+        assert!(spool.take_oldest().expect("read").is_none());
     }
 
     #[test]
@@ -225,6 +274,6 @@ mod tests {
         }
         assert_eq!(spool.spans(), 2);
         assert_eq!(spool.dropped_spans(), 3);
-        assert_eq!(spool.oldest().expect("a batch").expect("read"), [span(4)]);
+        assert_eq!(oldest(&mut spool), [span(4)]);
     }
 }

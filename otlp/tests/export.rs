@@ -1,6 +1,7 @@
 //! The OTLP sink against a receiver built on the official protobufs, on
 //! loopback: spans, their parents, durations, attributes and headers over
-//! gRPC and HTTP/protobuf, and an outage that loses nothing.
+//! gRPC and HTTP/protobuf, an outage that loses nothing, and a backend that
+//! hangs without holding anything up.
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -13,7 +14,7 @@ use scrim_event::{
     fixture::{FixtureValue, event_from_fields},
     record::UnfilteredEvent,
 };
-use scrim_otlp::{OtlpSink, OtlpTarget, Protocol, Resources};
+use scrim_otlp::{OtlpSink, OtlpStats, OtlpTarget, Protocol, Resources};
 use scrim_testkit::otlp_receiver::{OtlpReceiver, ReceivedSpan};
 
 struct TestResources;
@@ -96,12 +97,39 @@ fn workload(pid: i64) -> Vec<Event> {
 }
 
 fn sink(receiver_endpoint: String, protocol: Protocol, spool: &std::path::Path) -> OtlpSink {
+    sink_with_timeout(receiver_endpoint, protocol, spool, Duration::from_secs(10))
+}
+
+fn sink_with_timeout(
+    receiver_endpoint: String,
+    protocol: Protocol,
+    spool: &std::path::Path,
+    timeout: Duration,
+) -> OtlpSink {
     let target = OtlpTarget {
         endpoint: receiver_endpoint,
         protocol,
         headers: BTreeMap::from([("x-scope-orgid".to_owned(), "payments".to_owned())]),
+        timeout,
     };
     OtlpSink::new(&target, spool, 1 << 20, Arc::new(TestResources)).expect("sink")
+}
+
+/// Ticks, the sink's clock moving two seconds a time so that backoffs
+/// pass, until `done` holds; requests are answered on the sink's own
+/// thread, so their outcomes take real time to come back.
+fn tick_until(sink: &mut OtlpSink, now: &mut Instant, done: impl Fn(&OtlpStats) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        *now += Duration::from_secs(2);
+        sink.tick(*now).expect("tick");
+        let stats = sink.stats();
+        if done(&stats) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never done: {stats:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn feed(sink: &mut OtlpSink, events: &[Event]) {
@@ -109,6 +137,25 @@ fn feed(sink: &mut OtlpSink, events: &[Event]) {
         sink.write(event, &mut UnfilteredEvent(event))
             .expect("write");
     }
+}
+
+/// Closes the sink: all `spans` were sent, and the receiver has each once.
+fn close_and_check_every_span_arrived_once(sink: OtlpSink, receiver: &OtlpReceiver, spans: u64) {
+    let (stats, outcome) = sink.close();
+    outcome.expect("close");
+    assert_eq!(
+        (stats.exported, stats.spooled, stats.dropped),
+        (spans, 0, 0)
+    );
+    let mut ids: Vec<Vec<u8>> = receiver
+        .spans()
+        .into_iter()
+        .map(|span| span.span.span_id)
+        .collect();
+    assert_eq!(ids.len() as u64, spans, "every span");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, spans, "no span twice");
 }
 
 fn by_name<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
@@ -206,19 +253,14 @@ fn a_backend_outage_loses_nothing_and_sends_every_span_once() {
     let spool = tempfile::tempdir().expect("tempdir");
     let mut sink = sink(receiver.grpc_endpoint(), Protocol::Grpc, spool.path());
     let mut now = Instant::now();
-    let mut tick = |sink: &mut OtlpSink| {
-        now += Duration::from_secs(2);
-        sink.tick(now).expect("tick");
-    };
     feed(&mut sink, &workload(300));
-    tick(&mut sink);
-    assert_eq!(sink.stats().exported, 3);
+    tick_until(&mut sink, &mut now, |stats| stats.exported == 3);
 
     // The backend goes away; spans keep coming and wait in the spool.
     receiver.pause();
     for round in 0..5 {
         feed(&mut sink, &workload(400 + round * 10));
-        tick(&mut sink);
+        tick_until(&mut sink, &mut now, |stats| stats.in_flight == 0);
     }
     let during = sink.stats();
     assert_eq!(
@@ -227,22 +269,49 @@ fn a_backend_outage_loses_nothing_and_sends_every_span_once() {
     );
     assert!(during.failed_requests >= 1);
 
-    // Back: the spool goes first, oldest first, then new spans.
+    // Back: the spool goes, then new spans.
     receiver.resume().expect("resume");
-    for _ in 0..3 {
-        tick(&mut sink);
-    }
+    tick_until(&mut sink, &mut now, |stats| stats.spooled == 0);
     feed(&mut sink, &workload(500));
-    let (stats, outcome) = sink.close();
-    outcome.expect("close");
-    assert_eq!((stats.exported, stats.spooled, stats.dropped), (21, 0, 0));
-    let mut ids: Vec<Vec<u8>> = receiver
-        .spans()
-        .into_iter()
-        .map(|span| span.span.span_id)
-        .collect();
-    assert_eq!(ids.len(), 21, "every span once");
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 21, "no span twice");
+    close_and_check_every_span_arrived_once(sink, &receiver, 21);
+}
+
+#[test]
+fn a_backend_that_hangs_holds_up_no_span_and_loses_none() {
+    let mut receiver = OtlpReceiver::start().expect("receiver");
+    receiver.stall().expect("stall");
+    let spool = tempfile::tempdir().expect("tempdir");
+    // A deadline far longer than this test takes: every request made while
+    // the backend hangs is still waiting when the rounds below are done.
+    let mut sink = sink_with_timeout(
+        receiver.grpc_endpoint(),
+        Protocol::Grpc,
+        spool.path(),
+        Duration::from_secs(300),
+    );
+    let mut now = Instant::now();
+    for round in 0..12 {
+        feed(&mut sink, &workload(600 + round * 10));
+        now += Duration::from_secs(2);
+        sink.tick(now).expect("tick");
+    }
+    // The first request hangs; seven more batches wait behind it, in
+    // memory, and the rest went to disk: nothing waited for the backend.
+    let during = sink.stats();
+    assert_eq!(
+        (
+            during.exported,
+            during.in_flight,
+            during.spooled,
+            during.failed_requests
+        ),
+        (0, 24, 12, 0),
+        "{during:?}"
+    );
+
+    // The backend comes back (the hung connection is reset): every span
+    // arrives, once.
+    receiver.resume().expect("resume");
+    tick_until(&mut sink, &mut now, |stats| stats.exported == 36);
+    close_and_check_every_span_arrived_once(sink, &receiver, 36);
 }

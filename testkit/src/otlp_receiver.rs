@@ -72,12 +72,14 @@ fn text(value: &AnyValue) -> String {
 
 type Received = Arc<Mutex<Vec<ReceivedSpan>>>;
 
-/// The receiver: its ports stay its own while it is paused.
+/// The receiver: its ports stay its own while it is paused or stalled.
 pub struct OtlpReceiver {
     grpc: SocketAddr,
     http: SocketAddr,
     received: Received,
     servers: Option<Servers>,
+    /// While stalled: listeners that never accept.
+    stalled: Vec<TcpListener>,
 }
 
 /// The listening servers.
@@ -94,6 +96,7 @@ impl OtlpReceiver {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             received: Arc::default(),
             servers: None,
+            stalled: Vec::new(),
         };
         receiver.resume()?;
         Ok(receiver)
@@ -111,8 +114,21 @@ impl OtlpReceiver {
         }
     }
 
+    /// Stops answering without refusing: the kernel still completes
+    /// connections on the ports, and nothing ever reads or answers them,
+    /// as with a backend that hangs. Until [`Self::resume`], which resets
+    /// the connections left waiting.
+    pub fn stall(&mut self) -> io::Result<()> {
+        self.pause();
+        if self.stalled.is_empty() {
+            self.stalled = vec![TcpListener::bind(self.grpc)?, TcpListener::bind(self.http)?];
+        }
+        Ok(())
+    }
+
     /// Listens again, on the same ports, keeping what it received.
     pub fn resume(&mut self) -> io::Result<()> {
+        self.stalled.clear();
         if self.servers.is_some() {
             return Ok(());
         }
