@@ -261,6 +261,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_batch_is_dropped_counted_and_named() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(directory.path(), 1 << 20).expect("open");
+        spool.push(&[span(1), span(2)]).expect("push");
+        spool.push(&[span(3)]).expect("push");
+        let first = directory.path().join(format!("{:020}-2.{SUFFIX}", 0));
+        std::fs::write(&first, "not a span\n").expect("spoil the first batch");
+        let error = spool.take_oldest().err().expect("unreadable");
+        assert!(
+            error.to_string().contains(&first.display().to_string()),
+            "{error}"
+        );
+        assert_eq!((spool.spans(), spool.dropped_spans()), (1, 2));
+        assert!(!first.exists());
+        assert_eq!(oldest(&mut spool), [span(3)]);
+    }
+
+    #[test]
     fn drops_the_oldest_batches_past_its_bound_and_counts_them() {
         let directory = tempfile::tempdir().expect("tempdir");
         let one_batch = {
