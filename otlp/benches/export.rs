@@ -100,7 +100,7 @@ fn cpu_seconds_of_threads(name: &str) -> f64 {
 
 /// Spans the bench lets be on their way at once: below the sink's own
 /// bound, so that it measures sending rather than spooling.
-const PACE: u64 = 6 * 2048;
+const PACE: u64 = 3 * 2048;
 
 fn main() {
     let receiver = OtlpReceiver::start().expect("receiver");

@@ -30,7 +30,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 /// Batches handed to the shipper and not answered yet, at most; past this
 /// new batches go to the spool instead of piling up in memory.
-const MAX_IN_FLIGHT: usize = 8;
+const MAX_IN_FLIGHT: usize = 4;
 
 /// Where a sink's spans went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
