@@ -189,7 +189,9 @@ impl OtlpSink {
         } else {
             self.spool_fresh(&spans)
         };
-        collected.and(handed)
+        // Whatever answers came back made room: the spool does not wait
+        // for the next tick (it would drain far slower than spans come).
+        collected.and(handed).and(self.pump(now))
     }
 
     /// Sends from the spool: as much as may be in flight while the backend
