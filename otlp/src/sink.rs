@@ -135,14 +135,18 @@ impl OtlpSink {
     }
 
     /// Ends every open span as it stands (marked incomplete), waits for
-    /// what is on its way and makes one last attempt at the spool,
-    /// whatever the backoff says; what the backend does not take stays in
-    /// the spool for the next run.
+    /// what is on its way and, unless a request has just failed (a backend
+    /// that hangs would make shutdown wait out its timeout twice), makes
+    /// one last attempt at the spool, whatever the backoff says; what the
+    /// backend does not take stays in the spool for the next run.
     pub fn close(mut self) -> (OtlpStats, Result<(), OtlpError>) {
         self.assembler.finish(&mut self.completed);
         let now = Instant::now();
+        let failed_before = self.stats.failed_requests;
         let mut outcome = self.flush(now).and(self.settle(now));
-        if let Backend::Failing { retry_at, .. } = &mut self.backend {
+        if let Backend::Failing { retry_at, .. } = &mut self.backend
+            && self.stats.failed_requests == failed_before
+        {
             *retry_at = now;
         }
         // Sending from the spool, batch after batch, until it is empty or

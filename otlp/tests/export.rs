@@ -315,3 +315,37 @@ fn a_backend_that_hangs_holds_up_no_span_and_loses_none() {
     tick_until(&mut sink, &mut now, |stats| stats.exported == 36);
     close_and_check_every_span_arrived_once(sink, &receiver, 36);
 }
+
+#[test]
+fn closing_on_a_backend_that_hangs_waits_once_and_keeps_the_spans_for_the_next_run() {
+    let mut receiver = OtlpReceiver::start().expect("receiver");
+    receiver.stall().expect("stall");
+    let spool = tempfile::tempdir().expect("tempdir");
+    let mut closing = sink_with_timeout(
+        receiver.grpc_endpoint(),
+        Protocol::Grpc,
+        spool.path(),
+        Duration::from_secs(1),
+    );
+    feed(&mut closing, &workload(700));
+    closing
+        .tick(Instant::now() + Duration::from_secs(2))
+        .expect("tick");
+    // The request in flight times out; no second attempt follows it.
+    let (stats, outcome) = closing.close();
+    outcome.expect("close");
+    assert_eq!(
+        (
+            stats.exported,
+            stats.spooled,
+            stats.dropped,
+            stats.failed_requests
+        ),
+        (0, 3, 0, 1)
+    );
+
+    // The next run sends what waited.
+    receiver.resume().expect("resume");
+    let next_run = sink(receiver.grpc_endpoint(), Protocol::Grpc, spool.path());
+    close_and_check_every_span_arrived_once(next_run, &receiver, 3);
+}
