@@ -115,6 +115,21 @@ fn sink_with_timeout(
     OtlpSink::new(&target, spool, 1 << 20, Arc::new(TestResources)).expect("sink")
 }
 
+/// A receiver that accepts connections and never answers, and a sink
+/// sending to it with `timeout`, spooling in the returned directory.
+fn sink_of_a_backend_that_hangs(timeout: Duration) -> (OtlpReceiver, tempfile::TempDir, OtlpSink) {
+    let mut receiver = OtlpReceiver::start().expect("receiver");
+    receiver.stall().expect("stall");
+    let spool = tempfile::tempdir().expect("tempdir");
+    let sink = sink_with_timeout(
+        receiver.grpc_endpoint(),
+        Protocol::Grpc,
+        spool.path(),
+        timeout,
+    );
+    (receiver, spool, sink)
+}
+
 /// Ticks, the sink's clock moving two seconds a time so that backoffs
 /// pass, until `done` holds; requests are answered on the sink's own
 /// thread, so their outcomes take real time to come back.
@@ -278,17 +293,9 @@ fn a_backend_outage_loses_nothing_and_sends_every_span_once() {
 
 #[test]
 fn a_backend_that_hangs_holds_up_no_span_and_loses_none() {
-    let mut receiver = OtlpReceiver::start().expect("receiver");
-    receiver.stall().expect("stall");
-    let spool = tempfile::tempdir().expect("tempdir");
     // A deadline far longer than this test takes: every request made while
     // the backend hangs is still waiting when the rounds below are done.
-    let mut sink = sink_with_timeout(
-        receiver.grpc_endpoint(),
-        Protocol::Grpc,
-        spool.path(),
-        Duration::from_secs(300),
-    );
+    let (mut receiver, _spool, mut sink) = sink_of_a_backend_that_hangs(Duration::from_secs(300));
     let mut now = Instant::now();
     for round in 0..12 {
         feed(&mut sink, &workload(600 + round * 10));
@@ -318,15 +325,7 @@ fn a_backend_that_hangs_holds_up_no_span_and_loses_none() {
 
 #[test]
 fn closing_on_a_backend_that_hangs_waits_once_and_keeps_the_spans_for_the_next_run() {
-    let mut receiver = OtlpReceiver::start().expect("receiver");
-    receiver.stall().expect("stall");
-    let spool = tempfile::tempdir().expect("tempdir");
-    let mut closing = sink_with_timeout(
-        receiver.grpc_endpoint(),
-        Protocol::Grpc,
-        spool.path(),
-        Duration::from_secs(1),
-    );
+    let (mut receiver, spool, mut closing) = sink_of_a_backend_that_hangs(Duration::from_secs(1));
     feed(&mut closing, &workload(700));
     closing
         .tick(Instant::now() + Duration::from_secs(2))
