@@ -97,7 +97,9 @@ impl OtlpSink {
         let mut id_key = [0; 32];
         getrandom::fill(&mut id_key).map_err(|error| OtlpError::Random(error.to_string()))?;
         let spool = Spool::open(spool, spool_max_bytes)?;
-        let mut sink = OtlpSink {
+        // What a previous run left goes at the first tick (where a batch
+        // it cannot read is an error to log, not a sink that fails to open).
+        Ok(OtlpSink {
             shipper: Shipper::start(Exporter::new(target)?, resources)?,
             assembler: SpanAssembler::new(id_key),
             completed: Vec::new(),
@@ -109,10 +111,7 @@ impl OtlpSink {
             flushed_at: Instant::now(),
             stats: OtlpStats::default(),
             news: None,
-        };
-        // What a previous run left is sent first.
-        sink.pump(Instant::now())?;
-        Ok(sink)
+        })
     }
 
     /// Takes an event and its tenant's record of it.
