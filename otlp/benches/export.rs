@@ -1,8 +1,9 @@
 //! OTLP export throughput: process spans (exec and exit records, every
-//! catalogued field as attributes) assembled and sent over gRPC to a
-//! receiver on loopback. Prints spans per second of wall time and per
-//! second of CPU time of the sink's two threads, the one assembling and the
-//! one sending (the receiver runs on other threads). Figures only: `cargo bench -p scrim-otlp --bench export`.
+//! catalogued field as attributes) assembled and sent over gRPC and over
+//! HTTP/protobuf to a receiver on loopback. Prints spans per second of wall
+//! time and per second of CPU time of the sink's two threads, the one
+//! assembling and the one sending (the receiver runs on other threads).
+//! Figures only: `cargo bench -p scrim-otlp --bench export`.
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -105,17 +106,21 @@ const PACE: u64 = 3 * 2048;
 fn main() {
     let receiver = OtlpReceiver::start().expect("receiver");
     let events: Vec<[Event; 2]> = (0..SPANS).map(|pid| process_events(pid + 100)).collect();
-    run(&receiver, &events, Some(PACE));
+    run(&receiver, &events, Protocol::Grpc, Some(PACE));
+    run(&receiver, &events, Protocol::HttpProtobuf, Some(PACE));
     // Spans coming faster than the backend takes them: the excess goes
     // through the spool and nothing is lost.
-    run(&receiver, &events, None);
+    run(&receiver, &events, Protocol::Grpc, None);
 }
 
-fn run(receiver: &OtlpReceiver, events: &[[Event; 2]], pace: Option<u64>) {
+fn run(receiver: &OtlpReceiver, events: &[[Event; 2]], protocol: Protocol, pace: Option<u64>) {
     let spool = tempfile::tempdir().expect("tempdir");
     let target = OtlpTarget {
-        endpoint: receiver.grpc_endpoint(),
-        protocol: Protocol::Grpc,
+        endpoint: match protocol {
+            Protocol::Grpc => receiver.grpc_endpoint(),
+            Protocol::HttpProtobuf => receiver.http_endpoint(),
+        },
+        protocol,
         headers: BTreeMap::new(),
         timeout: Duration::from_secs(10),
     };
@@ -148,9 +153,13 @@ fn run(receiver: &OtlpReceiver, events: &[[Event; 2]], pace: Option<u64>) {
     outcome.expect("close");
     assert_eq!((stats.exported, stats.dropped), (SPANS as u64, 0));
     println!(
-        "otlp export (gRPC, loopback, {}): {SPANS} process spans (9 attributes each) in \
+        "otlp export ({}, loopback, {}): {SPANS} process spans (9 attributes each) in \
          {wall:.2} s: {:.0} k spans/s wall, {:.0} k spans/s per core of the sink's two threads \
          ({cpu:.2} s CPU); at most {spooled} spans spooled on the way",
+        match protocol {
+            Protocol::Grpc => "gRPC",
+            Protocol::HttpProtobuf => "HTTP/protobuf",
+        },
         if pace.is_some() { "paced" } else { "unpaced" },
         SPANS as f64 / wall / 1e3,
         SPANS as f64 / cpu / 1e3,

@@ -153,7 +153,13 @@ impl OtlpReceiver {
                 let Ok(listener) = tokio::net::TcpListener::from_std(grpc_listener) else {
                     return;
                 };
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                // Without Nagle's algorithm, as gRPC servers run: else a
+                // response written in pieces waits for the client's delayed
+                // ACK (40 ms a request).
+                let incoming = tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    |stream| stream.inspect(|stream| _ = stream.set_nodelay(true)),
+                );
                 let server = tonic::transport::Server::builder()
                     .add_service(TraceServiceServer::new(service))
                     .serve_with_incoming(incoming);
@@ -259,6 +265,7 @@ fn serve_http(listener: &TcpListener, received: &Received, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
                 let received = Arc::clone(received);
                 thread::spawn(move || {
                     let _ = answer_http(stream, &received);
