@@ -2,7 +2,7 @@
 //! tools that run it.
 use std::{
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Output},
 };
 
 use scrim_testkit::archive::{command_or_skip, program_or_skip};
@@ -28,13 +28,7 @@ fn the_systemd_unit_verifies_and_bounds_scrims_capabilities() {
         .lines()
         .find_map(|line| line.strip_prefix("ExecStart=/usr/local/bin/scrim run "))
         .expect("ExecStart runs scrim run");
-    let help = run_help();
-    for flag in exec
-        .split_whitespace()
-        .filter(|word| word.starts_with("--"))
-    {
-        assert!(help.contains(flag), "scrim run has no {flag}");
-    }
+    assert_scrim_run_takes(exec.split_whitespace());
     if !program_or_skip(test, "systemd-analyze") {
         return;
     }
@@ -42,13 +36,8 @@ fn the_systemd_unit_verifies_and_bounds_scrims_capabilities() {
     let directory = tempfile::tempdir().expect("tempdir");
     let unit = directory.path().join("scrim.service");
     std::fs::write(&unit, UNIT.replace("/usr/local/bin/scrim", SCRIM)).expect("unit");
-    let verified = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("run systemd-analyze");
+    let verified = succeeds(Command::new("systemd-analyze").arg("verify").arg(&unit));
     let said = String::from_utf8_lossy(&verified.stderr);
-    assert!(verified.status.success(), "{said}");
     assert!(said.trim().is_empty(), "warnings: {said}");
 }
 
@@ -61,16 +50,7 @@ fn kustomize(directory: &Path, kustomization: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../deploy/kubernetes")
         .join(kustomization);
-    let built = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&source)
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        built.status.success(),
-        "{kustomization}: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let built = succeeds(Command::new("kubectl").arg("kustomize").arg(&source));
     let rendered = directory.join(format!("{}.yaml", kustomization.replace('/', "-")));
     std::fs::write(&rendered, &built.stdout).expect("write the manifests");
     rendered
@@ -79,19 +59,14 @@ fn kustomize(directory: &Path, kustomization: &str) -> PathBuf {
 /// Every document of a YAML file, as JSON (read by PyYAML, which
 /// kubernetes-validate brings).
 fn documents(file: &Path) -> Vec<Value> {
-    let read = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml\n\
-             print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
-        ])
-        .arg(file)
-        .output()
-        .expect("run python3");
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
+    let read = succeeds(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys, yaml\n\
+                 print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+            ])
+            .arg(file),
     );
     serde_json::from_slice(&read.stdout).expect("JSON")
 }
@@ -112,19 +87,17 @@ fn the_kubernetes_manifests_validate_and_grant_only_what_scrim_needs() {
         return;
     }
     let directory = tempfile::tempdir().expect("tempdir");
-    let help = run_help();
     for kustomization in KUSTOMIZATIONS {
         let rendered = kustomize(directory.path(), kustomization);
         // Every manifest against the Kubernetes schemas, unknown fields
         // refused.
-        let validated = Command::new("kubernetes-validate")
-            .arg("--strict")
-            .arg(&rendered)
-            .output()
-            .expect("run kubernetes-validate");
+        let validated = succeeds(
+            Command::new("kubernetes-validate")
+                .arg("--strict")
+                .arg(&rendered),
+        );
         let said = String::from_utf8_lossy(&validated.stdout).into_owned()
             + &String::from_utf8_lossy(&validated.stderr);
-        assert!(validated.status.success(), "{kustomization}: {said}");
         let manifests = documents(&rendered);
         assert_eq!(
             said.matches(" passed for resource ").count(),
@@ -202,18 +175,8 @@ fn the_kubernetes_manifests_validate_and_grant_only_what_scrim_needs() {
         for probe in ["livenessProbe", "readinessProbe"] {
             assert_eq!(container[probe]["httpGet"]["path"], "/metrics", "{probe}");
         }
-        for arg in container["args"].as_array().expect("args") {
-            let flag = arg
-                .as_str()
-                .expect("text")
-                .split('=')
-                .next()
-                .unwrap_or_default();
-            assert!(
-                flag == "run" || help.contains(flag),
-                "scrim run has no {flag}"
-            );
-        }
+        let args = container["args"].as_array().expect("args");
+        assert_scrim_run_takes(args.iter().map(|arg| arg.as_str().expect("text")));
 
         // Read-only access to pods and namespaces, nothing else.
         for role in of_kind(&manifests, "ClusterRole") {
@@ -241,15 +204,10 @@ fn the_kubernetes_manifests_validate_and_grant_only_what_scrim_needs() {
             ),
         )
         .expect("policy");
-        let checked = Command::new(SCRIM)
-            .args(["policy", "check"])
-            .arg(&policy_file)
-            .output()
-            .expect("scrim policy check");
-        assert!(
-            checked.status.success(),
-            "{kustomization}: {}",
-            String::from_utf8_lossy(&checked.stderr)
+        succeeds(
+            Command::new(SCRIM)
+                .args(["policy", "check"])
+                .arg(&policy_file),
         );
         // The dashboard ConfigMap is the shipped dashboard.
         let dashboard = config_maps
@@ -260,13 +218,30 @@ fn the_kubernetes_manifests_validate_and_grant_only_what_scrim_needs() {
     }
 }
 
-/// `scrim run --help`: the flags manifests may give it.
-fn run_help() -> String {
-    let help = Command::new(SCRIM)
-        .args(["run", "--help"])
+/// Runs `command`, which must succeed; what it printed is in the panic if
+/// not.
+fn succeeds(command: &mut Command) -> Output {
+    let output = command
         .output()
-        .expect("scrim run --help");
-    String::from_utf8_lossy(&help.stdout).into_owned()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every flag among `words` (a manifest's arguments to `scrim`, `--flag`
+/// or `--flag=value`) is one `scrim run` takes.
+fn assert_scrim_run_takes<'a>(words: impl IntoIterator<Item = &'a str>) {
+    let help = succeeds(Command::new(SCRIM).args(["run", "--help"])).stdout;
+    let help = String::from_utf8_lossy(&help);
+    for word in words.into_iter().filter(|word| word.starts_with("--")) {
+        let flag = word.split('=').next().unwrap_or(word);
+        assert!(help.contains(flag), "scrim run has no {flag}");
+    }
 }
 
 const DOCKERFILE: &str = include_str!("../../deploy/container/Dockerfile");
@@ -283,30 +258,22 @@ fn the_dockerfile_lints_clean_and_runs_scrim_with_flags_it_takes() {
         2
     );
     assert!(DOCKERFILE.contains("scripts/setup.sh --build-only"));
-    let help = run_help();
     let command = DOCKERFILE
         .lines()
         .find_map(|line| line.strip_prefix("CMD "))
         .expect("a CMD");
     let words: Vec<String> = serde_json::from_str(command).expect("CMD in exec form");
     assert_eq!(words[0], "run");
-    for flag in words.iter().filter(|word| word.starts_with("--")) {
-        assert!(help.contains(flag.as_str()), "scrim run has no {flag}");
-    }
+    assert_scrim_run_takes(words.iter().map(String::as_str));
     // No Docker engine runs here: the image is checked by its linter.
     if !program_or_skip(test, "hadolint") {
         return;
     }
     let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/container/Dockerfile");
-    let linted = Command::new("hadolint")
-        .args(["--no-color", "--failure-threshold", "info"])
-        .arg(&dockerfile)
-        .output()
-        .expect("run hadolint");
-    assert!(
-        linted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&linted.stdout)
+    succeeds(
+        Command::new("hadolint")
+            .args(["--no-color", "--failure-threshold", "info"])
+            .arg(&dockerfile),
     );
 }
 
