@@ -25,6 +25,9 @@ pub enum OtlpError {
     #[error("otlp: cannot start the export thread: {0}")]
     Thread(String),
 
+    #[error("otlp: the export thread has stopped")]
+    ThreadStopped,
+
     #[error("otlp: header `{0}` is not a valid header name or value")]
     Header(String),
 

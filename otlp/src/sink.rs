@@ -245,7 +245,7 @@ impl OtlpSink {
             Err(batch) => {
                 self.landed(&batch);
                 self.take_back(batch)?;
-                Err(OtlpError::Thread("the export thread has stopped".into()))
+                Err(OtlpError::ThreadStopped)
             }
         }
     }
@@ -268,7 +268,7 @@ impl OtlpSink {
                 // disk for the next run; fresh ones are lost, and counted.
                 self.stats.dropped += self.fresh_in_flight;
                 (self.in_flight, self.fresh_in_flight) = (0, 0);
-                return Err(OtlpError::Thread("the export thread has stopped".into()));
+                return Err(OtlpError::ThreadStopped);
             };
             outcome = outcome.and(self.delivered(now, batch, delivery));
         }
