@@ -17,6 +17,7 @@ use std::{
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use scrim_audit::AuditLog;
+use scrim_files::{StateLock, check_private};
 use scrim_kubernetes::{PodChange, PodWatch};
 use scrim_policies::CompiledPolicy;
 use scrim_probes::{
@@ -37,6 +38,10 @@ use crate::{
     tenant_pipeline::{PipelineSettings, unix_now},
     workloads::Workloads,
 };
+
+/// Each tenant's queue, in ring-buffer bytes, unless told otherwise: about
+/// 64k syscall records, 45k exec records (see `dispatch`).
+const DEFAULT_TENANT_QUEUE_BYTES: usize = 64 << 20;
 
 /// How often the policy file is checked for changes.
 const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -79,10 +84,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4)]
     ring_buffer_mib: u32,
 
-    /// Events each tenant's queue holds; a tenant whose sink falls further
-    /// behind loses its excess (counted), and no other tenant waits.
-    #[arg(long, default_value_t = 8192)]
-    tenant_queue_events: usize,
+    /// What each tenant's queue holds, in MiB of the ring buffer its events
+    /// took (a decoded event takes less memory than its record, so this
+    /// also bounds the queue's memory); default: 64, or the ring buffer's
+    /// size if larger, so that a burst the kernel could hold is never lost
+    /// in userspace. A tenant whose sink falls further behind loses its
+    /// excess (counted), and no other tenant waits.
+    #[arg(long)]
+    tenant_queue_mib: Option<u32>,
 
     /// Where scrim keeps state across runs: the spools of OTLP sinks.
     #[arg(long, default_value = "scrim-state")]
@@ -162,6 +171,8 @@ struct Steering {
     failed_placements: u64,
     /// The hash of the policy in force.
     policy_hash: String,
+    /// The hash the audit log last recorded as in force.
+    audited_hash: String,
     kubernetes: KubernetesMode,
     node_name: String,
     /// The watch of this node's pods, while the policy needs it.
@@ -188,24 +199,32 @@ impl Steering {
             )
         })?;
         self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
-        // A policy change is recorded; reloading the same file is not one.
-        if self.policy_hash != policy.hash() {
-            let origin = self
-                .source
-                .path()
-                .map_or("built-in default".to_owned(), |path| {
-                    path.display().to_string()
-                });
-            self.audit.append(
-                "policy.load",
-                serde_json::json!({ "policy": origin, "hash": policy.hash() }),
-                unix_now(),
-            )?;
-        }
         self.policy_hash = policy.hash().to_owned();
         let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
         self.describe(&policy);
         Ok(outputs)
+    }
+
+    /// Records the policy in force in the audit log, once its sinks are
+    /// open: a start or reload that failed put nothing in force, so it
+    /// records nothing. Reloading the same file is no change.
+    fn record_policy_in_force(&mut self) -> anyhow::Result<()> {
+        if self.audited_hash == self.policy_hash {
+            return Ok(());
+        }
+        let origin = self
+            .source
+            .path()
+            .map_or("built-in default".to_owned(), |path| {
+                path.display().to_string()
+            });
+        self.audit.append(
+            "policy.load",
+            serde_json::json!({ "policy": origin, "hash": self.policy_hash }),
+            unix_now(),
+        )?;
+        self.audited_hash.clone_from(&self.policy_hash);
+        Ok(())
     }
 
     fn describe(&self, policy: &CompiledPolicy) {
@@ -350,10 +369,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
     let policy = source.load()?;
+    // One collector per state directory, and one nobody else can write:
+    // its spools and staged uploads are sent and published as they are.
+    scrim_files::create_private_dir_all(&args.state_dir)?;
+    check_private(&args.state_dir, None).context("the state directory (--state-dir)")?;
+    let _state_lock = StateLock::acquire(&args.state_dir)?;
     let ring_buffer_bytes = args
         .ring_buffer_mib
         .checked_mul(1 << 20)
         .context("--ring-buffer-mib is too large")?;
+    let queue_bytes = args.tenant_queue_mib.map_or(
+        (ring_buffer_bytes as usize).max(DEFAULT_TENANT_QUEUE_BYTES),
+        |mib| (mib as usize) << 20,
+    );
     // Nothing is captured until the policy's filters are written.
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes,
@@ -386,6 +414,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failed_reloads: 0,
         failed_placements: 0,
         policy_hash: String::new(),
+        audited_hash: String::new(),
         kubernetes: args.kubernetes,
         node_name,
         pods: None,
@@ -408,8 +437,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             retention_interval: args.retention_interval,
             audit: Some(steering.audit.clone()),
         },
-        args.tenant_queue_events.max(1),
+        queue_bytes,
     )?;
+    steering.record_policy_in_force()?;
     let metrics = match args.metrics_address {
         MetricsAddress::Off => None,
         MetricsAddress::At(address) => {
@@ -500,7 +530,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         cgroups,
                         pods_known,
                         pod_watch_failures: steering.pod_watch_failures,
-                        queue_capacity: args.tenant_queue_events,
+                        queue_capacity: queue_bytes,
                     });
                     tokio::spawn(metrics::respond(stream, body));
                 }
@@ -522,10 +552,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             probes.drain(&mut batch);
             received += batch.len() as u64;
             dispatcher.dispatch(&mut batch);
-            if let Some(outputs) = steering.reload(&mut probes).await
-                && let Err(error) = dispatcher.install(outputs)
-            {
-                tracing::error!("the reloaded policy's sinks cannot be opened: {error:#}");
+            if let Some(outputs) = steering.reload(&mut probes).await {
+                match dispatcher.install(outputs) {
+                    Ok(()) => {
+                        if let Err(error) = steering.record_policy_in_force() {
+                            tracing::error!("{error:#}");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!("the reloaded policy's sinks cannot be opened: {error:#}");
+                    }
+                }
             }
         }
     }
@@ -595,6 +632,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .map(|root| Path::new(root).display().to_string())
             .collect();
         tracing::info!("archives in {}", roots.join(", "));
+    }
+    let sink_errors = finished.stats.sink_errors;
+    if sink_errors > 0 {
+        // Counted and logged as they happened; an exit 0 would tell a
+        // supervisor that nothing was lost.
+        anyhow::bail!(
+            "{sink_errors} events were lost to sink errors (their rows are in no published file; \
+             see the errors above)"
+        );
     }
     Ok(())
 }

@@ -270,14 +270,14 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         .collect();
     gauge(
         &mut out,
-        "scrim_tenant_queue_events",
-        "Events waiting in each tenant's queue.",
+        "scrim_tenant_queue_bytes",
+        "What the events waiting in each tenant's queue took in the kernel's ring buffer.",
         &labelled(&depths),
     );
     gauge(
         &mut out,
-        "scrim_tenant_queue_capacity_events",
-        "Events each tenant's queue holds; beyond, events are lost as queue_full.",
+        "scrim_tenant_queue_capacity_bytes",
+        "Ring-buffer bytes each tenant's queue holds; beyond, events are lost as queue_full.",
         &[("", scrape.queue_capacity as f64)],
     );
     let _ = writeln!(
@@ -413,6 +413,7 @@ mod tests {
                     exported: 6,
                     dropped_by_policy: 1,
                     lost: 0,
+                    pending: 0,
                 },
             )]),
             queued: BTreeMap::from([("a\"b".to_owned(), 2)]),
@@ -435,8 +436,8 @@ mod tests {
             r#"scrim_events_lost_total{reason="ring_buffer_full"} 0"#,
             r#"scrim_tenant_events_total{tenant="a\"b",outcome="exported"} 6"#,
             r#"scrim_tenant_events_total{tenant="a\"b",outcome="over_quota"} 3"#,
-            r#"scrim_tenant_queue_events{tenant="a\"b"} 2"#,
-            "scrim_tenant_queue_capacity_events 64",
+            r#"scrim_tenant_queue_bytes{tenant="a\"b"} 2"#,
+            "scrim_tenant_queue_capacity_bytes 64",
             r#"scrim_policy_info{hash="abc"} 1"#,
             r#"scrim_sink_batch_seconds_bucket{le="0.0001"} 0"#,
             r#"scrim_sink_batch_seconds_bucket{le="0.0005"} 1"#,

@@ -77,19 +77,9 @@ pub struct TenantOutputs {
 }
 
 impl TenantOutputs {
-    /// Makes the tenant's archive directories readable by its group only,
-    /// where the policy names one.
-    pub fn prepare_directories(&self) -> Result<(), SinkError> {
-        if let Some(group) = self.archive_group {
-            for archive in self
-                .archives
-                .iter()
-                .filter(|archive| archive.bucket.is_none())
-            {
-                restrict_to_group(&archive.root.join(format!("tenant={}", self.name)), group)?;
-            }
-        }
-        Ok(())
+    /// The group that may read the tenant's archive directories.
+    pub fn archive_group(&self) -> Option<u32> {
+        self.archive_group
     }
 }
 
@@ -222,14 +212,17 @@ fn otlp_targets(
 /// by policy, or lost (queue full, sink errors).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutputStats {
-    /// Events every sink of their tenant took.
+    /// Events every sink of their tenant has durably (see [`TenantCounts`]).
     pub exported: u64,
+    /// Events in a tenant's queue or in a file still open.
+    pub pending: u64,
     /// Events the policy does not export: a kind the tenant does not
     /// capture, or a slot no tenant holds (during a reload).
     pub dropped_by_policy: u64,
     /// Events dropped because their tenant's queue was full.
     pub queue_full: u64,
-    /// Events some sink failed to take (a write error).
+    /// Events some sink lost: a write error, or a file that failed to
+    /// encode, sync or publish (each of its rows).
     pub sink_errors: u64,
     /// Rows in every archive, summed.
     pub archive: ArchiveStats,
@@ -237,41 +230,21 @@ pub struct OutputStats {
     pub otlp: OtlpStats,
 }
 
-/// Where one tenant's events went. `received = exported + dropped + lost`
-/// at every moment (what the kernel dropped for the tenant, before it was
-/// received, is counted by the kernel).
+/// Where one tenant's events went. `received = exported + dropped + lost +
+/// pending` at every moment, and `pending` is 0 once the pipeline closed
+/// (what the kernel dropped for the tenant, before it was received, is
+/// counted by the kernel).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TenantCounts {
     pub received: u64,
-    /// Written to every archive of the tenant.
+    /// Durably in every sink of the tenant: its row in a published (synced
+    /// and renamed) file, its span sent or spooled.
     pub exported: u64,
     /// Of a kind the tenant's policy does not export.
     pub dropped_by_policy: u64,
-    /// Not written to some sink (a write error), or the tenant's queue was
-    /// full.
+    /// Lost by some sink (a write, encode, sync or publish error: every row
+    /// of a file that failed), or the tenant's queue was full.
     pub lost: u64,
-}
-
-/// Makes a tenant's archive directory readable by its group only (mode
-/// 0750, scrim's user as owner): what scrim creates inside is then out of
-/// reach of everyone else, who cannot traverse this directory.
-fn restrict_to_group(directory: &std::path::Path, group: u32) -> Result<(), SinkError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let failed = |source| SinkError::Io {
-        path: directory.to_path_buf(),
-        source,
-    };
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::create_dir_all(directory).map_err(failed)?;
-    let metadata = std::fs::metadata(directory).map_err(failed)?;
-    // Changing the group needs CAP_CHOWN, which scrim keeps only when its
-    // starting policy names groups: leave what is already right alone.
-    if metadata.gid() != group {
-        std::os::unix::fs::chown(directory, None, Some(group)).map_err(failed)?;
-    }
-    if metadata.permissions().mode() & 0o7777 != 0o750 {
-        std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o750))
-            .map_err(failed)?;
-    }
-    Ok(())
+    /// In a file still open, or in the tenant's queue.
+    pub pending: u64,
 }

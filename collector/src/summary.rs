@@ -1,5 +1,6 @@
-//! The one-line progress report: every event that entered is written, still
-//! queued, dropped by policy, or lost, and each loss is counted by reason.
+//! The one-line progress report: every event that entered is exported,
+//! pending (queued, or in a file not yet published), dropped by policy, or
+//! lost, and each loss is counted by reason.
 use std::{fmt, time::Duration};
 
 use scrim_probes::{KernelCounter, KernelCounters};
@@ -38,6 +39,7 @@ impl Summary {
             elapsed_seconds = self.elapsed.as_secs(),
             events_in = self.received,
             exported = outputs.exported,
+            pending = outputs.pending,
             rows_written = self.written(),
             files_complete = outputs.archive.files_committed,
             spans_sent = outputs.otlp.exported,
@@ -64,7 +66,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{}s: {} events in, {} exported ({} rows written, {} files complete, {} spans \
-             sent, {} spooled), {} dropped by policy, {} lost (ring buffer full {}, queue full \
+             sent, {} spooled), {} pending (queued or in open files), {} dropped by policy, {} lost (ring buffer full {}, queue full \
              {}, undecodable {}, sink errors {}), {} filtered in kernel (opted out {}, unknown \
              cgroup {}, kind {}, syscall {}, rate limit {}), {} strings truncated, {} policy \
              reloads failed",
@@ -75,6 +77,7 @@ impl fmt::Display for Summary {
             outputs.archive.files_committed,
             outputs.otlp.exported,
             outputs.otlp.spooled,
+            outputs.pending,
             outputs.dropped_by_policy,
             self.lost(),
             self.kernel.get(KernelCounter::RingBufferFull),

@@ -68,20 +68,27 @@ pub struct TenantPipeline {
     uploaders: Vec<Uploader>,
     /// Archives of earlier plans that the current one no longer names: kept
     /// until their files are complete.
-    retired: Vec<Archive>,
+    retired: Vec<(ArchiveTarget, Archive)>,
     otlp: Vec<(OtlpTarget, OtlpSink)>,
     /// What OTLP sinks a reload removed had done when they closed.
     otlp_closed: OtlpStats,
     retention: BTreeMap<EventKind, Duration>,
     next_retention: Instant,
     report: TenantReport,
+    /// The group that may read (and write) the tenant's archives.
+    archive_group: Option<u32>,
+    /// Events handed to the sinks: each is exported, pending or lost, as
+    /// the sinks' own counts say (see [`TenantPipeline::report`]).
+    handed_to_sinks: u64,
+    /// Events some OTLP sink refused (its spool could not take them).
+    refused_by_otlp: u64,
 }
 
 impl TenantPipeline {
     /// Opens the tenant's archives and OTLP sinks; fails now, not at the
     /// first event, if a directory cannot be made.
     pub fn new(outputs: TenantOutputs, settings: PipelineSettings) -> anyhow::Result<Self> {
-        outputs.prepare_directories()?;
+        let archive_group = outputs.archive_group();
         let mut pipeline = TenantPipeline {
             name: outputs.name.clone(),
             plan: outputs.plan,
@@ -94,10 +101,15 @@ impl TenantPipeline {
             retention: outputs.retention,
             next_retention: Instant::now(),
             report: TenantReport::default(),
+            handed_to_sinks: 0,
+            refused_by_otlp: 0,
+            archive_group,
         };
         for target in outputs.archives {
-            pipeline.recover(&target.root)?;
+            // Opened (and its directory's trust checked) before anything in
+            // it is cleaned up.
             let archive = pipeline.open_archive(&target)?;
+            pipeline.recover(&target.root)?;
             pipeline.archives.push((target, archive));
         }
         for (target, spool) in outputs.otlp {
@@ -116,20 +128,24 @@ impl TenantPipeline {
     /// An OTLP sink the new policy keeps keeps its open spans; one it drops
     /// is closed (its spans sent, or spooled).
     pub fn install(&mut self, outputs: TenantOutputs) -> anyhow::Result<()> {
-        outputs.prepare_directories()?;
+        self.archive_group = outputs.archive_group();
         let mut archives = Vec::with_capacity(outputs.archives.len());
         for target in outputs.archives {
             let archive = match self.archives.iter().position(|(known, _)| *known == target) {
-                Some(index) => self.archives.swap_remove(index).1,
+                Some(index) => {
+                    let (_, archive) = self.archives.swap_remove(index);
+                    self.restrict(&target, &archive)?;
+                    archive
+                }
                 None => {
+                    let archive = self.open_archive(&target)?;
                     self.recover(&target.root)?;
-                    self.open_archive(&target)?
+                    archive
                 }
             };
             archives.push((target, archive));
         }
-        self.retired
-            .extend(self.archives.drain(..).map(|(_, archive)| archive));
+        self.retired.append(&mut self.archives);
         self.archives = archives;
         let mut otlp = Vec::with_capacity(outputs.otlp.len());
         for (target, spool) in outputs.otlp {
@@ -186,6 +202,9 @@ impl TenantPipeline {
             report.counts.dropped_by_policy += 1;
             return Ok(());
         };
+        self.handed_to_sinks += 1;
+        // Each archive counts the row in its own stats (pending, then
+        // committed or failed): nothing is counted exported here.
         let mut outcome: anyhow::Result<()> = Ok(());
         for (_, archive) in &mut self.archives {
             if let Err(error) = archive.write(&self.name, &mut record)
@@ -194,17 +213,16 @@ impl TenantPipeline {
                 outcome = Err(error.into());
             }
         }
+        let mut refused = false;
         for (_, sink) in &mut self.otlp {
-            if let Err(error) = sink.write(event, &mut record)
-                && outcome.is_ok()
-            {
-                outcome = Err(error.into());
+            if let Err(error) = sink.write(event, &mut record) {
+                refused = true;
+                if outcome.is_ok() {
+                    outcome = Err(error.into());
+                }
             }
         }
-        match outcome {
-            Ok(()) => report.counts.exported += 1,
-            Err(_) => report.counts.lost += 1,
-        }
+        self.refused_by_otlp += u64::from(refused);
         outcome
     }
 
@@ -213,12 +231,8 @@ impl TenantPipeline {
     /// first error, and OTLP export failures as messages for the log.
     pub fn tick(&mut self, now: Instant) -> (anyhow::Result<()>, Vec<String>) {
         let mut outcome: anyhow::Result<()> = Ok(());
-        let archives = self
-            .archives
-            .iter_mut()
-            .map(|(_, archive)| archive)
-            .chain(&mut self.retired);
-        for archive in archives {
+        let archives = self.archives.iter_mut().chain(&mut self.retired);
+        for (_, archive) in archives {
             if let Err(error) = archive.roll_expired(now)
                 && outcome.is_ok()
             {
@@ -258,16 +272,39 @@ impl TenantPipeline {
         (outcome, failures)
     }
 
-    /// The counts so far, sinks included.
+    /// The counts so far, sinks included. An event handed to the sinks is
+    /// exported once every sink has it durably (its row in a published
+    /// file, its span sent or spooled), pending while some archive still
+    /// holds its row in an open file, and lost once some sink lost it. With
+    /// several archives the one that lost (or holds) the most decides, so
+    /// `received = exported + dropped_by_policy + lost + pending` always.
     pub fn report(&self) -> TenantReport {
+        let archives = self.archives.iter().chain(&self.retired);
+        self.counted(archives.map(|(target, archive)| (target, archive.stats())))
+    }
+
+    fn counted<'a>(
+        &self,
+        archives: impl Iterator<Item = (&'a ArchiveTarget, ArchiveStats)>,
+    ) -> TenantReport {
         let mut report = self.report.clone();
-        report.archive = self
-            .archives
-            .iter()
-            .map(|(_, archive)| archive)
-            .chain(&self.retired)
-            .map(Archive::stats)
+        // One archive's files across reloads are one sink.
+        let mut by_target: BTreeMap<&ArchiveTarget, ArchiveStats> = BTreeMap::new();
+        for (target, stats) in archives {
+            let sum = by_target.entry(target).or_default();
+            *sum = add_stats(*sum, stats);
+        }
+        report.archive = by_target
+            .values()
+            .copied()
             .fold(ArchiveStats::default(), add_stats);
+        let failed = by_target.values().map(|stats| stats.rows_failed).max();
+        let pending = by_target.values().map(|stats| stats.rows_pending).max();
+        let lost = failed.unwrap_or(0).max(self.refused_by_otlp);
+        let pending = pending.unwrap_or(0);
+        report.counts.lost = lost;
+        report.counts.pending = pending;
+        report.counts.exported = self.handed_to_sinks.saturating_sub(lost + pending);
         report.uploads = self
             .uploaders
             .iter()
@@ -283,37 +320,39 @@ impl TenantPipeline {
 
     /// Completes every open file and closes every OTLP sink (open spans
     /// are sent as incomplete).
-    pub fn close(self) -> (TenantReport, anyhow::Result<()>) {
-        let mut report = self.report;
-        report.otlp = self.otlp_closed;
+    pub fn close(mut self) -> (TenantReport, anyhow::Result<()>) {
         let mut outcome: anyhow::Result<()> = Ok(());
-        let archives = self
-            .archives
+        let mut closed = Vec::new();
+        let archives = std::mem::take(&mut self.archives)
             .into_iter()
-            .map(|(_, archive)| archive)
-            .chain(self.retired);
-        for archive in archives {
-            let (stats, closed) = archive.close();
-            report.archive = add_stats(report.archive, stats);
-            if let Err(error) = closed
+            .chain(std::mem::take(&mut self.retired));
+        for (target, archive) in archives {
+            let (stats, result) = archive.close();
+            closed.push((target, stats));
+            if let Err(error) = result
                 && outcome.is_ok()
             {
                 outcome = Err(error.into());
             }
         }
         // After the archives: their last files are staged by now.
-        for uploader in self.uploaders {
-            report.uploads = report.uploads.add(uploader.close());
+        let mut uploads = UploadStats::default();
+        for uploader in std::mem::take(&mut self.uploaders) {
+            uploads = uploads.add(uploader.close());
         }
-        for (_, sink) in self.otlp {
-            let (stats, closed) = sink.close();
-            report.otlp = add_otlp(report.otlp, stats);
-            if let Err(error) = closed
+        let mut otlp = self.otlp_closed;
+        for (_, sink) in std::mem::take(&mut self.otlp) {
+            let (stats, result) = sink.close();
+            otlp = add_otlp(otlp, stats);
+            if let Err(error) = result
                 && outcome.is_ok()
             {
                 outcome = Err(error.into());
             }
         }
+        let mut report = self.counted(closed.iter().map(|(target, stats)| (target, *stats)));
+        report.uploads = uploads;
+        report.otlp = otlp;
         (report, outcome)
     }
 
@@ -383,9 +422,23 @@ impl TenantPipeline {
     fn open_archive(&mut self, target: &ArchiveTarget) -> anyhow::Result<Archive> {
         self.start_uploader(target)?;
         let mut options = ArchiveOptions::new(&target.root, target.format);
+        options.writers_group = self.archive_group;
         options.roll_interval = self.settings.roll_interval;
         options.max_bytes_per_file = self.settings.roll_bytes;
-        Ok(Archive::create(options)?)
+        let archive = Archive::create(options)?;
+        self.restrict(target, &archive)?;
+        Ok(archive)
+    }
+
+    /// Makes the tenant's directory in a local archive its group's alone,
+    /// where the policy names one.
+    fn restrict(&self, target: &ArchiveTarget, archive: &Archive) -> anyhow::Result<()> {
+        if let Some(group) = self.archive_group
+            && target.bucket.is_none()
+        {
+            archive.restrict_tenant(&self.name, group)?;
+        }
+        Ok(())
     }
 
     fn open_otlp(&self, target: &OtlpTarget, spool: &std::path::Path) -> anyhow::Result<OtlpSink> {

@@ -593,7 +593,10 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     use std::os::unix::{fs::MetadataExt as _, process::CommandExt as _};
     let tenant_a = sink_a.join("tenant=a");
     let metadata = std::fs::metadata(&tenant_a).expect("tenant a's directory");
-    assert_eq!((metadata.gid(), metadata.mode() & 0o7777), (GROUP_A, 0o750));
+    assert_eq!(
+        (metadata.gid(), metadata.mode() & 0o7777),
+        (GROUP_A, 0o2750)
+    );
     let file_of_a = files_with_suffix(&sink_a, ".parquet").expect("list")[0].clone();
     let reads_as = |group: u32| {
         Command::new("/bin/cat")

@@ -171,6 +171,33 @@ impl Beneath {
         Ok(())
     }
 
+    /// Gives this directory to `group` with mode 02750: readable by the
+    /// group, by nobody else; set-group-ID, so that what is created below
+    /// keeps the group. Done on the open handle, so a symlink swapped in
+    /// meanwhile cannot redirect the change. Changing the group needs
+    /// CAP_CHOWN: what is already right is left alone.
+    pub fn restrict_to_group(&self, group: u32) -> Result<(), FilesError> {
+        const MODE: u32 = libc::S_ISGID | DIRECTORY_MODE;
+        let failed = FilesError::io(&self.path);
+        // SAFETY: fstat into a zeroed struct on a descriptor we own.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut stat) } != 0 {
+            return Err(failed(io::Error::last_os_error()));
+        }
+        // SAFETY: fchown and fchmod on a descriptor we own.
+        if stat.st_gid != group
+            && unsafe { libc::fchown(self.fd.as_raw_fd(), u32::MAX, group) } != 0
+        {
+            return Err(failed(io::Error::last_os_error()));
+        }
+        if stat.st_mode & 0o7777 != MODE
+            && unsafe { libc::fchmod(self.fd.as_raw_fd(), MODE as libc::mode_t) } != 0
+        {
+            return Err(failed(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Makes the directory's data durable: its new and renamed names.
     pub fn sync(&self) -> Result<(), FilesError> {
         // SAFETY: fsync on a descriptor we own.
@@ -273,7 +300,7 @@ fn is_symlink(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink())
 }
 
-fn is_symlink_at(directory: &Beneath, name: &CString) -> bool {
+fn is_symlink_at(directory: &Beneath, name: &std::ffi::CStr) -> bool {
     // SAFETY: fstatat into a zeroed struct, without following the name.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     let found = unsafe {

@@ -45,4 +45,9 @@ pub enum OtlpError {
 
     #[error("otlp: no randomness for span ids: {0}")]
     Random(String),
+
+    /// A spool file or directory that could not be made safely (a planted
+    /// symlink, a full disk): the files error names the path.
+    #[error("otlp: spool: {0}")]
+    SpoolFile(scrim_files::FilesError),
 }

@@ -35,7 +35,7 @@ impl Spool {
             path: directory.to_path_buf(),
             source,
         };
-        fs::create_dir_all(directory).map_err(failed)?;
+        scrim_files::create_private_dir_all(directory).map_err(OtlpError::SpoolFile)?;
         let mut found = Vec::new();
         for entry in fs::read_dir(directory).map_err(failed)? {
             let path = entry.map_err(failed)?.path();
@@ -109,7 +109,9 @@ impl Spool {
                 .map_err(|error| failed(std::io::Error::other(error)))?;
             text.push(b'\n');
         }
-        let mut file = fs::File::create(&temporary).map_err(failed)?;
+        // A new file only, never through a name someone planted.
+        let mut file = scrim_files::create_new(&temporary, scrim_files::FILE_MODE)
+            .map_err(OtlpError::SpoolFile)?;
         file.write_all(&text).map_err(failed)?;
         file.sync_data().map_err(failed)?;
         fs::rename(&temporary, &path).map_err(failed)?;

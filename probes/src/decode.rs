@@ -29,6 +29,16 @@ use crate::{TenantSlot, clock::BootClock};
 pub struct Captured {
     pub tenant: TenantSlot,
     pub event: Event,
+    /// What its record took in the kernel's ring buffer (its 8-byte header
+    /// and its data, rounded up to 8 bytes): userspace buffers are bounded
+    /// in the same unit, so a burst the ring buffer could hold fits them.
+    pub ring_bytes: u32,
+}
+
+/// The space a record of `len` bytes takes in a BPF ring buffer.
+fn ring_footprint(len: usize) -> u32 {
+    let rounded = len.div_ceil(8).saturating_mul(8).saturating_add(8);
+    u32::try_from(rounded).unwrap_or(u32::MAX)
 }
 
 /// A cgroup that was just created, for userspace to place in a tenant.
@@ -148,7 +158,11 @@ impl Decoder {
             TenantSlot::new(header.tenant_slot).map_err(|_| DecodeError::TenantSlotOutOfRange {
                 slot: header.tenant_slot,
             })?;
-        Ok(Decoded::Event(Captured { tenant, event }))
+        Ok(Decoded::Event(Captured {
+            tenant,
+            event,
+            ring_bytes: ring_footprint(bytes.len()),
+        }))
     }
 
     /// The fields every event carries about its process.
@@ -504,6 +518,7 @@ mod tests {
             Decoded::Event(Captured {
                 tenant,
                 event: Event::Process(process),
+                ..
             }) => (tenant, process),
             other => panic!("not a process event: {other:?}"),
         }

@@ -2,13 +2,13 @@
 //! rolls files, and publishes them by rename.
 use std::{
     collections::HashMap,
-    fs::{self, File},
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use scrim_event::record::{Record, RecordSchema};
+use scrim_files::{Beneath, check_private};
 
 use crate::{SinkError, jsonl::JsonLinesFile, parquet::ParquetFile, partition::PartitionKey};
 
@@ -40,6 +40,9 @@ pub struct ArchiveOptions {
     pub max_rows_per_file: u64,
     /// A file is completed once it is about this large.
     pub max_bytes_per_file: u64,
+    /// Besides scrim's user, the group that may write the root (a tenant's
+    /// `archive_group`); anyone else who can is refused at [`Archive::create`].
+    pub writers_group: Option<u32>,
 }
 
 impl ArchiveOptions {
@@ -53,19 +56,23 @@ impl ArchiveOptions {
             roll_interval: Duration::from_secs(60),
             max_rows_per_file: 1_000_000,
             max_bytes_per_file: Self::DEFAULT_MAX_BYTES_PER_FILE,
+            writers_group: None,
         }
     }
 }
 
 /// Where every row handed to the archive stands. `accepted = committed +
-/// pending + failed` at every moment.
+/// pending + failed` at every moment: a row counts as committed only once
+/// the file holding it is synced and renamed to its final name, and every
+/// row of a file that fails to encode, sync or publish moves to failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ArchiveStats {
     /// Rows in completed, renamed files: what readers can see.
     pub rows_committed: u64,
     /// Rows in files still open.
     pub rows_pending: u64,
-    /// Rows lost to write errors (a full disk, a removed directory).
+    /// Rows lost to write errors (a full disk, a removed directory): the
+    /// row that met the error and every row of its file.
     pub rows_failed: u64,
     pub files_committed: u64,
 }
@@ -86,8 +93,11 @@ struct OpenFile {
     /// Every row of a file has this schema; a record of another (after a
     /// policy reload) completes the file and starts a new one.
     schema: Arc<RecordSchema>,
-    temporary_path: PathBuf,
-    final_path: PathBuf,
+    /// The partition's directory, held open: the file is created, renamed
+    /// and removed relative to it, never through a path resolved again.
+    directory: Beneath,
+    temporary_name: String,
+    final_name: String,
     opened_at: Instant,
     rows: u64,
 }
@@ -95,6 +105,7 @@ struct OpenFile {
 /// A Hive-partitioned archive of Parquet or JSON-lines files.
 pub struct Archive {
     options: ArchiveOptions,
+    root: Beneath,
     /// By tenant, then a handful per tenant (a kind and an hour each):
     /// finding a record's file allocates nothing.
     open_files: HashMap<String, Vec<OpenFile>>,
@@ -103,19 +114,27 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Creates the root directory if needed; fails now rather than on the
-    /// first event if it cannot.
+    /// Creates the root directory (mode 0750) if needed, and refuses one
+    /// that another user could write (see [`check_private`]); fails now
+    /// rather than on the first event.
     pub fn create(options: ArchiveOptions) -> Result<Self, SinkError> {
-        fs::create_dir_all(&options.root).map_err(|source| SinkError::CreateDirectory {
-            path: options.root.clone(),
-            source,
-        })?;
+        let root = Beneath::open_root(&options.root)?;
+        check_private(&options.root, options.writers_group)?;
         Ok(Archive {
             options,
+            root,
             open_files: HashMap::new(),
             stats: ArchiveStats::default(),
             next_file_number: 0,
         })
+    }
+
+    /// Makes `tenant`'s directory its `group`'s alone (see
+    /// [`Beneath::restrict_to_group`]): everyone else cannot even list it.
+    pub fn restrict_tenant(&self, tenant: &str, group: u32) -> Result<(), SinkError> {
+        let directory = self.root.dir(&PartitionKey::tenant_directory(tenant)?)?;
+        directory.restrict_to_group(group)?;
+        Ok(())
     }
 
     pub fn stats(&self) -> ArchiveStats {
@@ -170,6 +189,7 @@ impl Archive {
                 let key = PartitionKey::new(tenant, kind, time)?;
                 self.next_file_number += 1;
                 let file = open_file(
+                    &self.root,
                     &self.options,
                     key,
                     Arc::clone(schema),
@@ -187,11 +207,27 @@ impl Archive {
         else {
             return Ok(None);
         };
-        file.writer.append(record)?;
-        file.rows += 1;
-        let full = file.rows >= self.options.max_rows_per_file
-            || file.writer.size() >= self.options.max_bytes_per_file;
-        Ok(full.then_some(index))
+        let max_rows = self.options.max_rows_per_file;
+        let max_bytes = self.options.max_bytes_per_file;
+        let appended = file.writer.append(record).map(|()| {
+            file.rows += 1;
+            file.rows >= max_rows || file.writer.size() >= max_bytes
+        });
+        match appended {
+            Ok(full) => Ok(full.then_some(index)),
+            Err(error) => {
+                // What the writer holds is no longer a file that can be
+                // completed: its rows are lost with it, and counted.
+                if let Some(file) = self
+                    .open_files
+                    .get_mut(tenant)
+                    .map(|files| files.swap_remove(index))
+                {
+                    self.abandon(file);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Completes every file opened at least a roll interval before `now`.
@@ -246,54 +282,71 @@ impl Archive {
         self.finish(file)
     }
 
-    /// Completes one file and publishes it.
+    /// Completes one file and publishes it: synced, renamed, and the
+    /// rename made durable. Only then are its rows committed.
     fn finish(&mut self, file: OpenFile) -> Result<(), SinkError> {
-        self.stats.rows_pending -= file.rows;
-        let outcome = file
-            .writer
-            .finish()
-            .and_then(|()| publish(&file.temporary_path, &file.final_path));
+        let OpenFile {
+            writer,
+            directory,
+            temporary_name,
+            final_name,
+            rows,
+            ..
+        } = file;
+        self.stats.rows_pending -= rows;
+        let outcome = writer.finish().and_then(|()| {
+            directory.rename(&temporary_name, &final_name)?;
+            directory.sync()?;
+            Ok(())
+        });
         match outcome {
             Ok(()) => {
-                self.stats.rows_committed += file.rows;
+                self.stats.rows_committed += rows;
                 self.stats.files_committed += 1;
             }
-            Err(_) => self.stats.rows_failed += file.rows,
+            Err(_) => {
+                self.stats.rows_failed += rows;
+                // A full disk gets its space back for the next file.
+                let _ = directory.remove_file(&temporary_name);
+            }
         }
         outcome
+    }
+
+    /// Gives up a file that failed mid-write: its rows are lost, its
+    /// temporary name removed.
+    fn abandon(&mut self, file: OpenFile) {
+        self.stats.rows_pending -= file.rows;
+        self.stats.rows_failed += file.rows;
+        let _ = file.directory.remove_file(&file.temporary_name);
     }
 }
 
 fn open_file(
+    root: &Beneath,
     options: &ArchiveOptions,
     key: PartitionKey,
     schema: Arc<RecordSchema>,
     file_number: u64,
 ) -> Result<OpenFile, SinkError> {
-    let directory = options.root.join(key.directory());
-    fs::create_dir_all(&directory).map_err(|source| SinkError::CreateDirectory {
-        path: directory.clone(),
-        source,
-    })?;
-    let name = file_name(options.format, file_number);
-    let final_path = directory.join(&name);
+    let directory = root.dir(&key.directory())?;
+    let final_name = file_name(options.format, file_number);
     // Hidden and suffixed: Hive-style readers skip dot files, and no
     // `*.parquet` glob matches `.tmp`.
-    let temporary_path = directory.join(format!(".{name}.tmp"));
-    let file = File::create(&temporary_path).map_err(|source| SinkError::Io {
-        path: temporary_path.clone(),
-        source,
-    })?;
+    let temporary_name = format!(".{final_name}.tmp");
+    let file = directory.create_locked(&temporary_name)?;
+    let temporary_path = directory.path().join(&temporary_name);
     let writer: Box<dyn PartitionWriter + Send> = match options.format {
-        Format::Parquet => Box::new(ParquetFile::create(temporary_path.clone(), file, &schema)?),
-        Format::JsonLines => Box::new(JsonLinesFile::new(temporary_path.clone(), file)),
+        Format::Parquet => Box::new(ParquetFile::create(temporary_path, file, &schema)?),
+        Format::JsonLines => Box::new(JsonLinesFile::new(temporary_path, file)),
     };
     Ok(OpenFile {
         key,
         writer,
         schema,
-        temporary_path,
-        final_path,
+        directory,
+        temporary_name,
+        final_name,
         opened_at: Instant::now(),
         rows: 0,
     })
@@ -310,11 +363,4 @@ fn file_name(format: Format, file_number: u64) -> String {
         std::process::id(),
         format.extension()
     )
-}
-
-fn publish(temporary: &Path, final_path: &Path) -> Result<(), SinkError> {
-    fs::rename(temporary, final_path).map_err(|source| SinkError::Io {
-        path: final_path.to_path_buf(),
-        source,
-    })
 }

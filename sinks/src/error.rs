@@ -23,4 +23,15 @@ pub enum SinkError {
 
     #[error("archive: subject request on {path}: {problem}")]
     Subject { path: PathBuf, problem: String },
+
+    /// A refused directory, a planted symlink, a create or rename that
+    /// failed: the files error names the path and the problem.
+    #[error("archive: {0}")]
+    Files(scrim_files::FilesError),
+}
+
+impl From<scrim_files::FilesError> for SinkError {
+    fn from(error: scrim_files::FilesError) -> Self {
+        SinkError::Files(error)
+    }
 }

@@ -47,6 +47,12 @@ impl PartitionKey {
     }
 
     /// The partition's directory, relative to the archive root.
+    /// `tenant=<tenant>`, for a valid tenant name.
+    pub(crate) fn tenant_directory(tenant: &str) -> Result<PathBuf, SinkError> {
+        validate_tenant(tenant)?;
+        Ok(PathBuf::from(format!("tenant={tenant}")))
+    }
+
     pub(crate) fn directory(&self) -> PathBuf {
         PathBuf::from(format!("tenant={}", self.tenant))
             .join(format!("kind={}", self.kind.as_str()))

@@ -8,7 +8,8 @@
 //! - [`kube_api`]: a Kubernetes API server on loopback that serves pods;
 //! - [`otlp_receiver`]: an OTLP trace receiver on loopback (gRPC and HTTP);
 //! - [`s3_server`]: an S3-compatible server (moto) on loopback, and boto3
-//!   as an independent client of it.
+//!   as an independent client of it;
+//! - [`tmpfs`]: a real tmpfs of a fixed size, to fill a disk.
 pub mod archive;
 pub mod cgroup;
 pub mod gate;
@@ -17,3 +18,4 @@ pub mod keys;
 pub mod kube_api;
 pub mod otlp_receiver;
 pub mod s3_server;
+pub mod tmpfs;

@@ -30,7 +30,19 @@ pub struct Collector {
 impl Collector {
     /// `output`, if given, holds every tenant's archive (`--output`).
     pub fn start(output: Option<&Path>, extra: &[&str], env: &[(&str, &OsStr)]) -> Self {
-        let mut command = Command::new(SCRIM);
+        Self::start_wrapped(&[], output, extra, env)
+    }
+
+    /// [`Collector::start`], with scrim run by `wrapper` (a command that
+    /// runs its arguments: `unshare --pid --fork --mount-proc`, a shell
+    /// that sets a umask).
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        output: Option<&Path>,
+        extra: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> Self {
+        let mut command = scrim_command(wrapper);
         command.envs(env.iter().copied());
         // Tests run side by side: each scrim serves metrics on a port of
         // its own.
@@ -140,6 +152,19 @@ impl Collector {
         String,
         std::collections::BTreeMap<String, [u64; 5]>,
     ) {
+        let (status, summary, tenants, _) = self.stop_with_everything();
+        (status, summary, tenants)
+    }
+
+    /// [`Collector::stop_with_tenants`], plus every line scrim wrote.
+    pub fn stop_with_everything(
+        self,
+    ) -> (
+        std::process::ExitStatus,
+        String,
+        std::collections::BTreeMap<String, [u64; 5]>,
+        Vec<String>,
+    ) {
         let (status, summary, lines) = self.stop_with_log();
         let mut tenants = std::collections::BTreeMap::new();
         // The accounting lines follow the final summary.
@@ -161,8 +186,35 @@ impl Collector {
                 tenants.insert(name.to_owned(), numbers);
             }
         }
-        (status, summary, tenants)
+        (status, summary, tenants, lines)
     }
+}
+
+/// The scrim binary, run by `wrapper` if it is not empty.
+pub fn scrim_command(wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(SCRIM);
+            command
+        }
+        None => Command::new(SCRIM),
+    }
+}
+
+/// `scrim run --metrics-address off ARGS` to its end, with no stdin: its
+/// exit status and its stderr.
+pub fn run_to_end(wrapper: &[&str], args: &[&str]) -> (std::process::ExitStatus, String) {
+    let output = scrim_command(wrapper)
+        .args(["run", "--metrics-address", "off"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scrim");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Starts scrim, or decides the test cannot run here (see `gate`).
@@ -199,6 +251,7 @@ pub struct SummaryNumbers {
     pub exported: u64,
     pub written: u64,
     pub spans_sent: u64,
+    pub pending: u64,
     pub dropped_by_policy: u64,
     pub lost: u64,
     pub queue_full: u64,
@@ -210,15 +263,15 @@ pub struct SummaryNumbers {
 
 /// Reads a summary line, whose numbers are, in order: seconds, events in,
 /// exported, rows written, files complete, spans sent, spans spooled,
-/// dropped by policy, lost, ring buffer full, queue full, undecodable,
-/// sink errors, filtered in kernel and its five reasons, strings
-/// truncated, failed policy reloads.
+/// pending, dropped by policy, lost, ring buffer full, queue full,
+/// undecodable, sink errors, filtered in kernel and its five reasons,
+/// strings truncated, failed policy reloads.
 pub fn summary_numbers(line: &str) -> SummaryNumbers {
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|word| word.parse().ok())
         .collect();
-    let numbers: [u64; 21] = numbers
+    let numbers: [u64; 22] = numbers
         .try_into()
         .unwrap_or_else(|numbers| panic!("unexpected summary {line:?}: {numbers:?}"));
     SummaryNumbers {
@@ -226,13 +279,14 @@ pub fn summary_numbers(line: &str) -> SummaryNumbers {
         exported: numbers[2],
         written: numbers[3],
         spans_sent: numbers[5],
-        dropped_by_policy: numbers[7],
-        lost: numbers[8],
-        queue_full: numbers[10],
-        sink_errors: numbers[12],
-        opted_out: numbers[14],
-        unknown_cgroup: numbers[15],
-        failed_reloads: numbers[20],
+        pending: numbers[7],
+        dropped_by_policy: numbers[8],
+        lost: numbers[9],
+        queue_full: numbers[11],
+        sink_errors: numbers[13],
+        opted_out: numbers[15],
+        unknown_cgroup: numbers[16],
+        failed_reloads: numbers[21],
     }
 }
 
