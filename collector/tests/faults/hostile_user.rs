@@ -126,7 +126,13 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
         archive.display()
     ));
     let policy_path = policy.path().join("policy.toml");
-    let (succeeded, stderr) = refused_run(&["--policy", policy_path.to_str().expect("utf-8")]);
+    let state = scratch.path().join("state");
+    let (succeeded, stderr) = refused_run(&[
+        "--policy",
+        policy_path.to_str().expect("utf-8"),
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+    ]);
     assert!(!succeeded, "started through a planted symlink:\n{stderr}");
     assert!(
         stderr.contains("symbolic link") && stderr.contains("tenant=acme"),
