@@ -371,3 +371,74 @@ fn a_reload_onto_a_fifo_never_stalls_summaries_or_the_duration() {
     drop(guard);
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_configmap_volume_as_the_kubelet_mounts_it_is_trusted_and_only_read_only() {
+    let test = "a_configmap_volume_as_the_kubelet_mounts_it_is_trusted_and_only_read_only";
+    if !gate::root_or_skip(test) {
+        return;
+    }
+    // The kubelet's layout: a 0777 volume directory, the files in a
+    // timestamped 0755 directory, reached through `..data` and a symlink
+    // per key.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let volume = scratch.path().join("policy");
+    let timestamped = volume.join("..2026_01_01_00_00_00.000000001");
+    std::fs::create_dir_all(&timestamped).expect("volume");
+    let text = policy_into("/scrim-test-never-*", &scratch.path().join("archive"));
+    std::fs::write(timestamped.join("policy.toml"), text).expect("policy");
+    chmod(&timestamped.join("policy.toml"), 0o644);
+    chmod(&timestamped, 0o755);
+    std::os::unix::fs::symlink(
+        timestamped.file_name().expect("name"),
+        volume.join("..data"),
+    )
+    .expect("..data");
+    std::os::unix::fs::symlink("..data/policy.toml", volume.join("policy.toml"))
+        .expect("policy.toml");
+    chmod(&volume, 0o777);
+    let state = tempfile::tempdir().expect("state directory");
+    let run = format!(
+        "{SCRIM} run --policy {}/policy.toml --duration 1s --metrics-address off --state-dir {}",
+        volume.display(),
+        state.path().display()
+    );
+
+    // Mounted read-only, as the kubelet mounts it: nobody can write the
+    // 0777 directory, and scrim captures.
+    let read_only = run_within(
+        Command::new("unshare").args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &format!(
+                "mount --bind {0} {0} && mount -o remount,bind,ro {0} && exec {run}",
+                volume.display()
+            ),
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        read_only.status.success() && read_only.stderr.contains("capturing"),
+        "{:?}: {}",
+        read_only.status,
+        read_only.stderr
+    );
+
+    // The same layout, writable: anyone could relink policy.toml.
+    let writable = run_within(
+        Command::new("sh").args(["-c", &run]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(writable.status.code(), Some(1), "{}", writable.stderr);
+    assert!(
+        writable
+            .stderr
+            .contains(&format!("the directory {}", volume.display()))
+            && !writable.stderr.contains("capturing"),
+        "{}",
+        writable.stderr
+    );
+}
