@@ -31,7 +31,7 @@ use crate::{
     logging::{self, LogFormat},
     metrics::{self, MetricsServer, Scrape},
     outputs::{PolicyOutputs, SinkSettings},
-    policy_source::PolicySource,
+    policy_source::{Loading, PolicySource},
     privileges,
     summary::Summary,
     tenancy::{PlacementCounts, Tenancy},
@@ -335,9 +335,15 @@ impl Steering {
         }
     }
 
-    /// Reloads the policy; a bad one leaves the running one in force.
-    async fn reload(&mut self, probes: &mut Probes) -> Option<PolicyOutputs> {
-        let outcome = match self.source.load() {
+    /// Puts a reloaded policy in force, as read and compiled off the loop
+    /// ([`PolicySource::load_elsewhere`]); a bad or refused one leaves
+    /// the running one in force.
+    async fn reload(
+        &mut self,
+        probes: &mut Probes,
+        loaded: anyhow::Result<CompiledPolicy>,
+    ) -> Option<PolicyOutputs> {
+        let outcome = match loaded {
             Ok(policy) => {
                 let uses_pods = policy.uses_pod_metadata();
                 match self.watch_pods_if_needed(uses_pods).await {
@@ -345,7 +351,7 @@ impl Steering {
                     Err(error) => Err(error),
                 }
             }
-            Err(error) => Err(error.into()),
+            Err(error) => Err(error),
         };
         match outcome {
             Ok(outputs) => {
@@ -482,8 +488,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut roll_timer = tokio::time::interval(Duration::from_secs(1));
     let mut policy_timer = tokio::time::interval(POLICY_POLL_INTERVAL);
     let mut batch = Vec::new();
+    // A reload's read, check and compile happen off this loop, one at a
+    // time; a request while one is under way is served by another once it
+    // is done, so the file's last change is never missed.
+    let mut loading: Option<Loading> = None;
+    let mut load_again = false;
 
     loop {
+        let mut loaded = None;
         let reload = tokio::select! {
             _ = &mut deadline => break,
             _ = terminate.recv() => break,
@@ -537,6 +549,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 false
             }
             _ = policy_timer.tick() => steering.source.changed(),
+            outcome = async {
+                match &mut loading {
+                    Some(loading) => loading.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                loaded = Some(outcome.unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("the thread reading the policy ended without an answer"))
+                }));
+                false
+            }
             _ = summary_timer.tick() => {
                 summary(received, dispatcher.report().stats, &probes, &steering).log(false);
                 false
@@ -547,12 +570,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         };
         if reload {
+            if loading.is_some() {
+                load_again = true;
+            } else {
+                loading = Some(steering.source.load_elsewhere());
+            }
+        }
+        if let Some(loaded) = loaded {
+            loading = None;
             // What the kernel delivered under the running policy is
             // written under it: drain first, then swap maps and plans.
             probes.drain(&mut batch);
             received += batch.len() as u64;
             dispatcher.dispatch(&mut batch);
-            if let Some(outputs) = steering.reload(&mut probes).await {
+            if let Some(outputs) = steering.reload(&mut probes, loaded).await {
                 match dispatcher.install(outputs) {
                     Ok(()) => {
                         if let Err(error) = steering.record_policy_in_force() {
@@ -563,6 +594,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         tracing::error!("the reloaded policy's sinks cannot be opened: {error:#}");
                     }
                 }
+            }
+            if std::mem::take(&mut load_again) {
+                loading = Some(steering.source.load_elsewhere());
             }
         }
     }

@@ -1,7 +1,11 @@
 //! `scrim policy`: work with policy files before any collector uses them.
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 use clap::{Args, Subcommand};
+use scrim_policies::{PolicyError, PolicyText};
 
 use anyhow::Context as _;
 
@@ -63,7 +67,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
         PolicyCommand::Test { file, cases } => test(&file, &cases),
         PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
         PolicyCommand::Explain { file } => {
-            let policy = scrim_policies::load_without_key(&file)?;
+            let policy = read(&file)?.load_without_key()?;
             print!("{}", crate::explain::explain(&Processing::of(&policy)));
             Ok(())
         }
@@ -71,9 +75,9 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
 }
 
 fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow::Result<()> {
-    let policy = scrim_policies::load_without_key(file)?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let hash = blake3::hash(&bytes).to_hex();
+    let text = read(file)?;
+    let policy = text.load_without_key()?;
+    let hash = blake3::hash(text.source().as_bytes()).to_hex();
     let generated = scrim_event::time::UtcDateTime::from_unix_nanos(unix_now()).rfc3339();
     let text = report(
         &Processing::of(&policy),
@@ -95,7 +99,7 @@ fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow:
 }
 
 fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
-    let policy = scrim_policies::compile(file)?;
+    let policy = read(file)?.compile()?;
     let outcomes = scrim_policies::cases::run_cases(&policy, cases)?;
     let failed = outcomes
         .iter()
@@ -122,12 +126,28 @@ fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// Reads a policy within its limits (no FIFO waited on, no `/dev/zero`
+/// read), and warns of a file that `scrim run` would refuse for who can
+/// change it: these commands only read a policy (in a Git checkout, by an
+/// ordinary user), so that is no reason to fail them.
+fn read(file: &Path) -> Result<PolicyText, PolicyError> {
+    let text = PolicyText::read(file)?;
+    if let Err(untrusted) = text.check_trusted() {
+        // A closed stderr loses the warning, not the command.
+        let _ = writeln!(
+            std::io::stderr(),
+            "scrim: warning: `scrim run` would refuse this policy file: {untrusted}"
+        );
+    }
+    Ok(text)
+}
+
 /// Checks in full, as `scrim run` would load them: keys are read and every
 /// plan is built.
 fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut failed = 0;
     for file in files {
-        match scrim_policies::compile(file) {
+        match read(file).and_then(|text| text.compile()) {
             Ok(policy) => println!(
                 "{}: ok ({} tenants, blake3 {})",
                 file.display(),

@@ -13,6 +13,19 @@ pub enum FilesError {
     )]
     Symlink { path: PathBuf },
 
+    #[error("{path} is {kind}, not a regular file; give the path of a file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+
+    #[error(
+        "{path} is larger than scrim reads of such a file ({size} bytes, the limit is {limit}); \
+         nothing of it was used"
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+
     #[error("{path}: {problem}")]
     Untrusted { path: PathBuf, problem: String },
 

@@ -17,7 +17,7 @@ mod schema;
 mod validate;
 mod yaml;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use compile::{CompiledPolicy, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
@@ -49,52 +49,136 @@ impl Syntax {
 /// (privacy by default: process events, no arguments, one tenant).
 pub const DEFAULT_POLICY: &str = include_str!("../examples/default.toml");
 
+/// The most a policy file may hold: 4 MiB. Real policies are a few KiB;
+/// a larger file (or anything but a regular file: a FIFO, `/dev/zero`) is
+/// refused without being read whole, so no file can make scrim wait or
+/// fill its memory.
+pub const MAX_POLICY_BYTES: u64 = 4 << 20;
+
+/// A policy file as read: its text, from one descriptor and at most
+/// [`MAX_POLICY_BYTES`], and that descriptor's owner and mode.
+#[derive(Debug)]
+pub struct PolicyText {
+    path: PathBuf,
+    source: String,
+    metadata: std::fs::Metadata,
+}
+
+impl PolicyText {
+    /// Reads the policy at `path` (symlinks followed) without blocking on
+    /// it and within [`MAX_POLICY_BYTES`].
+    pub fn read(path: &Path) -> Result<Self, PolicyError> {
+        let at_start = |message: String| PolicyError {
+            path: path.to_path_buf(),
+            diagnostics: vec![Diagnostic {
+                line: 1,
+                column: 1,
+                message,
+            }],
+        };
+        let read = scrim_files::read_bounded(path, MAX_POLICY_BYTES)
+            .map_err(|error| at_start(format!("cannot read the policy: {error}")))?;
+        let source = String::from_utf8(read.bytes).map_err(|error| {
+            let valid = error.utf8_error().valid_up_to();
+            let before = std::str::from_utf8(&error.as_bytes()[..valid]).unwrap_or_default();
+            PolicyError {
+                path: path.to_path_buf(),
+                diagnostics: vec![Diagnostic::at(
+                    before,
+                    valid..valid,
+                    "not UTF-8 text: a policy is TOML or YAML",
+                )],
+            }
+        })?;
+        Ok(PolicyText {
+            path: path.to_path_buf(),
+            source,
+            metadata: read.metadata,
+        })
+    }
+
+    /// The file's text, exactly as read.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Refuses a file that anyone but root or scrim's user could change:
+    /// its owner and mode as read, and every directory on the way to it.
+    /// `scrim run` takes no other policy, since a policy decides whose
+    /// command lines are captured and where they are written.
+    pub fn check_trusted(&self) -> Result<(), scrim_files::FilesError> {
+        scrim_files::check_trusted_file(&self.path, &self.metadata)?;
+        scrim_files::check_trusted_path(&self.path)
+    }
+
+    /// Checks and compiles the policy into what runs, with the
+    /// `SCRIM_POLICY_*` environment overrides applied.
+    pub fn compile(&self) -> Result<CompiledPolicy, PolicyError> {
+        let in_file = |diagnostics| PolicyError {
+            path: self.path.clone(),
+            diagnostics,
+        };
+        let overrides = Overrides::from_env().map_err(|error| {
+            in_file(vec![Diagnostic {
+                line: 1,
+                column: 1,
+                message: error.to_string(),
+            }])
+        })?;
+        compile_text(
+            &self.source,
+            Syntax::of(&self.path),
+            base_of(&self.path),
+            &overrides,
+        )
+        .map_err(in_file)
+    }
+
+    /// Parses and validates the policy; with `key_base`, its master key
+    /// file is checked too, relative to that directory.
+    fn load(&self, key_base: Option<&Path>) -> Result<PolicyFile, PolicyError> {
+        let in_file = |diagnostics| PolicyError {
+            path: self.path.clone(),
+            diagnostics,
+        };
+        let source = &self.source;
+        let toml = as_toml(source, Syntax::of(&self.path))
+            .map_err(|diagnostic| in_file(vec![diagnostic]))?;
+        let text = toml.text(source);
+        let policy =
+            parse_unchecked(text).map_err(|diagnostics| in_file(toml.locate(diagnostics)))?;
+        let diagnostics = validate::validate(&policy, text, key_base);
+        if diagnostics.is_empty() {
+            Ok(policy)
+        } else {
+            Err(in_file(toml.locate(diagnostics)))
+        }
+    }
+
+    /// [`crate::load`] for readers of a policy (its explanation, its
+    /// report) who need not hold its master key: every check but reading
+    /// the key file.
+    pub fn load_without_key(&self) -> Result<PolicyFile, PolicyError> {
+        self.load(None)
+    }
+}
+
 /// Reads, parses and validates the policy at `path`. Relative paths inside
 /// it (the master key file) are relative to its directory.
 pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
-    load_checking_key(path, Some(base_of(path)))
+    PolicyText::read(path)?.load(Some(base_of(path)))
 }
 
 /// [`load`] for readers of a policy (its explanation, its report) who
 /// need not hold its master key: every check but reading the key file.
 pub fn load_without_key(path: &Path) -> Result<PolicyFile, PolicyError> {
-    load_checking_key(path, None)
-}
-
-fn load_checking_key(path: &Path, key_base: Option<&Path>) -> Result<PolicyFile, PolicyError> {
-    let source = read(path)?;
-    let in_file = |diagnostics| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics,
-    };
-    let toml =
-        as_toml(&source, Syntax::of(path)).map_err(|diagnostic| in_file(vec![diagnostic]))?;
-    let text = toml.text(&source);
-    let policy = parse_unchecked(text).map_err(|diagnostics| in_file(toml.locate(diagnostics)))?;
-    let diagnostics = validate::validate(&policy, text, key_base);
-    if diagnostics.is_empty() {
-        Ok(policy)
-    } else {
-        Err(in_file(toml.locate(diagnostics)))
-    }
+    PolicyText::read(path)?.load_without_key()
 }
 
 /// Reads, checks and compiles the policy at `path` into what runs, with
 /// the `SCRIM_POLICY_*` environment overrides applied.
 pub fn compile(path: &Path) -> Result<CompiledPolicy, PolicyError> {
-    let source = read(path)?;
-    let in_file = |diagnostics| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics,
-    };
-    let overrides = Overrides::from_env().map_err(|error| {
-        in_file(vec![Diagnostic {
-            line: 1,
-            column: 1,
-            message: error.to_string(),
-        }])
-    })?;
-    compile_text(&source, Syntax::of(path), base_of(path), &overrides).map_err(in_file)
+    PolicyText::read(path)?.compile()
 }
 
 /// [`compile`] for TOML text without overrides, with relative paths
@@ -169,17 +253,6 @@ fn as_toml(source: &str, syntax: Syntax) -> Result<TomlText, Diagnostic> {
         Syntax::Toml => Ok(TomlText::Source),
         Syntax::Yaml => yaml::transcode(source).map(TomlText::FromYaml),
     }
-}
-
-fn read(path: &Path) -> Result<String, PolicyError> {
-    std::fs::read_to_string(path).map_err(|error| PolicyError {
-        path: path.to_path_buf(),
-        diagnostics: vec![Diagnostic {
-            line: 1,
-            column: 1,
-            message: format!("cannot read the policy: {error}"),
-        }],
-    })
 }
 
 fn base_of(path: &Path) -> &Path {

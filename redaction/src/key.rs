@@ -8,7 +8,7 @@ use std::{
     fmt,
     fs::{self, OpenOptions},
     io::{Read as _, Write as _},
-    os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
 
@@ -17,25 +17,20 @@ use zeroize::Zeroizing;
 /// Bytes a master key needs at least (BLAKE3 keys are 32 bytes).
 pub const MASTER_KEY_MIN_BYTES: usize = 32;
 
+/// Bytes of a master key file scrim reads at most: far more than any key,
+/// so that a file that is no key (a device, a log) is refused unread.
+pub const MASTER_KEY_MAX_BYTES: u64 = 64 << 10;
+
 /// Why a master key cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("master key file {path}: cannot be read: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Not readable as a key file: not a regular file, too large, or
+    /// owned by a user other than root or scrim's (the rule a policy file
+    /// is held to as well).
+    #[error("master key file {0}")]
+    File(scrim_files::FilesError),
     #[error("master key file {path}: accessible to others (mode {mode:o}); run `chmod 600` on it")]
     TooOpen { path: PathBuf, mode: u32 },
-    #[error(
-        "master key file {path}: owned by uid {owner}, not by the running user (uid {running}); \
-         it must belong to the user scrim runs as"
-    )]
-    WrongOwner {
-        path: PathBuf,
-        owner: u32,
-        running: u32,
-    },
     #[error(
         "master key file {path}: holds {len} bytes; a key needs at least {MASTER_KEY_MIN_BYTES}"
     )]
@@ -54,32 +49,21 @@ pub struct MasterKey(Zeroizing<Vec<u8>>);
 
 impl MasterKey {
     /// Reads the key at `path`, which must be private to the running user
-    /// and hold at least [`MASTER_KEY_MIN_BYTES`] bytes.
+    /// (owned by it or by root, nobody else can read or write it) and hold
+    /// at least [`MASTER_KEY_MIN_BYTES`] bytes and at most
+    /// [`MASTER_KEY_MAX_BYTES`]. The file is read without blocking and
+    /// checked on the descriptor it was read through.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let unreadable = |source| KeyError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        };
-        let metadata = fs::metadata(path).map_err(unreadable)?;
-        let mode = metadata.permissions().mode() & 0o777;
+        let read = scrim_files::read_bounded(path, MASTER_KEY_MAX_BYTES).map_err(KeyError::File)?;
+        let bytes = Zeroizing::new(read.bytes);
+        let mode = read.metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyError::TooOpen {
                 path: path.to_path_buf(),
                 mode,
             });
         }
-        let running = effective_uid();
-        if metadata.uid() != running {
-            return Err(KeyError::WrongOwner {
-                path: path.to_path_buf(),
-                owner: metadata.uid(),
-                running,
-            });
-        }
-        let mut bytes = Zeroizing::new(Vec::new());
-        fs::File::open(path)
-            .and_then(|mut file| file.read_to_end(&mut bytes))
-            .map_err(unreadable)?;
+        scrim_files::check_trusted_file(path, &read.metadata).map_err(KeyError::File)?;
         if bytes.len() < MASTER_KEY_MIN_BYTES {
             return Err(KeyError::TooShort {
                 path: path.to_path_buf(),
@@ -132,11 +116,6 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +143,24 @@ mod tests {
         let short = write_key(dir.path(), &[7; 16], 0o600);
         let error = MasterKey::load(&short).unwrap_err().to_string();
         assert!(error.contains("holds 16 bytes"), "{error}");
+    }
+
+    #[test]
+    fn refuses_a_key_another_user_owns_and_a_fifo_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            let theirs = write_key(dir.path(), &[7; 32], 0o600);
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let error = MasterKey::load(&theirs).unwrap_err().to_string();
+            assert!(error.contains("owned by uid 65534"), "{error}");
+        }
+        let fifo = dir.path().join("fifo.key");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let error = MasterKey::load(&fifo).unwrap_err().to_string();
+        assert!(error.contains("is a FIFO"), "{error}");
     }
 
     #[test]
