@@ -71,6 +71,9 @@ fn archive_and_state_directories_others_can_write_are_refused_at_start() {
             );
             assert!(stderr.contains("chmod 0750"), "no fix given: {stderr}");
             assert!(!stderr.contains("capturing"), "{stderr}");
+            // A start that failed put no policy in force: none is recorded.
+            let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap_or_default();
+            assert!(!audit.contains("policy.load"), "{audit}");
         }
     }
     // Nothing was written into any of them.

@@ -8,6 +8,7 @@ mod common;
 
 mod archive_commands;
 mod audit_log;
+mod burst;
 mod cli;
 mod collectors;
 mod disk;

@@ -41,8 +41,26 @@ struct Ended {
     reason = "reaped by wait4, which also gives its peak memory"
 )]
 fn run_within(command: &mut Command, deadline: Duration) -> Ended {
+    // A shell forks the command, rather than this test process: a child
+    // forked from here starts with this (multi-threaded, busy) process's
+    // peak memory as its own, which wait4 would report.
+    let mut wrapped = Command::new("/bin/sh");
+    wrapped
+        .args(["-c", "\"$@\"; status=$?; exit $status", "sh"])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
+    std::os::unix::process::CommandExt::process_group(&mut wrapped, 0);
     let started = Instant::now();
-    let mut child: Child = command
+    let mut child: Child = wrapped
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -61,8 +79,9 @@ fn run_within(command: &mut Command, deadline: Duration) -> Ended {
             break;
         }
         if started.elapsed() > deadline {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: kill(2) on our own child's process group (the shell
+            // and the command), the child not yet reaped.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
             // SAFETY: as above, now blocking.
             unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
             break;
