@@ -23,4 +23,18 @@ pub enum SinkError {
 
     #[error("archive: subject request on {path}: {problem}")]
     Subject { path: PathBuf, problem: String },
+
+    /// Opening or creating below an archive root without following a
+    /// symlink; the message names the path.
+    #[error(transparent)]
+    Files(#[from] scrim_files::FilesError),
+
+    #[error("archive: retention removed {removed} of the {files} files of {location}")]
+    PartitionRemoval {
+        location: String,
+        removed: usize,
+        files: usize,
+        #[source]
+        source: scrim_files::FilesError,
+    },
 }
