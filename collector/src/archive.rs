@@ -394,6 +394,17 @@ impl ExportOut {
         let name = to
             .file_name()
             .with_context(|| format!("--to {}: not a file name", to.display()))?;
+        // The export replaces FILE by a rename: a device or FIFO there
+        // (`/dev/stdout`) would be replaced, not written to.
+        if let Ok(metadata) = std::fs::symlink_metadata(to)
+            && !metadata.is_file()
+            && !metadata.file_type().is_symlink()
+        {
+            anyhow::bail!(
+                "--to {}: not a regular file; leave --to out to write to standard output",
+                to.display()
+            );
+        }
         // A random name, created O_EXCL | O_NOFOLLOW mode 0640: nothing
         // planted beside FILE is written through. A name taken is retried.
         let temporary = tempfile::Builder::new()
