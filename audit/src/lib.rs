@@ -8,31 +8,81 @@
 //! A chain shows edits and deletions in its middle; to show that entries
 //! were cut off its end, keep the last hash `scrim audit verify` prints
 //! somewhere else.
+//!
+//! An append cut short (a full disk, a crash) leaves a torn last line.
+//! Rather than refuse every later append until someone edits the file, the
+//! next append moves the torn bytes into a file beside the log, cuts them
+//! off, and chains an `audit.recovered` entry naming that file and the byte
+//! count before its own: nothing is lost, and the log says what happened.
+//! Only the last line can be torn that way; anything else that is not an
+//! entry is a broken log, refused.
 use std::{
+    ffi::OsString,
     fs::{File, OpenOptions},
-    io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _},
-    os::{fd::AsRawFd as _, unix::fs::OpenOptionsExt as _},
+    io::{self, BufRead as _, BufReader, Write as _},
+    os::{
+        fd::AsRawFd as _,
+        unix::{
+            ffi::OsStrExt as _,
+            fs::{FileExt as _, OpenOptionsExt as _, PermissionsExt as _},
+        },
+    },
     path::{Path, PathBuf},
 };
 
 use scrim_event::time::UtcDateTime;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The `prev` of the first entry.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// How much of the file's end is read to find the last entry.
-const TAIL_BYTES: u64 = 1 << 20;
+/// The action of the entry that records a torn tail moved aside.
+pub const RECOVERED: &str = "audit.recovered";
+/// The log's mode, and that of a torn tail kept beside it: what it says
+/// about the archives is for whoever runs scrim alone.
+const LOG_MODE: u32 = 0o600;
+/// How much is read at a time when looking for the start of a line from
+/// the end of the file.
+const CHUNK: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("audit log {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("audit log {path}: cannot create its directory")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: scrim_files::FilesError,
+    },
+
+    #[error(
+        "audit log {path} is a symbolic link: scrim does not write its audit trail through one \
+         (replace the link with the file it points to, or give --state-dir the real directory)"
+    )]
+    Symlink { path: PathBuf },
+
+    #[error("audit log {path} is not a regular file")]
+    NotAFile { path: PathBuf },
+
+    #[error("audit log {path}: cannot keep its torn last entry in {kept}")]
+    KeepTorn {
+        path: PathBuf,
+        kept: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     #[error("audit log {path}, line {line}: {problem}")]
     Broken {
         path: PathBuf,
-        line: usize,
+        /// From 1.
+        line: u64,
         problem: String,
     },
 }
@@ -44,7 +94,7 @@ pub struct Entry {
     /// RFC 3339, UTC.
     pub time: String,
     /// What was done: `policy.load`, `retention.delete`, `archive.erase`,
-    /// `archive.export`.
+    /// `archive.export`, `audit.recovered`.
     pub action: String,
     pub details: Value,
     /// The previous entry's hash.
@@ -68,12 +118,47 @@ impl Entry {
     }
 }
 
+/// A torn last entry (an append cut short by a full disk or a crash)
+/// that was moved out of the log so that the chain could go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The line it was on, from 1: the recovery entry's line now.
+    pub line: u64,
+    /// How many bytes were moved.
+    pub bytes: u64,
+    /// The file beside the log that holds them, as they were.
+    pub kept: PathBuf,
+}
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes of a torn entry were recovered at line {} and kept in {}",
+            self.bytes,
+            self.line,
+            self.kept.display()
+        )
+    }
+}
+
+/// What [`AuditLog::append`] wrote.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    pub entry: Entry,
+    /// The torn tail this append moved aside first, if there was one:
+    /// for the caller to report (it happens once; the log records it).
+    pub recovered: Option<Recovery>,
+}
+
 /// What a verified log holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     pub entries: u64,
     /// The last entry's hash: keep it elsewhere to detect a cut-off tail.
     pub last_hash: String,
+    /// The torn entries that appends moved aside, in the order of the log.
+    pub recoveries: Vec<Recovery>,
 }
 
 /// An audit log file, appended to.
@@ -94,31 +179,225 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends an entry chained to the last one, durably.
-    pub fn append(&self, action: &str, details: Value, now: i64) -> Result<Entry, AuditError> {
-        let failed = |source| AuditError::Io {
+    /// Checks that an append would succeed, without writing one: opens
+    /// (creating the log and its directory if needed), locks, and reads the
+    /// tail. Commands call it before they act, so that nothing is done
+    /// that could not be recorded.
+    pub fn check_appendable(&self) -> Result<(), AuditError> {
+        let file = self.open()?;
+        let _lock = Lock::exclusive(&file).map_err(self.io())?;
+        if let Tail::Torn { .. } = self.tail(&file)? {
+            // The append would keep the torn bytes beside the log.
+            let directory = self.directory();
+            let denied = |source: io::Error| AuditError::KeepTorn {
+                path: self.path.clone(),
+                kept: directory.clone(),
+                source: source.into(),
+            };
+            let name = std::ffi::CString::new(directory.as_os_str().as_bytes())
+                .map_err(|error| denied(io::Error::other(error)))?;
+            // SAFETY: a NUL-terminated path; faccessat only reads it.
+            let allowed = unsafe {
+                libc::faccessat(libc::AT_FDCWD, name.as_ptr(), libc::W_OK, libc::AT_EACCESS)
+            };
+            if allowed != 0 {
+                return Err(denied(io::Error::last_os_error()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends an entry chained to the last one, durably. A torn last line
+    /// (no newline, or not an entry) is moved aside first into a file
+    /// beside the log, and a recovery entry saying so is chained in before
+    /// this one.
+    pub fn append(&self, action: &str, details: Value, now: i64) -> Result<Appended, AuditError> {
+        let file = self.open()?;
+        let _lock = Lock::exclusive(&file).map_err(self.io())?;
+        let (last, recovered) = match self.tail(&file)? {
+            Tail::Last(last) => (last, None),
+            Tail::Torn { previous, start } => {
+                let recovery = self.move_aside(&file, previous.as_ref(), start, now)?;
+                let name = recovery
+                    .kept
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let entry = self.write(
+                    &file,
+                    previous,
+                    RECOVERED,
+                    json!({ "file": name, "bytes": recovery.bytes }),
+                    now,
+                )?;
+                (Some(entry), Some(recovery))
+            }
+        };
+        let entry = self.write(&file, last, action, details, now)?;
+        Ok(Appended { entry, recovered })
+    }
+
+    fn io(&self) -> impl FnOnce(io::Error) -> AuditError + '_ {
+        |source| AuditError::Io {
             path: self.path.clone(),
             source,
-        };
-        if let Some(parent) = self.path.parent() {
-            std::fs::create_dir_all(parent).map_err(failed)?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(failed)?;
-        let _lock = Lock::exclusive(&file).map_err(failed)?;
-        let last = last_entry(&file).map_err(|source| match source {
-            TailError::Io(source) => failed(source),
-            TailError::Unparsable => AuditError::Broken {
+    }
+
+    fn directory(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Opens the log for reading and appending, never through a symlink
+    /// (`O_NOFOLLOW`); a new log is created mode 0600 whatever the umask.
+    fn open(&self) -> Result<File, AuditError> {
+        scrim_files::create_private_dir_all(&self.directory()).map_err(|source| {
+            AuditError::Directory {
                 path: self.path.clone(),
-                line: 0,
-                problem: "the last entry is not a JSON entry; run `scrim audit verify`".into(),
+                source,
+            }
+        })?;
+        let open = |create: bool| {
+            let mut options = OpenOptions::new();
+            options
+                .read(true)
+                .append(true)
+                .custom_flags(libc::O_NOFOLLOW);
+            if create {
+                options.create_new(true).mode(LOG_MODE);
+            }
+            options.open(&self.path)
+        };
+        let opened = match open(true) {
+            Ok(file) => file
+                .set_permissions(std::fs::Permissions::from_mode(LOG_MODE))
+                .map(|()| file),
+            // O_EXCL fails on any existing name, a symlink included; the
+            // open without it refuses the symlink.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => open(false),
+            Err(error) => Err(error),
+        };
+        let file = opened.map_err(|source| {
+            if source.raw_os_error() == Some(libc::ELOOP) {
+                AuditError::Symlink {
+                    path: self.path.clone(),
+                }
+            } else {
+                self.io()(source)
+            }
+        })?;
+        if !file.metadata().map_err(self.io())?.is_file() {
+            return Err(AuditError::NotAFile {
+                path: self.path.clone(),
+            });
+        }
+        Ok(file)
+    }
+
+    /// Where the chain goes on: the last entry, or a torn last line and
+    /// the entry before it. A line before the last that is not an entry is
+    /// not a torn append but a broken log, for `scrim audit verify`.
+    fn tail(&self, file: &File) -> Result<Tail, AuditError> {
+        let length = file.metadata().map_err(self.io())?.len();
+        if length == 0 {
+            return Ok(Tail::Last(None));
+        }
+        let ends_in_newline = read_range(file, length - 1, length).map_err(self.io())? == b"\n";
+        let start = line_start(file, if ends_in_newline { length - 1 } else { length })
+            .map_err(self.io())?;
+        if ends_in_newline {
+            let line = read_range(file, start, length - 1).map_err(self.io())?;
+            if let Ok(entry) = serde_json::from_slice::<Entry>(&line) {
+                return Ok(Tail::Last(Some(entry)));
+            }
+        }
+        if start == 0 {
+            return Ok(Tail::Torn {
+                previous: None,
+                start,
+            });
+        }
+        let previous_start = line_start(file, start - 1).map_err(self.io())?;
+        let line = read_range(file, previous_start, start - 1).map_err(self.io())?;
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(entry) => Ok(Tail::Torn {
+                previous: Some(entry),
+                start,
+            }),
+            Err(_) => Err(AuditError::Broken {
+                path: self.path.clone(),
+                line: lines_before(file, previous_start).map_err(self.io())? + 1,
+                problem: "not an audit entry, and not the last line (which an interrupted \
+                          append could have torn); run `scrim audit verify`"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Copies the torn bytes from `start` to the end into a new file beside
+    /// the log (`<log>.torn-<seq>-<unix nanos>`), durably, then cuts them
+    /// off the log.
+    fn move_aside(
+        &self,
+        file: &File,
+        previous: Option<&Entry>,
+        start: u64,
+        now: i64,
+    ) -> Result<Recovery, AuditError> {
+        let seq = previous.map_or(0, |previous| previous.seq + 1);
+        let mut name = self
+            .path
+            .file_name()
+            .map_or_else(|| OsString::from("audit.jsonl"), ToOwned::to_owned);
+        name.push(format!(".torn-{seq}-{now}"));
+        let kept = self.directory().join(name);
+        let failed = |source: io::Error| AuditError::KeepTorn {
+            path: self.path.clone(),
+            kept: kept.clone(),
+            source: source.into(),
+        };
+        let length = file.metadata().map_err(self.io())?.len();
+        let mut copy = scrim_files::create_new(&kept, LOG_MODE).map_err(|error| match error {
+            // The message names the kept file already.
+            scrim_files::FilesError::Io { source, .. } => failed(source),
+            other => AuditError::KeepTorn {
+                path: self.path.clone(),
+                kept: kept.clone(),
+                source: other.into(),
             },
         })?;
+        let mut at = start;
+        while at < length {
+            let chunk = read_range(file, at, length.min(at + CHUNK)).map_err(self.io())?;
+            copy.write_all(&chunk).map_err(failed)?;
+            at += chunk.len() as u64;
+        }
+        copy.sync_all().map_err(failed)?;
+        File::open(self.directory())
+            .and_then(|directory| directory.sync_all())
+            .map_err(failed)?;
+        let line = lines_before(file, start).map_err(self.io())? + 1;
+        file.set_len(start).map_err(self.io())?;
+        file.sync_data().map_err(self.io())?;
+        Ok(Recovery {
+            line,
+            bytes: length - start,
+            kept,
+        })
+    }
+
+    /// Writes one entry after `last`, durably.
+    fn write(
+        &self,
+        mut file: &File,
+        last: Option<Entry>,
+        action: &str,
+        details: Value,
+        now: i64,
+    ) -> Result<Entry, AuditError> {
         let mut entry = Entry {
             seq: last.as_ref().map_or(0, |last| last.seq + 1),
             time: UtcDateTime::from_unix_nanos(now).rfc3339(),
@@ -128,47 +407,74 @@ impl AuditLog {
             hash: String::new(),
         };
         entry.hash = entry.computed_hash();
-        let mut line =
-            serde_json::to_vec(&entry).map_err(|error| failed(io::Error::other(error)))?;
+        let mut line = serde_json::to_vec(&entry).map_err(|error| self.io()(error.into()))?;
         line.push(b'\n');
-        (&file).write_all(&line).map_err(failed)?;
-        file.sync_data().map_err(failed)?;
+        file.write_all(&line).map_err(self.io())?;
+        file.sync_data().map_err(self.io())?;
         Ok(entry)
     }
 }
 
 /// Checks every entry's hash and its link to the one before. Names the
-/// first line where the chain breaks and why.
+/// first line where the chain breaks and why; lists the torn entries that
+/// appends recovered.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
-    let broken = |line: usize, problem: String| AuditError::Broken {
+    let broken = |line: u64, problem: String| AuditError::Broken {
         path: path.to_path_buf(),
         line,
         problem,
     };
-    let file = File::open(path).map_err(|source| AuditError::Io {
+    let io = |source| AuditError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let mut previous = GENESIS.to_owned();
-    let mut entries = 0;
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|source| AuditError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let entry: Entry = serde_json::from_str(&line)
-            .map_err(|error| broken(number, format!("not an audit entry: {error}")))?;
-        if entry.seq != entries {
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let mut verified = Verified {
+        entries: 0,
+        last_hash: GENESIS.to_owned(),
+        recoveries: Vec::new(),
+    };
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let parsed = serde_json::from_slice::<Entry>(text);
+        let last = !complete || reader.fill_buf().map_err(io)?.is_empty();
+        let entry = match parsed {
+            Ok(entry) if complete => entry,
+            // Only the last line can lack its newline.
+            Err(error) if !last => {
+                return Err(broken(number, format!("not an audit entry: {error}")));
+            }
+            _ => {
+                return Err(broken(
+                    number,
+                    format!(
+                        "a torn last entry ({} bytes{}), as an append cut short leaves; the next \
+                         append moves it aside and records that in the log",
+                        line.len(),
+                        if complete { "" } else { ", no newline" }
+                    ),
+                ));
+            }
+        };
+        if entry.seq != verified.entries {
             return Err(broken(
                 number,
                 format!(
-                    "entry {} where entry {entries} should be: entries were removed or inserted",
-                    entry.seq
+                    "entry {} where entry {} should be: entries were removed or inserted",
+                    entry.seq, verified.entries
                 ),
             ));
         }
-        if entry.prev != previous {
+        if entry.prev != verified.last_hash {
             return Err(broken(
                 number,
                 "does not follow the entry before it: an entry before it was changed or removed"
@@ -181,33 +487,70 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
                 "this entry was changed after it was written".into(),
             ));
         }
-        previous = entry.hash;
-        entries += 1;
+        if entry.action == RECOVERED {
+            let (Some(file), Some(bytes)) = (
+                entry.details["file"].as_str(),
+                entry.details["bytes"].as_u64(),
+            ) else {
+                return Err(broken(
+                    number,
+                    "a recovery entry that names no kept file or byte count".into(),
+                ));
+            };
+            verified.recoveries.push(Recovery {
+                line: number,
+                bytes,
+                kept: directory.join(file),
+            });
+        }
+        verified.last_hash = entry.hash;
+        verified.entries += 1;
     }
-    Ok(Verified {
-        entries,
-        last_hash: previous,
-    })
+    Ok(verified)
 }
 
-enum TailError {
-    Io(io::Error),
-    Unparsable,
+/// The end of the log, as an append finds it.
+enum Tail {
+    /// The last line is a complete entry (`None`: the log is empty).
+    Last(Option<Entry>),
+    /// The last line, from `start`, is not a complete entry; `previous` is
+    /// the one before it (`None`: it is the first line).
+    Torn { previous: Option<Entry>, start: u64 },
 }
 
-/// The last entry of the file, read from its end.
-fn last_entry(mut file: &File) -> Result<Option<Entry>, TailError> {
-    let length = file.metadata().map_err(TailError::Io)?.len();
-    let start = length.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(start)).map_err(TailError::Io)?;
-    let mut tail = String::new();
-    file.read_to_string(&mut tail).map_err(TailError::Io)?;
-    match tail.lines().rev().find(|line| !line.trim().is_empty()) {
-        None => Ok(None),
-        Some(line) => serde_json::from_str(line)
-            .map(Some)
-            .map_err(|_| TailError::Unparsable),
+/// Where the line holding the byte before `end` starts: just after the
+/// last newline before `end`, or 0.
+fn line_start(file: &File, end: u64) -> io::Result<u64> {
+    let mut chunk_end = end;
+    while chunk_end > 0 {
+        let chunk_start = chunk_end.saturating_sub(CHUNK);
+        let chunk = read_range(file, chunk_start, chunk_end)?;
+        if let Some(at) = chunk.iter().rposition(|&byte| byte == b'\n') {
+            return Ok(chunk_start + at as u64 + 1);
+        }
+        chunk_end = chunk_start;
     }
+    Ok(0)
+}
+
+/// How many lines end before `offset`.
+fn lines_before(file: &File, offset: u64) -> io::Result<u64> {
+    let (mut count, mut at) = (0, 0);
+    while at < offset {
+        let chunk = read_range(file, at, offset.min(at + CHUNK))?;
+        count += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
+        at += chunk.len() as u64;
+    }
+    Ok(count)
+}
+
+/// The bytes from `start` to `end`, read at their offset (the append
+/// offset of the file is left alone).
+fn read_range(file: &File, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    let length = usize::try_from(end.saturating_sub(start)).map_err(io::Error::other)?;
+    let mut bytes = vec![0; length];
+    file.read_exact_at(&mut bytes, start)?;
+    Ok(bytes)
 }
 
 /// An exclusive `flock` on the log, released when dropped.
@@ -315,6 +658,198 @@ mod tests {
         let error = verify(&path).expect_err("a rehashed edit went unnoticed");
         assert!(
             matches!(error, AuditError::Broken { line: 2, .. }),
+            "{error}"
+        );
+    }
+
+    /// The log's bytes, with `torn` appended as an interrupted append would
+    /// have left it.
+    fn torn(entries: usize, torn: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let (directory, path) = written(entries);
+        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
+        file.write_all(torn).expect("tear");
+        (directory, path)
+    }
+
+    fn half_an_entry() -> Vec<u8> {
+        let (_directory, path) = written(1);
+        let line = std::fs::read(&path).expect("read");
+        line[..line.len() / 2].to_vec()
+    }
+
+    #[test]
+    fn a_torn_tail_is_kept_aside_recorded_and_the_chain_goes_on() {
+        // A whole entry but its newline.
+        let (_one, one) = written(1);
+        let mut whole_entry = std::fs::read(&one).expect("read");
+        whole_entry.pop();
+        let cases: [(&str, Vec<u8>); 4] = [
+            ("no newline", whole_entry),
+            ("garbage", b"\0\0\xff not json at all\n".to_vec()),
+            ("half a JSON object", half_an_entry()),
+            ("an empty line", b"\n".to_vec()),
+        ];
+        for (case, bytes) in cases {
+            let (_directory, path) = torn(3, &bytes);
+            let log = AuditLog::at(&path);
+            let before = std::fs::read(&path).expect("read");
+            log.check_appendable()
+                .unwrap_or_else(|error| panic!("{case}: {error}"));
+            assert_eq!(std::fs::read(&path).expect("read"), before, "{case}");
+            let appended = log
+                .append("archive.erase", json!({ "tenant": "acme" }), 7)
+                .unwrap_or_else(|error| panic!("{case}: {error}"));
+            let recovery = appended.recovered.expect("a recovery reported");
+            assert_eq!(recovery.line, 4, "{case}");
+            assert_eq!(recovery.bytes, bytes.len() as u64, "{case}");
+            assert_eq!(
+                recovery.kept,
+                path.with_file_name("audit.jsonl.torn-3-7"),
+                "{case}"
+            );
+            assert_eq!(
+                std::fs::read(&recovery.kept).expect("kept"),
+                bytes,
+                "{case}"
+            );
+            assert_eq!(appended.entry.seq, 4, "{case}");
+            let verified = verify(&path).unwrap_or_else(|error| panic!("{case}: {error}"));
+            assert_eq!(verified.entries, 5, "{case}");
+            assert_eq!(
+                verified.recoveries,
+                std::slice::from_ref(&recovery),
+                "{case}"
+            );
+            assert_eq!(
+                recovery.to_string(),
+                format!(
+                    "{} bytes of a torn entry were recovered at line 4 and kept in {}",
+                    bytes.len(),
+                    recovery.kept.display()
+                )
+            );
+            // Reported once: the next append finds a clean tail and chains on.
+            let next = log
+                .append("archive.export", json!({ "tenant": "acme" }), 8)
+                .expect("append");
+            assert!(next.recovered.is_none(), "{case}");
+            assert_eq!(verify(&path).expect("verifies").entries, 6, "{case}");
+            let lines = lines(&path);
+            let recorded: Entry = serde_json::from_str(&lines[3]).expect("entry");
+            assert_eq!(recorded.action, RECOVERED);
+            assert_eq!(
+                recorded.details,
+                json!({ "file": "audit.jsonl.torn-3-7", "bytes": bytes.len() })
+            );
+        }
+    }
+
+    #[test]
+    fn a_torn_first_line_chains_from_the_start() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("audit.jsonl");
+        let half = half_an_entry();
+        std::fs::write(&path, &half).expect("tear");
+        let appended = AuditLog::at(&path)
+            .append("policy.load", json!({}), 1)
+            .expect("append");
+        assert_eq!(appended.recovered.expect("recovered").line, 1);
+        let verified = verify(&path).expect("verifies");
+        assert_eq!(verified.entries, 2);
+        assert_eq!(verified.recoveries[0].line, 1);
+    }
+
+    #[test]
+    fn verify_names_an_unrecovered_torn_tail_by_its_line() {
+        let (_directory, path) = torn(2, &half_an_entry());
+        let error = verify(&path).expect_err("a torn tail verified");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("torn last entry")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_torn_line_in_the_middle_stays_an_error_with_its_line() {
+        // Garbage on line 2 of 3: not something an append leaves.
+        let (_directory, path) = written(3);
+        let mut broken = lines(&path);
+        broken[1] = "{\"seq\":1,".into();
+        rewrite(&path, &broken);
+        let error = verify(&path).expect_err("a broken middle verified");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 2, problem, .. } if problem.contains("not an audit entry")),
+            "{error}"
+        );
+
+        // Garbage on line 3, then a torn line 4: only the last line may be
+        // moved aside, so appends refuse, naming line 3.
+        let (_directory, path) = torn(2, b"garbage\n{\"seq\"");
+        let before = std::fs::read(&path).expect("read");
+        let log = AuditLog::at(&path);
+        for error in [
+            log.check_appendable().expect_err("appendable"),
+            log.append("policy.load", json!({}), 0)
+                .expect_err("appended to a broken log"),
+        ] {
+            assert!(
+                matches!(&error, AuditError::Broken { line: 3, .. }),
+                "{error}"
+            );
+        }
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+        assert_eq!(
+            std::fs::read_dir(path.parent().expect("directory"))
+                .expect("list")
+                .count(),
+            1,
+            "nothing kept aside"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_log_is_refused_and_its_target_untouched() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let victim = directory.path().join("victim");
+        std::fs::write(&victim, b"precious").expect("victim");
+        let path = directory.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).expect("link");
+        let dangling = directory.path().join("dangling.jsonl");
+        std::os::unix::fs::symlink(directory.path().join("nowhere"), &dangling).expect("link");
+        for path in [&path, &dangling] {
+            let log = AuditLog::at(path);
+            for error in [
+                log.check_appendable()
+                    .expect_err("appendable through a symlink"),
+                log.append("policy.load", json!({}), 0)
+                    .expect_err("appended through a symlink"),
+            ] {
+                assert!(matches!(error, AuditError::Symlink { .. }), "{error}");
+                assert!(error.to_string().contains("symbolic link"), "{error}");
+            }
+        }
+        assert_eq!(std::fs::read(&victim).expect("victim"), b"precious");
+        assert!(!directory.path().join("nowhere").exists());
+    }
+
+    #[test]
+    fn check_appendable_creates_the_log_private_and_writes_no_entry() {
+        use std::os::unix::fs::MetadataExt as _;
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("state/audit.jsonl");
+        AuditLog::at(&path).check_appendable().expect("appendable");
+        let metadata = std::fs::symlink_metadata(&path).expect("created");
+        assert_eq!(metadata.mode() & 0o7777, 0o600);
+        assert_eq!(metadata.len(), 0);
+
+        // A state directory that cannot be one.
+        let file = directory.path().join("a-file");
+        std::fs::write(&file, b"").expect("file");
+        let error = AuditLog::at(&file.join("audit.jsonl"))
+            .check_appendable()
+            .expect_err("a log under a file");
+        assert!(
+            matches!(&error, AuditError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOTDIR)),
             "{error}"
         );
     }

@@ -7,9 +7,16 @@
 //!   named by a value (`uid=1000`); where the tenant's policy pseudonymises
 //!   that field, its pseudonyms under every key epoch the retention window
 //!   spans are what is looked for.
+//!
+//! Each checks that the audit log can be appended before it acts, so that
+//! nothing is done without its record. A file that cannot be read (corrupt,
+//! empty, a symlink, a directory) or a directory that is not a partition is
+//! skipped, named, and makes the command exit non-zero at the end; the rest
+//! of the tenant's archive is still worked on. Each file is all or nothing:
+//! an export adds its rows only once the whole file was read, and `export
+//! --to` writes a temporary file that replaces FILE only on success.
 use std::{
     collections::HashSet,
-    fs::File,
     io::{self, Write as _},
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -21,7 +28,9 @@ use scrim_audit::AuditLog;
 use scrim_event::{field::FieldType, time::UtcDateTime};
 use scrim_policies::{CompiledPolicy, model::Action};
 use scrim_redaction::Pseudonymizer;
-use scrim_sinks::{Bucket, Subject, SubjectValues, erase_rows, export_rows, parquet_files};
+use scrim_sinks::{
+    ArchivePath, Bucket, Skipped, Subject, SubjectValues, erase_rows, export_rows, parquet_files,
+};
 use serde_json::json;
 
 use crate::{
@@ -126,7 +135,7 @@ struct SubjectRequest {
 /// One Parquet file of a subject request: on disk, or an object (worked
 /// on through a local copy).
 enum ArchiveFile<'a> {
-    Local(PathBuf),
+    Local(ArchivePath),
     Object {
         bucket: &'a Bucket,
         key: String,
@@ -137,25 +146,35 @@ enum ArchiveFile<'a> {
 impl ArchiveFile<'_> {
     /// Where the file can be read now: the file itself, or a fresh copy
     /// of the object in `scratch`.
-    fn local(&self, scratch: &Path) -> anyhow::Result<PathBuf> {
+    fn local(&self, scratch: &Path) -> anyhow::Result<ArchivePath> {
         match self {
             ArchiveFile::Local(path) => Ok(path.clone()),
             ArchiveFile::Object { bucket, key, .. } => {
-                let copy = scratch.join("object.parquet");
-                bucket.download(key, &copy)?;
-                Ok(copy)
+                let name = Path::new("object.parquet");
+                bucket.download(key, &scratch.join(name))?;
+                Ok(ArchivePath::new(scratch, name))
+            }
+        }
+    }
+
+    /// Where it is, for messages.
+    fn name(&self) -> PathBuf {
+        match self {
+            ArchiveFile::Local(path) => path.path(),
+            ArchiveFile::Object { bucket, key, .. } => {
+                PathBuf::from(format!("{}/{key}", bucket.url()))
             }
         }
     }
 
     /// Puts back what erasing did to the local copy: the rewritten file
     /// replaces the object (one atomic PUT), or the object goes.
-    fn store(&self, copy: &Path, erased: &scrim_sinks::Erased) -> anyhow::Result<()> {
+    fn store(&self, copy: &ArchivePath, erased: &scrim_sinks::Erased) -> anyhow::Result<()> {
         if let ArchiveFile::Object { bucket, key, .. } = self {
             if erased.removed {
                 bucket.delete(key)?;
             } else if erased.rewritten {
-                bucket.upload_file(copy, key)?;
+                bucket.upload_file(&copy.path(), key)?;
             }
         }
         Ok(())
@@ -163,7 +182,9 @@ impl ArchiveFile<'_> {
 
     fn size(&self) -> u64 {
         match self {
-            ArchiveFile::Local(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            ArchiveFile::Local(path) => {
+                std::fs::symlink_metadata(path.path()).map_or(0, |m| m.len())
+            }
             ArchiveFile::Object { size, .. } => *size,
         }
     }
@@ -199,25 +220,20 @@ impl SubjectRequest {
             archives: tenant
                 .archives
                 .iter()
-                .map(|target| {
-                    let bucket = target.open_bucket()?;
-                    Ok((target.root.join(format!("tenant={}", args.tenant)), bucket))
-                })
+                .map(|target| Ok((target.root.clone(), target.open_bucket()?)))
                 .collect::<anyhow::Result<_>>()?,
             audit: AuditLog::at(&audit_log_path(&location.state_dir)),
         })
     }
 
     /// Every Parquet file of the tenant: on disk, in buckets, and staged
-    /// for a bucket but not up yet.
-    fn files(&self) -> anyhow::Result<Vec<ArchiveFile<'_>>> {
-        let mut files = Vec::new();
-        for (directory, bucket) in &self.archives {
-            files.extend(
-                parquet_files(directory)?
-                    .into_iter()
-                    .map(ArchiveFile::Local),
-            );
+    /// for a bucket but not up yet; and what the walk skipped.
+    fn files(&self) -> anyhow::Result<(Vec<ArchiveFile<'_>>, Vec<Skipped>)> {
+        let (mut files, mut skipped) = (Vec::new(), Vec::new());
+        for (root, bucket) in &self.archives {
+            let found = parquet_files(root, &self.tenant)?;
+            files.extend(found.files.into_iter().map(ArchiveFile::Local));
+            skipped.extend(found.skipped);
             if let Some(bucket) = bucket {
                 files.extend(
                     bucket
@@ -227,7 +243,7 @@ impl SubjectRequest {
                 );
             }
         }
-        Ok(files)
+        Ok((files, skipped))
     }
 }
 
@@ -300,40 +316,192 @@ pub fn subject(
 
 fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> anyhow::Result<()> {
     let request = SubjectRequest::new(location, args)?;
-    let mut out: Box<dyn io::Write> = match to {
-        Some(path) => Box::new(io::BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    request.audit.check_appendable()?;
+    let (files, mut skipped) = match &request.subject {
+        Some(_) => request.files()?,
+        None => Default::default(),
     };
-    let (mut rows, mut files) = (0, 0);
+    let mut out = ExportOut::new(to)?;
+    let (mut rows, mut exported) = (0, 0);
     let scratch = scratch_directory()?;
     if let Some(subject) = &request.subject {
-        for file in request.files()? {
-            let found = export_rows(&file.local(scratch.path())?, subject, &mut out)?;
-            rows += found;
-            files += usize::from(found > 0);
+        for file in &files {
+            // The file's rows go out only once it was read whole.
+            let mut buffer = Vec::new();
+            let found = file
+                .local(scratch.path())
+                .and_then(|local| Ok(export_rows(&local, subject, &mut buffer)?));
+            match found {
+                Ok(found) => {
+                    out.write(&buffer)?;
+                    rows += found;
+                    exported += usize::from(found > 0);
+                }
+                Err(error) => skipped.push(unreadable(file, &error)),
+            }
         }
     }
-    out.flush().context("cannot write the export")?;
-    request.audit.append(
+    let written = out.finish()?;
+    let recorded = request.audit.append(
         "archive.export",
-        json!({ "tenant": request.tenant, "field": request.field, "rows": rows, "files": files }),
+        json!({
+            "tenant": request.tenant,
+            "field": request.field,
+            "rows": rows,
+            "files": exported,
+            "skipped": skipped_names(&skipped),
+        }),
         unix_now(),
-    )?;
+    );
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            // No export without its record.
+            if let Some(written) = written {
+                let _ = std::fs::remove_file(written);
+            }
+            return Err(error.into());
+        }
+    };
+    report_recovery(&recorded);
     eprintln!(
-        "scrim: exported {rows} rows of tenant `{}` from {files} files{}",
+        "scrim: exported {rows} rows of tenant `{}` from {exported} files{}",
         request.tenant,
         never_held(&request)
     );
-    Ok(())
+    fail_on_skipped("export", &skipped)
+}
+
+/// Where an export goes: standard output, or a temporary file beside
+/// `--to` that replaces it once everything is written.
+enum ExportOut {
+    Stdout(io::BufWriter<io::StdoutLock<'static>>),
+    File {
+        temporary: io::BufWriter<tempfile::NamedTempFile<std::fs::File>>,
+        to: PathBuf,
+    },
+}
+
+impl ExportOut {
+    fn new(to: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(to) = to else {
+            return Ok(ExportOut::Stdout(io::BufWriter::new(io::stdout().lock())));
+        };
+        let directory = match to.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let name = to
+            .file_name()
+            .with_context(|| format!("--to {}: not a file name", to.display()))?;
+        // The export replaces FILE by a rename: a device or FIFO there
+        // (`/dev/stdout`) would be replaced, not written to.
+        if let Ok(metadata) = std::fs::symlink_metadata(to)
+            && !metadata.is_file()
+            && !metadata.file_type().is_symlink()
+        {
+            anyhow::bail!(
+                "--to {}: not a regular file; leave --to out to write to standard output",
+                to.display()
+            );
+        }
+        // A random name, created O_EXCL | O_NOFOLLOW mode 0640: nothing
+        // planted beside FILE is written through. A name taken is retried.
+        let temporary = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".tmp")
+            .make_in(directory, |path| {
+                scrim_files::create_new(path, scrim_files::FILE_MODE).map_err(|error| match error {
+                    scrim_files::FilesError::Io { source, .. } => source,
+                    other => io::Error::new(io::ErrorKind::AlreadyExists, other.to_string()),
+                })
+            })
+            .with_context(|| format!("cannot create a temporary file beside {}", to.display()))?;
+        Ok(ExportOut::File {
+            temporary: io::BufWriter::new(temporary),
+            to: to.to_path_buf(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            ExportOut::Stdout(out) => out.write_all(bytes),
+            ExportOut::File { temporary, .. } => temporary.write_all(bytes),
+        }
+        .context("cannot write the export")
+    }
+
+    /// Flushes; a file is synced and renamed over `--to`, whose path is
+    /// returned. On error the temporary file is removed and `--to` is as
+    /// it was.
+    fn finish(self) -> anyhow::Result<Option<PathBuf>> {
+        match self {
+            ExportOut::Stdout(mut out) => {
+                out.flush().context("cannot write the export")?;
+                Ok(None)
+            }
+            ExportOut::File { temporary, to } => {
+                let temporary = temporary
+                    .into_inner()
+                    .map_err(|error| error.into_error())
+                    .context("cannot write the export")?;
+                temporary
+                    .as_file()
+                    .sync_all()
+                    .context("cannot write the export")?;
+                temporary
+                    .persist(&to)
+                    .map_err(|error| error.error)
+                    .with_context(|| format!("cannot rename the export to {}", to.display()))?;
+                Ok(Some(to))
+            }
+        }
+    }
+}
+
+/// What a file that could not be worked on is reported as.
+fn unreadable(file: &ArchiveFile<'_>, error: &anyhow::Error) -> Skipped {
+    Skipped {
+        path: file.name(),
+        reason: format!("{error:#}"),
+    }
+}
+
+fn skipped_names(skipped: &[Skipped]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|skipped| skipped.path.display().to_string())
+        .collect()
+}
+
+/// Says what an audit append recovered: once, as it happens.
+fn report_recovery(appended: &scrim_audit::Appended) {
+    if let Some(recovery) = &appended.recovered {
+        eprintln!("scrim: audit log: {recovery}");
+    }
+}
+
+/// The command's end: an error naming what was skipped, if anything was.
+fn fail_on_skipped(command: &str, skipped: &[Skipped]) -> anyhow::Result<()> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    for skipped in skipped {
+        eprintln!("scrim: {command}: skipped {skipped}");
+    }
+    anyhow::bail!(
+        "{command}: {} skipped, the rest done: {}",
+        skipped.len(),
+        skipped_names(skipped).join(", ")
+    )
 }
 
 fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
     let request = SubjectRequest::new(location, args)?;
-    let files = match &request.subject {
+    request.audit.check_appendable()?;
+    let (files, mut skipped) = match &request.subject {
         Some(_) => request.files()?,
-        None => Vec::new(),
+        None => Default::default(),
     };
     let scratch = scratch_directory()?;
     let total_bytes: u64 = files.iter().map(ArchiveFile::size).sum();
@@ -342,18 +510,28 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
     let (mut rows, mut rewritten, mut removed, mut read) = (0, 0, 0, 0);
     if let Some(subject) = &request.subject {
         for file in &files {
-            let local = file.local(scratch.path())?;
-            let erased = erase_rows(&local, subject)?;
-            file.store(&local, &erased)?;
-            rows += erased.rows_removed;
-            rewritten += usize::from(erased.rewritten);
-            removed += usize::from(erased.removed);
-            read += erased.bytes;
-            progress.advance(erased.bytes);
+            let erased = file.local(scratch.path()).and_then(|local| {
+                let erased = erase_rows(&local, subject)?;
+                file.store(&local, &erased)?;
+                Ok(erased)
+            });
+            match erased {
+                Ok(erased) => {
+                    rows += erased.rows_removed;
+                    rewritten += usize::from(erased.rewritten);
+                    removed += usize::from(erased.removed);
+                    read += erased.bytes;
+                    progress.advance(erased.bytes);
+                }
+                Err(error) => {
+                    skipped.push(unreadable(file, &error));
+                    progress.advance(0);
+                }
+            }
         }
     }
     progress.finish();
-    request.audit.append(
+    let recorded = request.audit.append(
         "archive.erase",
         json!({
             "tenant": request.tenant,
@@ -362,9 +540,11 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
             "files_rewritten": rewritten,
             "files_removed": removed,
             "files_read": files.len(),
+            "skipped": skipped_names(&skipped),
         }),
         unix_now(),
     )?;
+    report_recovery(&recorded);
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
         "scrim: erased {rows} rows of tenant `{}`: {rewritten} files rewritten, {removed} \
@@ -374,7 +554,7 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
         read as f64 / seconds / 1e6,
         never_held(&request)
     );
-    Ok(())
+    fail_on_skipped("erase", &skipped)
 }
 
 fn never_held(request: &SubjectRequest) -> String {
@@ -460,15 +640,19 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
     let policy = PolicySource::new(location.policy.clone()).load()?;
     let outputs = PolicyOutputs::new(&policy, Vec::new(), &settings(location));
     let audit = AuditLog::at(&audit_log_path(&location.state_dir));
+    if !dry_run {
+        audit.check_appendable()?;
+    }
     let now = unix_now();
     let (mut partitions, mut files, mut bytes) = (0, 0, 0);
+    let mut skipped = Vec::new();
     for tenant in &outputs.tenants {
         let buckets: Vec<(PathBuf, Option<Bucket>)> = tenant
             .archives
             .iter()
             .map(|target| Ok((target.root.clone(), target.open_bucket()?)))
             .collect::<anyhow::Result<_>>()?;
-        let removals = TenantRetention {
+        let enforced = TenantRetention {
             tenant: &tenant.name,
             // A bucket's staging directory too (files waiting for upload).
             archives: buckets
@@ -480,8 +664,12 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
                 .collect(),
             periods: &tenant.retention,
         }
-        .enforce(now, dry_run, (!dry_run).then_some(&audit))?;
-        for removal in removals {
+        .enforce_all(now, dry_run, (!dry_run).then_some(&audit))?;
+        if let Some(recovery) = &enforced.recovered {
+            eprintln!("scrim: audit log: {recovery}");
+        }
+        skipped.extend(enforced.skipped);
+        for removal in enforced.removals {
             let partition = &removal.partition;
             println!(
                 "{} {} (tenant {}, kind {}, hour {}, {} files, {} bytes)",
@@ -508,5 +696,5 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
             String::new()
         }
     );
-    Ok(())
+    fail_on_skipped("retention", &skipped)
 }

@@ -14,8 +14,8 @@ pub struct AuditArgs {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Check that no entry was changed, inserted or removed; print the
-    /// number of entries and the last hash (keep it elsewhere to detect a
-    /// cut-off tail later).
+    /// number of entries, the torn entries that appends recovered, and the
+    /// last hash (keep it elsewhere to detect a cut-off tail later).
     Verify {
         /// The log; default: the state directory's.
         file: Option<PathBuf>,
@@ -35,6 +35,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
                 verified.entries,
                 verified.last_hash
             );
+            for recovery in &verified.recoveries {
+                println!("{}: {recovery}", path.display());
+            }
             Ok(())
         }
     }

@@ -221,11 +221,14 @@ impl Steering {
             .map_or("built-in default".to_owned(), |path| {
                 path.display().to_string()
             });
-        self.audit.append(
+        let appended = self.audit.append(
             "policy.load",
             serde_json::json!({ "policy": origin, "hash": self.policy_hash }),
             unix_now(),
         )?;
+        if let Some(recovery) = &appended.recovered {
+            tracing::warn!("audit log: {recovery}");
+        }
         self.audited_hash.clone_from(&self.policy_hash);
         Ok(())
     }
@@ -383,6 +386,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     scrim_files::create_private_dir_all(&args.state_dir)?;
     check_private(&args.state_dir, None).context("the state directory (--state-dir)")?;
     let _state_lock = StateLock::acquire(&args.state_dir)?;
+    // Loads, retention removals and erasures are recorded there: a log that
+    // cannot be appended stops the start, before anything is captured.
+    let audit = AuditLog::at(&audit_log_path(&args.state_dir));
+    audit.check_appendable()?;
     let ring_buffer_bytes = args
         .ring_buffer_mib
         .checked_mul(1 << 20)
@@ -428,7 +435,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         node_name,
         pods: None,
         pod_watch_failures: 0,
-        audit: AuditLog::at(&audit_log_path(&args.state_dir)),
+        audit,
     };
     steering
         .watch_pods_if_needed(policy.uses_pod_metadata())

@@ -15,7 +15,7 @@ pub fn run(events: u64) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no uid field in the catalogue"))?;
     let subject = subject(&written.policy, "tenant-0", field, "1000")?
         .ok_or_else(|| anyhow::anyhow!("the benchmark policy does not let uids out"))?;
-    let files = parquet_files(&written.root().join("tenant=tenant-0"))?;
+    let files = parquet_files(&written.root(), "tenant-0")?.files;
     let started = Instant::now();
     let (mut bytes, mut decoded, mut removed, mut kept, mut rewritten) = (0, 0, 0, 0, 0);
     for file in &files {

@@ -3,12 +3,17 @@
 //! removed, and each removal is entered in the audit log. `scrim run`
 //! does it for each tenant on its own thread, at start and then every
 //! `--retention-interval`; `scrim archive retention` does it on demand.
+//!
+//! A partition that cannot be scanned or removed (a symlink, a name that is
+//! not a partition, a file that will not go) is skipped and reported; the
+//! tenant's other partitions are still removed.
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use anyhow::Context as _;
-use scrim_audit::AuditLog;
+use scrim_audit::{AuditLog, Recovery};
 use scrim_event::{EventKind, UnixNanos, time::UtcDateTime};
-use scrim_sinks::{Bucket, ExpiredPartition, expired_partitions, remove_partition};
+use scrim_sinks::{
+    Bucket, Expired, ExpiredPartition, SinkError, Skipped, expired_partitions, remove_partition,
+};
 use serde_json::json;
 
 /// One tenant's retention: its archives and how long each kind stays.
@@ -31,19 +36,27 @@ impl ArchiveAt<'_> {
         tenant: &str,
         kind: EventKind,
         cutoff: UnixNanos,
-    ) -> anyhow::Result<Vec<ExpiredPartition>> {
+    ) -> Result<Expired, SinkError> {
         match self {
-            ArchiveAt::Directory(root) => expired_partitions(root, tenant, kind, cutoff)
-                .with_context(|| format!("retention: cannot scan {}", root.display())),
-            ArchiveAt::Bucket(bucket) => Ok(bucket.expired_partitions(tenant, kind, cutoff)?),
+            ArchiveAt::Directory(root) => expired_partitions(root, tenant, kind, cutoff),
+            ArchiveAt::Bucket(bucket) => Ok(Expired {
+                partitions: bucket.expired_partitions(tenant, kind, cutoff)?,
+                skipped: Vec::new(),
+            }),
         }
     }
 
-    fn remove(self, partition: &ExpiredPartition) -> anyhow::Result<()> {
+    fn remove(self, partition: &ExpiredPartition) -> Result<(), SinkError> {
         match self {
-            ArchiveAt::Directory(_) => remove_partition(partition)
-                .with_context(|| format!("retention: cannot remove {}", partition.location)),
-            ArchiveAt::Bucket(bucket) => Ok(bucket.remove_partition(partition)?),
+            ArchiveAt::Directory(root) => remove_partition(root, partition),
+            ArchiveAt::Bucket(bucket) => bucket.remove_partition(partition),
+        }
+    }
+
+    fn location(self) -> String {
+        match self {
+            ArchiveAt::Directory(root) => root.display().to_string(),
+            ArchiveAt::Bucket(bucket) => bucket.url().to_owned(),
         }
     }
 }
@@ -54,44 +67,114 @@ pub struct Removal {
     pub partition: ExpiredPartition,
 }
 
+/// What a pass of retention did.
+pub struct Enforced {
+    pub removals: Vec<Removal>,
+    /// What it could not scan or remove, and why.
+    pub skipped: Vec<Skipped>,
+    /// A torn audit-log tail its first append moved aside.
+    pub recovered: Option<Recovery>,
+}
+
 impl TenantRetention<'_> {
-    /// Finds the partitions past retention at `now`; unless `dry_run`,
-    /// removes each and records it in `audit` (an entry per partition,
-    /// written after the files are gone).
+    /// [`TenantRetention::enforce_all`] for a running collector: what was
+    /// skipped is logged as a warning, every pass, until someone fixes it.
     pub fn enforce(
         &self,
         now: UnixNanos,
         dry_run: bool,
         audit: Option<&AuditLog>,
     ) -> anyhow::Result<Vec<Removal>> {
-        let mut removals = Vec::new();
+        let enforced = self.enforce_all(now, dry_run, audit)?;
+        if let Some(recovery) = &enforced.recovered {
+            tracing::warn!("audit log: {recovery}");
+        }
+        for skipped in &enforced.skipped {
+            tracing::warn!(
+                tenant = self.tenant,
+                "tenant `{}`: retention skipped {skipped}",
+                self.tenant
+            );
+        }
+        Ok(enforced.removals)
+    }
+
+    /// Finds the partitions past retention at `now`; unless `dry_run`,
+    /// removes each and records it in `audit` (an entry per partition,
+    /// written after the files are gone; a partition only partly removed is
+    /// recorded as such). Only a failed audit append stops the pass: an
+    /// action must not go unrecorded.
+    pub fn enforce_all(
+        &self,
+        now: UnixNanos,
+        dry_run: bool,
+        audit: Option<&AuditLog>,
+    ) -> anyhow::Result<Enforced> {
+        let mut enforced = Enforced {
+            removals: Vec::new(),
+            skipped: Vec::new(),
+            recovered: None,
+        };
         for (&kind, period) in self.periods {
             let keep = i64::try_from(period.as_nanos()).unwrap_or(i64::MAX);
             let cutoff = now.saturating_sub(keep);
             for archive in &self.archives {
-                for partition in archive.expired(self.tenant, kind, cutoff)? {
-                    if !dry_run {
-                        archive.remove(&partition)?;
-                        if let Some(audit) = audit {
-                            audit.append(
-                                "retention.delete",
-                                json!({
-                                    "tenant": self.tenant,
-                                    "kind": kind.as_str(),
-                                    "partition": partition.location,
-                                    "hour": UtcDateTime::from_unix_nanos(partition.hour_start).rfc3339(),
-                                    "files": partition.files.len(),
-                                    "bytes": partition.bytes,
-                                    "retention": humantime::format_duration(*period).to_string(),
-                                }),
-                                now,
-                            )?;
-                        }
+                let expired = match archive.expired(self.tenant, kind, cutoff) {
+                    Ok(expired) => expired,
+                    Err(error) => {
+                        enforced.skipped.push(Skipped {
+                            path: archive.location().into(),
+                            reason: format!("cannot scan: {:#}", anyhow::Error::from(error)),
+                        });
+                        continue;
                     }
-                    removals.push(Removal { kind, partition });
+                };
+                enforced.skipped.extend(expired.skipped);
+                for partition in expired.partitions {
+                    if dry_run {
+                        enforced.removals.push(Removal { kind, partition });
+                        continue;
+                    }
+                    let (removed, incomplete) = match archive.remove(&partition) {
+                        Ok(()) => (partition.files.len(), None),
+                        Err(error) => {
+                            let removed = match &error {
+                                SinkError::PartitionRemoval { removed, .. } => *removed,
+                                _ => 0,
+                            };
+                            let reason = format!("{:#}", anyhow::Error::from(error));
+                            enforced.skipped.push(Skipped {
+                                path: partition.location.clone().into(),
+                                reason: reason.clone(),
+                            });
+                            (removed, Some(reason))
+                        }
+                    };
+                    // Whatever was removed is recorded, a part as a part.
+                    if removed > 0
+                        && let Some(audit) = audit
+                    {
+                        let mut details = json!({
+                            "tenant": self.tenant,
+                            "kind": kind.as_str(),
+                            "partition": partition.location,
+                            "hour": UtcDateTime::from_unix_nanos(partition.hour_start).rfc3339(),
+                            "files": removed,
+                            "bytes": partition.bytes,
+                            "retention": humantime::format_duration(*period).to_string(),
+                        });
+                        if let Some(incomplete) = &incomplete {
+                            details["incomplete"] = incomplete.clone().into();
+                        }
+                        let appended = audit.append("retention.delete", details, now)?;
+                        enforced.recovered = enforced.recovered.take().or(appended.recovered);
+                    }
+                    if incomplete.is_none() {
+                        enforced.removals.push(Removal { kind, partition });
+                    }
                 }
             }
         }
-        Ok(removals)
+        Ok(enforced)
     }
 }

@@ -28,6 +28,15 @@ pub enum SinkError {
     /// failed: the files error names the path and the problem.
     #[error("archive: {0}")]
     Files(scrim_files::FilesError),
+
+    #[error("archive: retention removed {removed} of the {files} files of {location}")]
+    PartitionRemoval {
+        location: String,
+        removed: usize,
+        files: usize,
+        #[source]
+        source: scrim_files::FilesError,
+    },
 }
 
 impl From<scrim_files::FilesError> for SinkError {

@@ -21,5 +21,8 @@ pub use bucket::{Bucket, Uploaded, is_bucket_url};
 pub use error::SinkError;
 pub use parquet::arrow_schema;
 pub use recovery::remove_interrupted;
-pub use retention::{ExpiredPartition, expired_partitions, remove_partition};
-pub use subject::{Erased, Subject, SubjectValues, erase_rows, export_rows, parquet_files};
+pub use retention::{Expired, ExpiredPartition, expired_partitions, remove_partition};
+pub use subject::{
+    ArchivePath, Erased, Skipped, Subject, SubjectValues, TenantFiles, erase_rows, export_rows,
+    parquet_files,
+};

@@ -5,8 +5,17 @@
 //! A rewrite is atomic: the new file is written under a hidden temporary
 //! name, synced and renamed over the old one, so a reader sees the old file
 //! or the new one, never a mix, and a crash leaves the old one.
+//!
+//! Whoever can write a partition directory can plant names in it, and a
+//! subject request runs as root: so no symlink in the archive tree is ever
+//! followed. The walk skips (and reports) symlinks and names that are not
+//! partitions; each file is then reached from the archive root through
+//! directory handles opened with `O_NOFOLLOW`, and the temporary file of a
+//! rewrite is created beside it under a random name, `O_EXCL |
+//! O_NOFOLLOW`, so a planted name can neither redirect a read nor a write.
 use std::{
     collections::HashSet,
+    fmt,
     fs::{self, File},
     io::Write,
     path::{Path, PathBuf},
@@ -20,7 +29,9 @@ use arrow::{
 };
 use parquet::arrow::{ArrowWriter, arrow_reader::ParquetRecordBatchReaderBuilder};
 
-use crate::{SinkError, parquet::writer_properties};
+use scrim_files::Beneath;
+
+use crate::{SinkError, parquet::writer_properties, retention::hour_start};
 
 /// What a subject's rows hold in one column.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,20 +102,187 @@ impl Subject {
     }
 }
 
-/// Every Parquet file under `directory` (a tenant's part of an archive),
-/// in name order. JSON-lines files are refused: they are for debugging,
-/// and a subject request must not skip anything.
-pub fn parquet_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
-    let mut found = Vec::new();
-    for path in published_files(directory)? {
-        let name = path.to_string_lossy();
-        if name.ends_with(".parquet") {
-            found.push(path);
-        } else if name.ends_with(".jsonl") {
-            return Err(json_lines_refused(path));
+/// A file in an archive: the root the operator chose (followed as given,
+/// like any path of theirs) and the path below it, where no symlink is
+/// followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivePath {
+    root: PathBuf,
+    relative: PathBuf,
+}
+
+impl ArchivePath {
+    pub fn new(root: &Path, relative: &Path) -> Self {
+        ArchivePath {
+            root: root.to_path_buf(),
+            relative: relative.to_path_buf(),
         }
     }
+
+    /// The whole path, for messages.
+    pub fn path(&self) -> PathBuf {
+        self.root.join(&self.relative)
+    }
+
+    /// The directory that holds the file, reached from the root without
+    /// following a symlink, and the file's name in it.
+    fn parent(&self) -> Result<(Beneath, &str), SinkError> {
+        let name = self
+            .relative
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| SinkError::Subject {
+                path: self.path(),
+                problem: "not the name of a file scrim wrote".into(),
+            })?;
+        let below = self.relative.parent().unwrap_or(Path::new(""));
+        let root = Beneath::open_root(&self.root)?;
+        let directory = if below.as_os_str().is_empty() {
+            root
+        } else {
+            root.open_dir(below)?
+        };
+        Ok((directory, name))
+    }
+}
+
+/// Something a walk of an archive met and left alone, and why: the
+/// command reports it and exits non-zero, but goes on with the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+/// What a walk of a tenant's archive found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantFiles {
+    /// Its Parquet files, in path order.
+    pub files: Vec<ArchivePath>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Whether a directory's name fits a level of the archive.
+type Fits = fn(&str) -> bool;
+
+/// The levels of a tenant's archive below `tenant=<t>`: what a name looks
+/// like, and whether one fits.
+const LEVELS: [(&str, Fits); 3] = [
+    ("kind=<kind>", |name| {
+        name.strip_prefix("kind=")
+            .is_some_and(|kind| !kind.is_empty())
+    }),
+    ("date=<YYYY-MM-DD>", |name| {
+        hour_start(name, "hour=00").is_some()
+    }),
+    ("hour=<HH>", |name| {
+        hour_start("date=1970-01-01", name).is_some()
+    }),
+];
+
+/// Every Parquet file of `tenant` under `root`
+/// (`tenant=<t>/kind=<k>/date=<d>/hour=<h>/*.parquet`), in path order,
+/// and what the walk skipped: symlinks, directories whose names are not
+/// partitions, a `*.parquet` that is not a regular file. Nothing is
+/// followed or read there. JSON-lines files are refused: they are for
+/// debugging, and a subject request must not skip anything. A missing
+/// directory has none.
+pub fn parquet_files(root: &Path, tenant: &str) -> Result<TenantFiles, SinkError> {
+    let mut found = TenantFiles::default();
+    let tenant = PathBuf::from(format!("tenant={tenant}"));
+    match fs::symlink_metadata(root.join(&tenant)) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(error) => found.skipped.push(Skipped {
+            path: root.join(&tenant),
+            reason: error.to_string(),
+        }),
+        Ok(metadata) if metadata.is_dir() => walk(root, &tenant, 0, &mut found)?,
+        Ok(_) => found.skipped.push(Skipped {
+            path: root.join(&tenant),
+            reason: not_followed(),
+        }),
+    }
+    found.files.sort_by(|a, b| a.relative.cmp(&b.relative));
     Ok(found)
+}
+
+fn not_followed() -> String {
+    "a symbolic link or not a directory: never followed".into()
+}
+
+/// Walks `relative` (a directory at `LEVELS[level]`'s parent level).
+fn walk(
+    root: &Path,
+    relative: &Path,
+    level: usize,
+    found: &mut TenantFiles,
+) -> Result<(), SinkError> {
+    let directory = root.join(relative);
+    let entries = match fs::read_dir(&directory) {
+        Ok(entries) => entries,
+        Err(error) => {
+            found.skipped.push(Skipped {
+                path: directory,
+                reason: error.to_string(),
+            });
+            return Ok(());
+        }
+    };
+    for entry in entries {
+        let entry = entry.map_err(|source| SinkError::Io {
+            path: directory.clone(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text.starts_with('.') {
+            continue; // being written
+        }
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|source| SinkError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let skip = |reason: String| Skipped {
+            path: path.clone(),
+            reason,
+        };
+        if text.ends_with(".jsonl") {
+            return Err(json_lines_refused(path));
+        }
+        match LEVELS.get(level) {
+            Some((expected, fits)) => {
+                if kind.is_dir() && fits(&text) {
+                    walk(root, &relative.join(&name), level + 1, found)?;
+                } else if kind.is_dir() {
+                    found
+                        .skipped
+                        .push(skip(format!("not a partition directory ({expected})")));
+                } else if kind.is_symlink() {
+                    found.skipped.push(skip(not_followed()));
+                } else if text.ends_with(".parquet") {
+                    found
+                        .skipped
+                        .push(skip("a Parquet file outside any hour partition".into()));
+                }
+            }
+            None if !text.ends_with(".parquet") => {}
+            None if kind.is_file() => found
+                .files
+                .push(ArchivePath::new(root, &relative.join(&name))),
+            None if kind.is_symlink() => found
+                .skipped
+                .push(skip("a symbolic link: never followed".into())),
+            None => found.skipped.push(skip("not a regular file".into())),
+        }
+    }
+    Ok(())
 }
 
 /// Why a subject request stops at a JSON-lines file: they are for
@@ -119,7 +297,8 @@ pub(crate) fn json_lines_refused(path: PathBuf) -> SinkError {
 }
 
 /// Every completed file under `directory`, in path order: files being
-/// written (hidden names) are not. A missing directory has none.
+/// written (hidden names) are not, nor is anything behind a symlink. A
+/// missing directory has none.
 pub(crate) fn published_files(directory: &Path) -> Result<Vec<PathBuf>, SinkError> {
     let mut found = Vec::new();
     let mut pending = vec![directory.to_path_buf()];
@@ -140,9 +319,13 @@ pub(crate) fn published_files(directory: &Path) -> Result<Vec<PathBuf>, SinkErro
                 source,
             })?;
             let path = entry.path();
-            if path.is_dir() {
+            let kind = entry.file_type().map_err(|source| SinkError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if kind.is_dir() {
                 pending.push(path);
-            } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            } else if kind.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
                 found.push(path);
             }
         }
@@ -152,15 +335,23 @@ pub(crate) fn published_files(directory: &Path) -> Result<Vec<PathBuf>, SinkErro
 }
 
 /// Writes the subject's rows of `file` to `out` as JSON lines; returns how
-/// many.
-pub fn export_rows(file: &Path, subject: &Subject, out: &mut dyn Write) -> Result<u64, SinkError> {
+/// many. A file that cannot be read whole writes nothing: give `out` a
+/// buffer per file, so that a corrupt file adds no rows.
+pub fn export_rows(
+    file: &ArchivePath,
+    subject: &Subject,
+    out: &mut dyn Write,
+) -> Result<u64, SinkError> {
+    let path = file.path();
     let failed = |problem: String| SinkError::Subject {
-        path: file.to_path_buf(),
+        path: path.clone(),
         problem,
     };
+    let (directory, name) = file.parent()?;
+    let batches = read_batches(directory.open_file(name)?, &path)?;
     let mut rows = 0;
     let mut writer = arrow::json::LineDelimitedWriter::new(out);
-    for batch in read_batches(file)? {
+    for batch in batches {
         let mask = subject.mask(&batch).map_err(failed)?;
         let theirs =
             filter_record_batch(&batch, &mask).map_err(|error| failed(error.to_string()))?;
@@ -175,17 +366,22 @@ pub fn export_rows(file: &Path, subject: &Subject, out: &mut dyn Write) -> Resul
 
 /// Rewrites `file` without the subject's rows, atomically; a file with
 /// none is left as it is, a file with nothing else is removed.
-pub fn erase_rows(file: &Path, subject: &Subject) -> Result<Erased, SinkError> {
+pub fn erase_rows(file: &ArchivePath, subject: &Subject) -> Result<Erased, SinkError> {
+    let path = file.path();
     let failed = |problem: String| SinkError::Subject {
-        path: file.to_path_buf(),
+        path: path.clone(),
         problem,
     };
-    let io = |source| SinkError::Io {
-        path: file.to_path_buf(),
-        source,
-    };
-    let bytes = fs::metadata(file).map_err(io)?.len();
-    let batches = read_batches(file)?;
+    let (directory, name) = file.parent()?;
+    let source = directory.open_file(name)?;
+    let bytes = source
+        .metadata()
+        .map_err(|source| SinkError::Io {
+            path: path.clone(),
+            source,
+        })?
+        .len();
+    let batches = read_batches(source, &path)?;
     let mut kept = Vec::with_capacity(batches.len());
     let mut erased = Erased {
         bytes,
@@ -208,48 +404,86 @@ pub fn erase_rows(file: &Path, subject: &Subject) -> Result<Erased, SinkError> {
         return Ok(erased);
     }
     if erased.rows_kept == 0 {
-        fs::remove_file(file).map_err(io)?;
+        directory.remove_file(name)?;
+        directory.sync()?;
         erased.removed = true;
         return Ok(erased);
     }
-    let name = file
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = file.with_file_name(format!(".{name}.erasing.tmp"));
-    let schema = Arc::clone(batches[0].schema_ref());
-    let output = File::create(&temporary).map_err(|source| SinkError::Io {
-        path: temporary.clone(),
-        source,
-    })?;
-    let mut writer = ArrowWriter::try_new(output, schema, Some(writer_properties()))
-        .map_err(|error| failed(error.to_string()))?;
+    // Dropped on any error below: the temporary goes, the file stays.
+    let temporary = Temporary::create(&directory)?;
+    let mut writer = ArrowWriter::try_new(
+        &temporary.file,
+        Arc::clone(batches[0].schema_ref()),
+        Some(writer_properties()),
+    )
+    .map_err(|error| failed(error.to_string()))?;
     for batch in &kept {
         writer
             .write(batch)
             .map_err(|error| failed(error.to_string()))?;
     }
-    let output = writer
-        .into_inner()
-        .map_err(|error| failed(error.to_string()))?;
-    output.sync_all().map_err(|source| SinkError::Io {
-        path: temporary.clone(),
+    writer.close().map_err(|error| failed(error.to_string()))?;
+    temporary.file.sync_all().map_err(|source| SinkError::Io {
+        path: directory.path().join(&temporary.name),
         source,
     })?;
-    fs::rename(&temporary, file).map_err(io)?;
+    temporary.replace(name)?;
     erased.rewritten = true;
     Ok(erased)
 }
 
-fn read_batches(file: &Path) -> Result<Vec<RecordBatch>, SinkError> {
+/// A rewrite's temporary file, beside the file it replaces: a random name
+/// (nobody can plant a symlink under it in advance, and the create fails
+/// on any existing name), removed unless it replaced the file.
+struct Temporary<'a> {
+    directory: &'a Beneath,
+    name: String,
+    file: File,
+    done: bool,
+}
+
+impl<'a> Temporary<'a> {
+    fn create(directory: &'a Beneath) -> Result<Self, SinkError> {
+        let mut random = [0; 8];
+        getrandom::fill(&mut random).map_err(|error| SinkError::Io {
+            path: directory.path().to_path_buf(),
+            source: std::io::Error::other(error),
+        })?;
+        let name = format!(".erasing-{:016x}.parquet.tmp", u64::from_le_bytes(random));
+        let file = directory.create_locked(&name)?;
+        Ok(Temporary {
+            directory,
+            name,
+            file,
+            done: false,
+        })
+    }
+
+    /// Renames it over `name`, durably.
+    fn replace(mut self, name: &str) -> Result<(), SinkError> {
+        self.directory.rename(&self.name, name)?;
+        self.done = true;
+        self.directory.sync()?;
+        Ok(())
+    }
+}
+
+impl Drop for Temporary<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // If even this fails, the name is hidden: no reader sees it.
+            let _ = self.directory.remove_file(&self.name);
+        }
+    }
+}
+
+/// Every batch of the Parquet file `opened` (at `path`); an empty or
+/// corrupt file is an error naming it.
+fn read_batches(opened: File, path: &Path) -> Result<Vec<RecordBatch>, SinkError> {
     let failed = |problem: String| SinkError::Subject {
-        path: file.to_path_buf(),
-        problem,
+        path: path.to_path_buf(),
+        problem: format!("not a readable Parquet file: {problem}"),
     };
-    let opened = File::open(file).map_err(|source| SinkError::Io {
-        path: file.to_path_buf(),
-        source,
-    })?;
     ParquetRecordBatchReaderBuilder::try_new(opened)
         .and_then(|builder| builder.build())
         .map_err(|error| failed(error.to_string()))?
