@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 /// A policy file (watched for changes), or the built-in default.
 pub struct PolicySource {
     path: Option<PathBuf>,
-    seen: Option<(SystemTime, u64)>,
+    seen: Option<Stamp>,
 }
 
 /// A policy being read, checked and compiled off the capture loop (see
@@ -92,7 +92,18 @@ fn load(path: Option<&Path>) -> anyhow::Result<CompiledPolicy> {
     Ok(text.compile()?)
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// What tells a change: the content's time and size, and the file itself
+/// (a file renamed over it, or its owner or mode changed, is a change too).
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
     let metadata = fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    Some((
+        metadata.modified().ok()?,
+        metadata.len(),
+        metadata.ino(),
+        metadata.uid(),
+        metadata.mode(),
+    ))
 }
+
+type Stamp = (SystemTime, u64, u64, u32, u32);
