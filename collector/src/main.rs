@@ -19,6 +19,7 @@ mod processing;
 mod redact;
 mod report;
 mod retention;
+mod stdio;
 mod summary;
 mod tenancy;
 mod tenant_pipeline;
@@ -88,15 +89,15 @@ fn main() -> ExitCode {
         Command::Archive(args) => archive::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Redact { detectors } => redact::run(detectors),
-        Command::Fields => {
-            print!("{}", fields::catalogue());
-            Ok(())
-        }
+        Command::Fields => stdio::print(&fields::catalogue()).map_err(anyhow::Error::from),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if matches!(error.downcast_ref(), Some(stdio::StdoutError::Closed)) => {
+            ExitCode::from(stdio::CLOSED_STDOUT_STATUS)
+        }
         Err(error) => {
-            eprintln!("scrim: {error:#}");
+            stdio::say(format_args!("scrim: {error:#}"));
             ExitCode::FAILURE
         }
     }
