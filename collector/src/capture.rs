@@ -26,6 +26,7 @@ use scrim_sinks::Format;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
+    cli_values,
     dispatch::Dispatcher,
     logging::{self, LogFormat},
     metrics::{self, MetricsServer, Scrape},
@@ -50,38 +51,41 @@ pub struct RunArgs {
     policy: Option<PathBuf>,
 
     /// Stop after this long (for example `30s`, `5m`); default: until Ctrl-C or SIGTERM.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = cli_values::run_duration)]
     duration: Option<Duration>,
 
     /// Write every tenant's archive under this directory instead of the
-    /// paths its policy names.
-    #[arg(long)]
+    /// paths its policy names: a writable directory (or one that can be
+    /// created) on an ordinary filesystem, not under /proc or /sys.
+    #[arg(long, value_parser = cli_values::output_directory)]
     output: Option<PathBuf>,
 
     /// Write every archive in this format instead of its sink's.
     #[arg(long, value_enum)]
     format: Option<OutputFormat>,
 
-    /// How often to print the summary line.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    /// How often to print the summary line (100ms to 1 day).
+    #[arg(long, default_value = "5s", value_parser = cli_values::summary_interval)]
     summary_interval: Duration,
 
-    /// Complete (and publish) each archive file at most this long after opening it.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Complete (and publish) each archive file at most this long after
+    /// opening it (1s to 1 day).
+    #[arg(long, default_value = "60s", value_parser = cli_values::roll_interval)]
     roll_interval: Duration,
 
     /// Complete (and publish) each archive file once it is about this many
-    /// MiB.
-    #[arg(long, default_value_t = 128)]
+    /// MiB (1 to 65536).
+    #[arg(long, default_value_t = 128, value_parser = cli_values::roll_size_mib)]
     roll_size_mib: u64,
 
-    /// Kernel ring-buffer size in MiB (a power of two).
-    #[arg(long, default_value_t = 4)]
+    /// Kernel ring-buffer size in MiB (a power of two, 1 to 512).
+    #[arg(long, default_value_t = 4, value_parser = cli_values::ring_buffer_mib)]
     ring_buffer_mib: u32,
 
     /// Events each tenant's queue holds; a tenant whose sink falls further
-    /// behind loses its excess (counted), and no other tenant waits.
-    #[arg(long, default_value_t = 8192)]
+    /// behind loses its excess (counted), and no other tenant waits (1 to
+    /// 16777216).
+    #[arg(long, default_value_t = 8192, value_parser = cli_values::tenant_queue_events)]
     tenant_queue_events: usize,
 
     /// Where scrim keeps state across runs: the spools of OTLP sinks.
@@ -89,14 +93,14 @@ pub struct RunArgs {
     state_dir: PathBuf,
 
     /// The bound of each OTLP sink's spool, in MiB: past it, the oldest
-    /// spooled spans are dropped (counted).
-    #[arg(long, default_value_t = 256)]
+    /// spooled spans are dropped (counted). 1 to 1048576.
+    #[arg(long, default_value_t = 256, value_parser = cli_values::spool_max_mib)]
     spool_max_mib: u64,
 
     /// How often each tenant's archives are checked against the policy's
     /// retention (also at start); removals go to the audit log in the
-    /// state directory.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    /// state directory (1s to 30 days).
+    #[arg(long, default_value = "1h", value_parser = cli_values::retention_interval)]
     retention_interval: Duration,
 
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.

@@ -3,6 +3,7 @@ mod archive;
 mod audit;
 mod bench;
 mod capture;
+mod cli_values;
 mod dispatch;
 mod erase_bench;
 mod explain;
