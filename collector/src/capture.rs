@@ -350,6 +350,13 @@ impl Steering {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Handlers first, before anything else can take time: a signal that
+    // comes while the probes load (`systemctl reload` right after a
+    // start) is held, not fatal, and acted on once the loop runs: SIGTERM
+    // and SIGINT stop it at once, SIGHUPs (however many) make one reload.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     logging::init(args.log_format)?;
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
@@ -444,9 +451,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failed_reloads: steering.failed_reloads,
     };
 
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::MAX));
     tokio::pin!(deadline);
     let mut summary_timer = tokio::time::interval_at(
