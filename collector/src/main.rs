@@ -65,6 +65,12 @@ enum Command {
     /// Verify the audit log.
     Audit(audit::AuditArgs),
     /// Scrub secrets from stdin to stdout, line by line, as `scrub_secrets` does.
+    ///
+    /// One line out for each line in, whatever the input holds, each with
+    /// its ending as it came (`\n`, `\r\n`, or none on a last line). A line
+    /// that is not valid UTF-8 is scrubbed too: each invalid byte sequence
+    /// in it becomes U+FFFD (the rest of the line is kept), and how many
+    /// lines were changed so is printed to stderr at the end.
     Redact {
         /// List the detectors instead.
         #[arg(long)]
