@@ -27,6 +27,7 @@ use scrim_sinks::Format;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
+    cli_values,
     dispatch::Dispatcher,
     logging::{self, LogFormat},
     metrics::{self, MetricsServer, Scrape},
@@ -55,36 +56,38 @@ pub struct RunArgs {
     policy: Option<PathBuf>,
 
     /// Stop after this long (for example `30s`, `5m`); default: until Ctrl-C or SIGTERM.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = cli_values::run_duration)]
     duration: Option<Duration>,
 
     /// Write every tenant's archive under this directory instead of the
-    /// paths its policy names.
-    #[arg(long)]
+    /// paths its policy names: a writable directory (or one that can be
+    /// created) on an ordinary filesystem, not under /proc or /sys.
+    #[arg(long, value_parser = cli_values::output_directory)]
     output: Option<PathBuf>,
 
     /// Write every archive in this format instead of its sink's.
     #[arg(long, value_enum)]
     format: Option<OutputFormat>,
 
-    /// How often to print the summary line.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    /// How often to print the summary line (100ms to 1 day).
+    #[arg(long, default_value = "5s", value_parser = cli_values::summary_interval)]
     summary_interval: Duration,
 
-    /// Complete (and publish) each archive file at most this long after opening it.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Complete (and publish) each archive file at most this long after
+    /// opening it (1s to 1 day).
+    #[arg(long, default_value = "60s", value_parser = cli_values::roll_interval)]
     roll_interval: Duration,
 
     /// Complete (and publish) each archive file once it is about this many
-    /// MiB.
-    #[arg(long, default_value_t = 128)]
+    /// MiB (1 to 65536).
+    #[arg(long, default_value_t = 128, value_parser = cli_values::roll_size_mib)]
     roll_size_mib: u64,
 
-    /// Kernel ring-buffer size in MiB (a power of two). 64 by default:
+    /// Kernel ring-buffer size in MiB (a power of two, 1 to 512). 64 by default:
     /// a syscall record takes about 1 KiB, so this holds some 64k of them
     /// while the reader is off the CPU (a 4 MiB buffer overflowed within a
     /// 300k events/s burst on a busy 2-core machine).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = cli_values::ring_buffer_mib)]
     ring_buffer_mib: u32,
 
     /// What each tenant's queue holds, in MiB of the ring buffer its events
@@ -92,8 +95,8 @@ pub struct RunArgs {
     /// also bounds the queue's memory); default: 64, or the ring buffer's
     /// size if larger, so that a burst the kernel could hold is never lost
     /// in userspace. A tenant whose sink falls further behind loses its
-    /// excess (counted), and no other tenant waits.
-    #[arg(long)]
+    /// excess (counted), and no other tenant waits (1 to 4096).
+    #[arg(long, value_parser = cli_values::tenant_queue_mib)]
     tenant_queue_mib: Option<u32>,
 
     /// Where scrim keeps state across runs: the spools of OTLP sinks.
@@ -101,14 +104,14 @@ pub struct RunArgs {
     state_dir: PathBuf,
 
     /// The bound of each OTLP sink's spool, in MiB: past it, the oldest
-    /// spooled spans are dropped (counted).
-    #[arg(long, default_value_t = 256)]
+    /// spooled spans are dropped (counted). 1 to 1048576.
+    #[arg(long, default_value_t = 256, value_parser = cli_values::spool_max_mib)]
     spool_max_mib: u64,
 
     /// How often each tenant's archives are checked against the policy's
     /// retention (also at start); removals go to the audit log in the
-    /// state directory.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    /// state directory (1s to 30 days).
+    #[arg(long, default_value = "1h", value_parser = cli_values::retention_interval)]
     retention_interval: Duration,
 
     /// Serve Prometheus metrics at http://ADDRESS/metrics, or `off`.
@@ -377,6 +380,13 @@ impl Steering {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Handlers first, before anything else can take time: a signal that
+    // comes while the probes load (`systemctl reload` right after a
+    // start) is held, not fatal, and acted on once the loop runs: SIGTERM
+    // and SIGINT stop it at once, SIGHUPs (however many) make one reload.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     logging::init(args.log_format)?;
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
@@ -486,9 +496,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failed_reloads: steering.failed_reloads,
     };
 
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::MAX));
     tokio::pin!(deadline);
     let mut summary_timer = tokio::time::interval_at(

@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use scrim_redaction::{MasterKey, Pseudonymizer};
 
+use crate::stdio;
+
 #[derive(Args, Debug)]
 pub struct KeysArgs {
     #[command(subcommand)]
@@ -44,7 +46,10 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
     match args.command {
         KeysCommand::Generate { file } => {
             MasterKey::generate(&file)?;
-            println!("{}: new master key (32 bytes, mode 0600)", file.display());
+            stdio::print(&format!(
+                "{}: new master key (32 bytes, mode 0600)\n",
+                file.display()
+            ))?;
             Ok(())
         }
         KeysCommand::Pseudonym {
@@ -74,10 +79,8 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 .as_nanos();
             let nanos = i64::try_from(nanos).context("date out of range")?;
             let mut pseudonymizer = Pseudonymizer::new(master, &tenant, rotation);
-            println!(
-                "{}",
-                pseudonymizer.pseudonymize(&field, value.as_bytes(), nanos)
-            );
+            let pseudonym = pseudonymizer.pseudonymize(&field, value.as_bytes(), nanos);
+            stdio::print(&format!("{pseudonym}\n"))?;
             Ok(())
         }
     }

@@ -1,11 +1,19 @@
 //! What `scrim run` says while it runs, through `tracing`: one plain line
 //! per event for a terminal (`scrim: ...`), or one JSON object per event
 //! for a cluster's log pipeline, with the counts as fields.
-use std::fmt;
+//!
+//! A log line that cannot be written (stderr closed, a log pipe or
+//! journald's socket gone) is counted and dropped: capture goes on, and
+//! the count is in the metrics (`scrim_log_lines_unwritten_total`).
+use std::{
+    fmt, io,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use clap::ValueEnum;
 use tracing::{Event, Level, Subscriber, field::Field};
 use tracing_subscriber::{
+    fmt::MakeWriter,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
 };
@@ -22,7 +30,10 @@ pub enum LogFormat {
 /// Installs the logger for the rest of the process.
 pub fn init(format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(Stderr)
+        // Its report of a failed write goes by `eprintln!`, which panics
+        // on the very stderr that failed; `Stderr` never fails anyway.
+        .log_internal_errors(false)
         .with_max_level(Level::INFO);
     let installed = match format {
         LogFormat::Text => builder.event_format(PlainLines).try_init(),
@@ -33,6 +44,40 @@ pub fn init(format: LogFormat) -> anyhow::Result<()> {
             .try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))
+}
+
+/// Log lines stderr did not take, since the start.
+static UNWRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many log lines could not be written to stderr.
+pub fn unwritten_lines() -> u64 {
+    UNWRITTEN.load(Ordering::Relaxed)
+}
+
+/// Standard error as the logger's writer: each event arrives formatted in
+/// one `write`, which always succeeds; what stderr refused is counted in
+/// [`UNWRITTEN`].
+struct Stderr;
+
+impl MakeWriter<'_> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&self) -> Stderr {
+        Stderr
+    }
+}
+
+impl io::Write for Stderr {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        if io::stderr().lock().write_all(line).is_err() {
+            UNWRITTEN.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `scrim: ` and the message; fields go to JSON only, where they are

@@ -3,6 +3,7 @@ mod archive;
 mod audit;
 mod bench;
 mod capture;
+mod cli_values;
 mod dispatch;
 mod erase_bench;
 mod explain;
@@ -19,6 +20,7 @@ mod processing;
 mod redact;
 mod report;
 mod retention;
+mod stdio;
 mod summary;
 mod tenancy;
 mod tenant_pipeline;
@@ -63,6 +65,12 @@ enum Command {
     /// Verify the audit log.
     Audit(audit::AuditArgs),
     /// Scrub secrets from stdin to stdout, line by line, as `scrub_secrets` does.
+    ///
+    /// One line out for each line in, whatever the input holds, each with
+    /// its ending as it came (`\n`, `\r\n`, or none on a last line). A line
+    /// that is not valid UTF-8 is scrubbed too: each invalid byte sequence
+    /// in it becomes U+FFFD (the rest of the line is kept), and how many
+    /// lines were changed so is printed to stderr at the end.
     Redact {
         /// List the detectors instead.
         #[arg(long)]
@@ -88,15 +96,15 @@ fn main() -> ExitCode {
         Command::Archive(args) => archive::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Redact { detectors } => redact::run(detectors),
-        Command::Fields => {
-            print!("{}", fields::catalogue());
-            Ok(())
-        }
+        Command::Fields => stdio::print(&fields::catalogue()).map_err(anyhow::Error::from),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if matches!(error.downcast_ref(), Some(stdio::StdoutError::Closed)) => {
+            ExitCode::from(stdio::CLOSED_STDOUT_STATUS)
+        }
         Err(error) => {
-            eprintln!("scrim: {error:#}");
+            stdio::say(format_args!("scrim: {error:#}"));
             ExitCode::FAILURE
         }
     }

@@ -140,6 +140,12 @@ pub fn render(scrape: &Scrape<'_>) -> String {
     );
     counter(
         &mut out,
+        "scrim_log_lines_unwritten_total",
+        "Log lines stderr did not take (closed or broken); capture went on.",
+        &[("", crate::logging::unwritten_lines())],
+    );
+    counter(
+        &mut out,
         "scrim_policy_reloads_failed_total",
         "Policy reloads refused (the running policy stayed).",
         &[("", summary.failed_reloads)],

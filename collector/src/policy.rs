@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use crate::{
     processing::Processing,
     report::{ReportFormat, ReportSource, report},
+    stdio::{self, Stdout},
     tenant_pipeline::unix_now,
 };
 
@@ -61,14 +62,14 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     match args.command {
         PolicyCommand::Check { files } => check(&files),
         PolicyCommand::Schema => {
-            println!("{:#}", scrim_policies::json_schema());
+            stdio::print(&format!("{:#}\n", scrim_policies::json_schema()))?;
             Ok(())
         }
         PolicyCommand::Test { file, cases } => test(&file, &cases),
         PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
         PolicyCommand::Explain { file } => {
             let policy = read(&file)?.load_without_key()?;
-            print!("{}", crate::explain::explain(&Processing::of(&policy)));
+            stdio::print(&crate::explain::explain(&Processing::of(&policy)))?;
             Ok(())
         }
     }
@@ -91,10 +92,7 @@ fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow:
     match to {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write the report to {}", path.display())),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => Ok(stdio::print(&text)?),
     }
 }
 
@@ -105,21 +103,23 @@ fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
         .iter()
         .filter(|outcome| !outcome.failures.is_empty())
         .count();
+    let mut stdout = Stdout::lock();
     for outcome in &outcomes {
         let verdict = if outcome.failures.is_empty() {
             "ok  "
         } else {
             "FAIL"
         };
-        println!("{verdict} {}", outcome.path.display());
+        stdout.line(format_args!("{verdict} {}", outcome.path.display()))?;
         for failure in &outcome.failures {
-            println!("       {failure}");
+            stdout.line(format_args!("       {failure}"))?;
         }
     }
-    println!(
+    stdout.line(format_args!(
         "policy test: {} cases passed, {failed} failed",
         outcomes.len() - failed
-    );
+    ))?;
+    stdout.finish()?;
     match failed {
         0 => Ok(()),
         _ => anyhow::bail!("{failed} of {} cases failed", outcomes.len()),
@@ -146,20 +146,22 @@ fn read(file: &Path) -> Result<PolicyText, PolicyError> {
 /// plan is built.
 fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut failed = 0;
+    let mut stdout = Stdout::lock();
     for file in files {
         match read(file).and_then(|text| text.compile()) {
-            Ok(policy) => println!(
+            Ok(policy) => stdout.line(format_args!(
                 "{}: ok ({} tenants, blake3 {})",
                 file.display(),
                 policy.tenants().len(),
                 policy.hash()
-            ),
+            ))?,
             Err(error) => {
-                eprintln!("{error}");
+                stdio::say(format_args!("{error}"));
                 failed += 1;
             }
         }
     }
+    stdout.finish()?;
     match failed {
         0 => Ok(()),
         _ => anyhow::bail!("{failed} of {} policy files are invalid", files.len()),

@@ -27,6 +27,20 @@ use crate::{
 /// Bytes a master key needs at least.
 const MASTER_KEY_BYTES: u64 = 32;
 
+/// The longest name a file or directory can have (Linux `NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The longest tenant name: a tenant's directory is `tenant=<name>`, in
+/// its archives and in the state directory's spools, and that one path
+/// component must fit [`NAME_MAX`]; 248 bytes (tenant names are ASCII, so
+/// characters) is what fits both.
+const MAX_TENANT_NAME: usize = NAME_MAX - "tenant=".len();
+
+/// The most tenants a policy can have: the kernel filters events in
+/// [`scrim_abi::TENANT_SLOTS`] slots, and `scrim run` keeps slot 0 for the
+/// cgroups no tenant claims, whatever `unknown_tenant` says.
+const MAX_TENANTS: usize = scrim_abi::TENANT_SLOTS as usize - 1;
+
 struct Checker<'a> {
     source: &'a str,
     diagnostics: Vec<Diagnostic>,
@@ -104,9 +118,30 @@ pub(crate) fn validate(
 }
 
 fn check_tenant_names(checker: &mut Checker, policy: &PolicyFile) {
+    if let Some(first_over) = policy.tenants.get(MAX_TENANTS) {
+        checker.error(
+            first_over.name.span(),
+            format!(
+                "the policy has {} tenants; the kernel filter holds at most {MAX_TENANTS} \
+                 (this is tenant {})",
+                policy.tenants.len(),
+                MAX_TENANTS + 1
+            ),
+        );
+    }
     let mut seen = BTreeSet::new();
     for tenant in &policy.tenants {
         let name = tenant.name.get_ref();
+        if name.len() > MAX_TENANT_NAME {
+            checker.error(
+                tenant.name.span(),
+                format!(
+                    "tenant name of {} bytes is too long: at most {MAX_TENANT_NAME}, so that \
+                     its directory `tenant=<name>` fits the {NAME_MAX} bytes of a file name",
+                    name.len()
+                ),
+            );
+        }
         let path_safe = !name.is_empty()
             && !name.starts_with('.')
             && name
@@ -505,6 +540,19 @@ fn check_retention(checker: &mut Checker, tenant: &Tenant, captured: &BTreeSet<E
     }
 }
 
+/// The length of the first component of a local archive path that no
+/// directory can be named (`mkdir` would fail with `ENAMETOOLONG` at run
+/// time), or 0. Object storage URLs are not directories: 0.
+fn overlong_component(path: &str) -> usize {
+    if path.contains("://") {
+        return 0;
+    }
+    path.split('/')
+        .map(str::len)
+        .find(|&len| len > NAME_MAX)
+        .unwrap_or(0)
+}
+
 fn check_sinks(checker: &mut Checker, tenant: &Tenant) {
     if tenant.sinks.get_ref().is_empty() {
         checker.error(
@@ -528,6 +576,13 @@ fn check_sinks(checker: &mut Checker, tenant: &Tenant) {
             ),
             Sink::Parquet { path } | Sink::Jsonl { path } if path.trim().is_empty() => {
                 Some("this sink has no destination: give it a path".to_owned())
+            }
+            Sink::Parquet { path } | Sink::Jsonl { path } if overlong_component(path) > 0 => {
+                Some(format!(
+                    "archive path {path:?} has a component of {} bytes; a directory name holds \
+                     at most {NAME_MAX}",
+                    overlong_component(path)
+                ))
             }
             Sink::Parquet { path } | Sink::Jsonl { path }
                 if path.contains("://")
