@@ -391,15 +391,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
     let policy = source.load()?;
-    // One collector per state directory, and one nobody else can write:
-    // its spools and staged uploads are sent and published as they are.
-    scrim_files::create_private_dir_all(&args.state_dir)?;
-    check_private(&args.state_dir, None).context("the state directory (--state-dir)")?;
-    let _state_lock = StateLock::acquire(&args.state_dir)?;
-    // Loads, retention removals and erasures are recorded there: a log that
-    // cannot be appended stops the start, before anything is captured.
-    let audit = AuditLog::at(&audit_log_path(&args.state_dir));
-    audit.check_appendable()?;
     let ring_buffer_bytes = args
         .ring_buffer_mib
         .checked_mul(1 << 20)
@@ -415,6 +406,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         unknown_cgroups: UnknownCgroups::Drop,
         ..ProbeOptions::default()
     })?;
+    // One collector per state directory, and one nobody else can write:
+    // its spools and staged uploads are sent and published as they are.
+    scrim_files::create_private_dir_all(&args.state_dir)?;
+    check_private(&args.state_dir, None).context("the state directory (--state-dir)")?;
+    let _state_lock = StateLock::acquire(&args.state_dir)?;
+    // Loads, retention removals and erasures are recorded there: a log that
+    // cannot be appended stops the start, before anything is captured.
+    let audit = AuditLog::at(&audit_log_path(&args.state_dir));
+    audit.check_appendable()?;
     let node_name = match args.node_name.clone() {
         Some(name) => name,
         None => host_name().context("cannot read this host's name (give --node-name)")?,

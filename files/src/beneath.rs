@@ -76,7 +76,13 @@ impl Beneath {
             let name = c_name(name.as_bytes(), &path)?;
             let created = create && {
                 // SAFETY: a valid directory descriptor and a NUL-terminated name.
-                let made = unsafe { libc::mkdirat(current.fd.as_raw_fd(), name.as_ptr(), 0o700) };
+                let made = unsafe {
+                    libc::mkdirat(
+                        current.fd.as_raw_fd(),
+                        name.as_ptr(),
+                        DIRECTORY_MODE as libc::mode_t,
+                    )
+                };
                 if made != 0 {
                     let error = io::Error::last_os_error();
                     if error.raw_os_error() != Some(libc::EEXIST) {
@@ -227,6 +233,26 @@ impl Beneath {
         Ok(())
     }
 
+    /// Lets everyone traverse this directory (the `x` bit for others), so a
+    /// tenant's group reaches its own directory below: listing it stays
+    /// scrim's, and each tenant's directory keeps everyone else out.
+    pub fn allow_traversal(&self) -> Result<(), FilesError> {
+        let failed = FilesError::io(&self.path);
+        // SAFETY: fstat into a zeroed struct on a descriptor we own.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut stat) } != 0 {
+            return Err(failed(io::Error::last_os_error()));
+        }
+        let mode = stat.st_mode & 0o7777;
+        // SAFETY: fchmod on a descriptor we own.
+        if mode & 0o001 == 0
+            && unsafe { libc::fchmod(self.fd.as_raw_fd(), (mode | 0o001) as libc::mode_t) } != 0
+        {
+            return Err(failed(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Makes the directory's data durable: its new and renamed names.
     pub fn sync(&self) -> Result<(), FilesError> {
         // SAFETY: fsync on a descriptor we own.
@@ -302,6 +328,12 @@ fn set_exact_mode(fd: &OwnedFd, mode: u32, keep_setgid: bool) -> io::Result<()> 
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
             return Err(io::Error::last_os_error());
+        }
+        // Already right (the usual umask): leave it, for a chmod by a
+        // process outside the directory's group (scrim, once it dropped
+        // CAP_FSETID) would clear the set-group-ID bit it inherited.
+        if stat.st_mode & 0o777 == mode {
+            return Ok(());
         }
         mode |= stat.st_mode & libc::S_ISGID;
     }

@@ -134,6 +134,7 @@ impl Archive {
     pub fn restrict_tenant(&self, tenant: &str, group: u32) -> Result<(), SinkError> {
         let directory = self.root.dir(&PartitionKey::tenant_directory(tenant)?)?;
         directory.restrict_to_group(group)?;
+        self.root.allow_traversal()?;
         Ok(())
     }
 
