@@ -87,6 +87,10 @@ fn full_disk(test: &str, sink: &str, reader: &str) {
     let (status, summary, tenants, log) = collector.stop_with_everything();
 
     let [received, exported, dropped, lost, _] = tenants["storm"];
+    eprintln!(
+        "{sink} on a full disk: {received} received = {exported} exported + {dropped} dropped + \
+         {lost} lost"
+    );
     assert_eq!(received, exported + dropped + lost, "{summary}");
     assert!(lost > 0, "the full disk lost nothing? {summary}");
     let numbers = summary_numbers(&summary);
