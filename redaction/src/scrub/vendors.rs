@@ -611,6 +611,15 @@ pub(crate) const VENDOR_RULES: &[VendorRule] = &[
         wb!()
     ),
     rule!(
+        "shopify_token",
+        "Shopify",
+        ["shpat_", "shpca_", "shppa_", "shpss_"],
+        r#"gitleaks rules "shopify-access-token", "shopify-custom-access-token", "shopify-private-app-access-token", "shopify-shared-secret" (cmd/generate/config/rules/shopify.go); trufflehog pkg/detectors/shopify"#,
+        wb!(),
+        r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}",
+        wb!()
+    ),
+    rule!(
         "contentful_personal_access_token",
         "Contentful",
         ["cfpat-"],
@@ -1324,6 +1333,8 @@ mod tests {
             "hubspot_private_app_token",
             "Bearer [[pat-na1-{x8}-{x4}-{x4}-{x4}-{x12}]]",
         ),
+        ("shopify_token", "X-Shopify-Access-Token: [[shpat_{h32}]]"),
+        ("shopify_token", "SHOPIFY_API_SECRET=[[shpss_{h32}]]"),
         (
             "contentful_personal_access_token",
             "CONTENTFUL_MANAGEMENT_TOKEN=[[CFPAT-{w43}]]",
