@@ -21,9 +21,11 @@
 //!   marker such as `T3BlbkFJ` or `.atlasv1.`, or a keyword such as
 //!   `heroku` that must appear right before the value) and uses the
 //!   documented alphabet and length;
-//! - a fixed-length token must end where its alphabet ends: the `regex` crate
-//!   has no lookahead, so the character after the token is consumed by a
-//!   guard group and the token itself is the capture group named `secret`;
+//! - a fixed-length token must end where its alphabet ends, so a longer run
+//!   (a digest, a blob) is no token: an ASCII word boundary does that when
+//!   the alphabet is `[0-9A-Za-z_]`; when it also has `-`, `=` or base64's
+//!   `+/`, the `regex` crate has no lookahead, so a guard group consumes the
+//!   character after the token and the token is the capture group `secret`;
 //! - a variable-length token is matched greedily over its alphabet, so it
 //!   ends where the run ends without a guard;
 //! - word boundaries are ASCII (`(?-u:\b)`) so that the lazy DFA keeps
@@ -96,6 +98,8 @@ macro_rules! uuid {
     };
 }
 
+/// One table entry; the pattern is given in pieces (literals and the guard
+/// macros above) and concatenated at compile time.
 macro_rules! rule {
     ($name:literal, $vendor:literal, [$($kw:literal),+ $(,)?], $source:literal, $($pattern:expr),+ $(,)?) => {
         VendorRule {
@@ -1468,6 +1472,7 @@ mod tests {
             "git clone https://x:[[ghp_{a36}]]@example.test/r.git",
         ),
         ("github_token", "GITHUB_TOKEN=[[ghs_{a36}]]"),
+        ("github_token", "clé=«[[ghp_{a36}]]» déployée"),
         (
             "github_fine_grained_pat",
             "GH_TOKEN=[[github_pat_{a22}_{a59}]]",
