@@ -150,7 +150,7 @@ fn main() {
     );
     println!("| --- | ---: | ---: | ---: |");
     println!(
-        "| scrim scrubber, held-out lines | {recall:.1}% | {changed:.2}% ({benign_changed} of {benign_lines}) | {corpus_rate:.0} |"
+        "| scrim scrubber (`scrub`, one string per line), held-out lines | {recall:.1}% | {changed:.2}% ({benign_changed} of {benign_lines}) | {corpus_rate:.0} |"
     );
     if ds.available {
         println!(
