@@ -276,6 +276,12 @@ VENDOR_FLAG = {
 }
 
 
+# Tokens with no prefix of their own (Datadog's are bare hex): gitleaks
+# knows them only by a name beside them, so they are always handed over
+# under one.
+CONTEXT_ONLY = {"datadog"}
+
+
 def vendor_family(name: str):
     make = VENDOR_TOKENS[name]
     env, cli, rest = VENDOR_CONTEXT[name]
@@ -300,6 +306,8 @@ def vendor_family(name: str):
         if name == "aws":
             secret = aws_secret()
             return (f"AWS_ACCESS_KEY_ID={token} AWS_SECRET_ACCESS_KEY={secret} aws s3 cp s3://backups/{db()}.sql.gz {path()}/", [token, secret])
+        if name in CONTEXT_ONLY:
+            return f"{env}={quoted(token)} {cli} {rest}", [token]
         return f"printf '%s' {quoted(token)} | {cli} {rest}", [token]
 
     return gen
