@@ -131,7 +131,7 @@ HOSTS = [
 ]
 DBS = ["orders", "billing", "inventory", "analytics", "users", "metrics", "app_production"]
 PATHS = ["/srv/backup", "/var/lib/app", "/tmp/out", "/data/exports", "/opt/releases", "/home/deploy"]
-REGISTRIES = ["registry.example.com", "harbor.corp.example.net", "ghcr.io", "quay.io", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "myregistry.azurecr.io"]
+REGISTRIES = ["registry.example.com", "harbor.corp.example.net", "cr.example.org", "images.corp.example.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "myregistry.azurecr.io"]
 IMAGES = ["nginx:1.27", "postgres:16-alpine", "redis:7.2", "python:3.12-slim", "grafana/grafana:11.1.0", "alpine:3.20"]
 
 
