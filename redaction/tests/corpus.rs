@@ -389,5 +389,15 @@ fn corpus_is_large_and_balanced() {
             "family {}: a secret line lists its secrets, a benign one none",
             entry.family
         );
+        // Otherwise a secret would count as removed without ever having
+        // been there.
+        assert!(
+            entry
+                .secrets
+                .iter()
+                .all(|secret| entry.line.contains(secret.as_str())),
+            "family {}: a listed secret is not verbatim in its line",
+            entry.family
+        );
     }
 }
