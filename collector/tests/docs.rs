@@ -12,10 +12,13 @@ const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
 const FIELDS_MARKER: &str = "<!-- Generated: everything below this line is `scrim fields`. -->";
 
 /// How to bring `docs/fields.md` up to date, from the repository's root.
-const REGENERATE: &str = "sed -i '/^<!-- Generated:/q' docs/fields.md && cargo run -q -- fields >> docs/fields.md";
+const REGENERATE: &str =
+    "sed -i '/^<!-- Generated:/q' docs/fields.md && cargo run -q -- fields >> docs/fields.md";
 
 fn repository_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
 }
 
 fn read(path: &str) -> String {
@@ -38,7 +41,9 @@ fn docs_fields_md_is_the_output_of_scrim_fields() {
 
     let doc = read("docs/fields.md");
     let Some((_header, generated)) = doc.split_once(&format!("{FIELDS_MARKER}\n")) else {
-        panic!("docs/fields.md has lost its marker line `{FIELDS_MARKER}`; put it back above the catalogue");
+        panic!(
+            "docs/fields.md has lost its marker line `{FIELDS_MARKER}`; put it back above the catalogue"
+        );
     };
     assert!(
         generated.trim() == catalogue.trim(),
