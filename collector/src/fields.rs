@@ -1,6 +1,6 @@
 //! `scrim fields`: the field catalogue as a Markdown table, so anyone can see
-//! what scrim can collect and how sensitive each field is. The README's
-//! schema section is this table verbatim (a test keeps them equal).
+//! what scrim can collect and how sensitive each field is. `docs/fields.md`
+//! is this output verbatim (`collector/tests/docs.rs` keeps them equal).
 use scrim_event::{EventKind, field};
 
 /// Every kind's table, each under a heading.
@@ -31,23 +31,4 @@ pub fn catalogue_table(kind: EventKind) -> String {
         ));
     }
     table
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_readme_shows_the_current_catalogue() {
-        let readme = include_str!("../../README.md");
-        for kind in EventKind::ALL {
-            let table = catalogue_table(kind);
-            assert!(
-                readme.contains(&table),
-                "README.md's schema table for kind={} is stale; replace it with the \
-                 output of `scrim fields`:\n{table}",
-                kind.as_str()
-            );
-        }
-    }
 }
