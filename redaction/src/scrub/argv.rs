@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::{
     Builtin, Finding,
     flags::{self, Strength},
+    key_value,
     tokens::Arg,
     tools::{self, EQUALS, GLUED, NEXT, Tool, Value},
     wrappers::{self, Inner},
@@ -17,8 +18,37 @@ use crate::scrub::entropy;
 /// command line anyone types.
 const MAX_DEPTH: usize = 6;
 
+/// The text rules, run on a shell string's unquoted text.
+pub(crate) type TextRules<'r> = &'r dyn Fn(&str, &mut Vec<Finding>);
+
+/// The secrets in a shell command string held by `arg` (`sh -c STRING`,
+/// `rsync -e STRING`): its commands' argument rules, and the text rules
+/// on its unquoted text when quoting hid it from the outer scan.
+fn scan_shell(arg: &Arg<'_>, found: &mut Vec<Finding>, depth: usize, text_rules: TextRules<'_>) {
+    for inner in arg.commands() {
+        scan(&inner, found, depth + 1, text_rules);
+    }
+    if !arg.is_plain() {
+        let mut inner = Vec::new();
+        text_rules(&arg.text, &mut inner);
+        for finding in inner {
+            if let Some(span) = arg.span(finding.span) {
+                found.push(Finding {
+                    span,
+                    detector: finding.detector,
+                });
+            }
+        }
+    }
+}
+
 /// Records the secrets in one command (`args[0]` the program).
-pub(crate) fn scan(args: &[Arg<'_>], found: &mut Vec<Finding>, depth: usize) {
+pub(crate) fn scan(
+    args: &[Arg<'_>],
+    found: &mut Vec<Finding>,
+    depth: usize,
+    text_rules: TextRules<'_>,
+) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -32,6 +62,11 @@ pub(crate) fn scan(args: &[Arg<'_>], found: &mut Vec<Finding>, depth: usize) {
     };
     let texts: Vec<&str> = args.iter().map(|arg| arg.text.as_ref()).collect();
     let tool = base_name(&first.text);
+    for index in 1..args.len().saturating_sub(1) {
+        if wrappers::command_flag(tool, texts[index]) {
+            scan_shell(&args[index + 1], found, depth, text_rules);
+        }
+    }
     let mut command = Command {
         args,
         texts: &texts,
@@ -45,12 +80,8 @@ pub(crate) fn scan(args: &[Arg<'_>], found: &mut Vec<Finding>, depth: usize) {
         }
         let found = command.found;
         match inner {
-            Inner::Args(start) => scan(&args[start..], found, depth + 1),
-            Inner::Shell(index) => {
-                for inner in args[index].commands() {
-                    scan(&inner, found, depth + 1);
-                }
-            }
+            Inner::Args(start) => scan(&args[start..], found, depth + 1, text_rules),
+            Inner::Shell(index) => scan_shell(&args[index], found, depth, text_rules),
         }
         return;
     }
@@ -102,6 +133,14 @@ impl Command<'_, '_> {
                 _ => None,
             },
             Value::Openssl => text.strip_prefix("pass:").map(|_| 5..text.len()),
+            Value::Cookies => {
+                if text.contains('=') {
+                    for range in key_value::cookies(text, 0..text.len()) {
+                        self.report(index, offset + range.start..offset + range.end, builtin);
+                    }
+                }
+                None
+            }
         };
         if let Some(range) = range
             && !range.is_empty()
@@ -226,7 +265,11 @@ impl Command<'_, '_> {
                 return index + 1;
             }
         }
-        if row.switches.contains(&text) {
+        let (name, inline) = match text.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (text, false),
+        };
+        if row.switches.contains(&text) || (inline && row.value_flags.contains(&name)) {
             self.claimed[index] = true;
         } else if row.value_flags.contains(&text) && index + 1 < end {
             self.claimed[index] = true;
@@ -257,6 +300,9 @@ impl Command<'_, '_> {
             let (key, value) = (self.texts[index], self.texts[index + 1]);
             if self.claimed[index] || self.claimed[index + 1] {
                 continue;
+            }
+            if row.is_some_and(|row| row.pattern_and_files) {
+                break;
             }
             let verb = index > 1
                 && ["set", "put"]
@@ -325,6 +371,7 @@ fn names_secret_positionally(key: &str, after_verb: bool) -> bool {
     ];
     if key.is_empty()
         || key.starts_with('-')
+        || flags::is_path(key)
         || !key
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"_.:/-".contains(&byte))

@@ -134,12 +134,10 @@ const NOT_SECRET_KEYS: &[&str] = &[
     "s3",
     "gpg",
     "pgp",
-    "signing",
     "ssh",
     "dict",
     "json",
     "cluster",
-    "sign",
 ];
 
 /// Words before `token` that make it a cursor or an idempotency marker
@@ -208,6 +206,143 @@ const ACTIONS: &[&str] = &[
     "interactive",
 ];
 
+/// Words after a secret word that only say which one (`GITHUB_TOKEN_RO`,
+/// `DB_PASSWORD_PROD`, `API_KEY_2`).
+const QUALIFIERS: &[&str] = &[
+    "ro",
+    "rw",
+    "prod",
+    "production",
+    "dev",
+    "development",
+    "stage",
+    "staging",
+    "test",
+    "qa",
+    "old",
+    "new",
+    "current",
+    "prev",
+    "previous",
+    "secondary",
+    "backup",
+    "admin",
+    "root",
+    "readonly",
+    "readwrite",
+    "main",
+    "alt",
+    "local",
+    "remote",
+    "internal",
+    "external",
+    "live",
+    "sandbox",
+    "primary",
+];
+
+/// Words after a secret word in a variable's name that say the value
+/// describes a secret rather than holding one (`TOKEN_TTL`,
+/// `PASSWORD_FILE`, `AUTH_PROVIDER`).
+const DESCRIPTIONS: &[&str] = &[
+    "file",
+    "path",
+    "dir",
+    "ttl",
+    "type",
+    "url",
+    "uri",
+    "length",
+    "len",
+    "size",
+    "bits",
+    "expiry",
+    "expires",
+    "expiration",
+    "timeout",
+    "lifetime",
+    "duration",
+    "id",
+    "name",
+    "mode",
+    "policy",
+    "count",
+    "format",
+    "endpoint",
+    "header",
+    "field",
+    "version",
+    "ref",
+    "method",
+    "command",
+    "cmd",
+    "env",
+    "var",
+    "prompt",
+    "hash",
+    "provider",
+    "source",
+    "store",
+    "helper",
+    "arn",
+    "alias",
+    "label",
+    "algorithm",
+    "alg",
+    "rotation",
+    "reset",
+    "required",
+    "enabled",
+    "disabled",
+    "enable",
+    "disable",
+    "max",
+    "min",
+    "limit",
+    "stdin",
+    "fd",
+    "prefix",
+    "suffix",
+    "pattern",
+    "regex",
+    "hint",
+    "audience",
+    "issuer",
+    "scope",
+    "scopes",
+    "grant",
+    "kind",
+    "class",
+    "level",
+    "strength",
+    "rules",
+    "backend",
+    "server",
+    "host",
+    "port",
+    "user",
+    "username",
+    "login",
+    "email",
+    "through",
+    "location",
+    "region",
+    "template",
+    "generator",
+    "manager",
+    "mount",
+    "service",
+    "vault",
+    "key",
+    "index",
+    "status",
+    "error",
+    "errors",
+    "valid",
+    "check",
+    "usage",
+];
+
 /// Words that make a value weakly secret-ish: only a random-looking
 /// value after them is scrubbed.
 const WEAK_WORDS: &[&str] = &["key", "signature", "sig", "cookie", "session", "hmac"];
@@ -238,9 +373,49 @@ pub(crate) fn words(name: &str) -> Vec<String> {
     words
 }
 
+/// What a variable's or key's name says about its value: as for a flag,
+/// or a secret word followed only by words that say which one
+/// (`GITHUB_TOKEN_RO`, `TF_TOKEN_app_terraform_io`) rather than what
+/// describes it (`TOKEN_TTL`, `PASSWORD_FILE_PATH`).
+pub(crate) fn key_strength(name: &str) -> Strength {
+    let strict = strength(name);
+    if strict != Strength::None {
+        return strict;
+    }
+    let words = words(name);
+    if words.len() > 1 && ACTIONS.contains(&words[0].as_str()) {
+        return Strength::None;
+    }
+    let Some(at) = words
+        .iter()
+        .rposition(|word| SECRET_WORDS.contains(&word.as_str()) && word != "auth" && word != "pw")
+    else {
+        return Strength::None;
+    };
+    let rest = &words[at + 1..];
+    let qualified = rest.iter().all(|word| {
+        QUALIFIERS.contains(&word.as_str())
+            || is_number(word)
+            || (!DESCRIPTIONS.contains(&word.as_str()) && !VALUE_WORDS.contains(&word.as_str()))
+    });
+    if qualified && strength(&words[..=at].join("_")) == Strength::Secret {
+        Strength::Secret
+    } else {
+        Strength::None
+    }
+}
+
 /// What a flag's or key's name says about its value.
 pub(crate) fn strength(name: &str) -> Strength {
-    let words = words(name);
+    let mut words = words(name);
+    // `GITHUB_TOKEN_RO`, `--db-password-prod`, `API_KEY_2`.
+    while words.len() > 1
+        && words
+            .last()
+            .is_some_and(|word| QUALIFIERS.contains(&word.as_str()) || is_number(word))
+    {
+        words.pop();
+    }
     let Some(last) = words.len().checked_sub(1) else {
         return Strength::None;
     };
@@ -327,8 +502,8 @@ pub(crate) fn is_reference(value: &str) -> bool {
         || (first == b'%' && value.len() > 2 && value.ends_with('%'))
         || value.starts_with("{{")
         || (first == b'<' && value.ends_with('>'))
-        || (first == b'@' && value.len() > 1)
         || value.starts_with("[REDACTED")
+        || value.strip_prefix('@').is_some_and(is_path)
     {
         return true;
     }
@@ -349,7 +524,8 @@ pub(crate) fn is_reference(value: &str) -> bool {
 /// drive path.
 pub(crate) fn is_path(value: &str) -> bool {
     let bytes = value.as_bytes();
-    value.starts_with('/')
+    (value.starts_with('/') && !value.starts_with("//"))
+        || (value.ends_with('/') && value.len() > 1)
         || value.starts_with("./")
         || value.starts_with("../")
         || value.starts_with("~/")
@@ -365,9 +541,14 @@ pub(crate) fn is_number(value: &str) -> bool {
 }
 
 /// Whether a value after a secret-named flag or key is plainly not a
-/// secret: a reference, a path, a number, or another flag.
+/// secret: a reference, a path or a file (`@file`, curl's and the Azure
+/// CLI's convention), a number, or another flag.
 pub(crate) fn plainly_not_secret(value: &str) -> bool {
-    is_reference(value) || is_path(value) || is_number(value) || value.starts_with('-')
+    is_reference(value)
+        || is_path(value)
+        || is_number(value)
+        || value.starts_with('-')
+        || (value.starts_with('@') && value.len() > 1)
 }
 
 /// A flag's name and inline value: `--name=value` gives both, `--name`
@@ -447,6 +628,11 @@ mod tests {
             assert_eq!(strength(name), Strength::None, "{name}");
         }
         assert_eq!(strength("--key"), Strength::Weak);
+        assert_eq!(strength("GITHUB_TOKEN_RO"), Strength::Secret);
+        assert_eq!(strength("--signing-key"), Strength::Secret);
+        assert_eq!(key_strength("TF_TOKEN_app_terraform_io"), Strength::Secret);
+        assert_eq!(key_strength("PASSWORD_FILE_PATH"), Strength::None);
+        assert_eq!(key_strength("TOKEN_TTL"), Strength::None);
         assert_eq!(strength("--signature"), Strength::Weak);
     }
 
@@ -460,13 +646,13 @@ mod tests {
             "${TOKEN}",
             "env:PASS",
             "file:/x",
-            "@token.txt",
             "prompt",
             "--verbose",
             "****",
             "[REDACTED:credential_flag]",
             "{{ .Values.password }}",
             "<password>",
+            "@token.txt",
         ] {
             assert!(plainly_not_secret(value), "{value}");
         }

@@ -25,8 +25,11 @@ pub(crate) const IBAN: &str =
 pub(crate) fn authorization(captures: &Captures<'_>) -> Option<Range<usize>> {
     let secret = captures.name("secret").or_else(|| captures.name("other"))?;
     let value = secret.as_str();
-    let prose = value.bytes().all(|byte| byte.is_ascii_lowercase());
-    (!prose && !super::flags::is_reference(value)).then(|| secret.range())
+    let prose = value
+        .bytes()
+        .all(|byte| byte.is_ascii_lowercase() || byte == b'-');
+    (!prose && !value.starts_with('-') && !super::flags::is_reference(value))
+        .then(|| secret.range())
 }
 
 /// `git@github.com:org/repo` is a host to copy from and
@@ -36,9 +39,20 @@ pub(crate) fn email(captures: &Captures<'_>) -> Option<Range<usize>> {
     (captures.name("scp").is_none() && !is_systemd_unit(found.as_str())).then(|| found.range())
 }
 
-pub(crate) fn card_number(captures: &Captures<'_>) -> Option<Range<usize>> {
+/// A card number, unless given as an identifier's value (`--order-id N`,
+/// `order_id=N`): a number that names a record is that record's id.
+pub(crate) fn card_number(text: &str, captures: &Captures<'_>) -> Option<Range<usize>> {
     let found = captures.get(0)?;
-    (passes_luhn(found.as_str()) && plausible_card(found.as_str())).then(|| found.range())
+    let before = text[..found.start()].trim_end_matches([' ', '=', ':', '"', '\'']);
+    let words = super::flags::words(before.rsplit(char::is_whitespace).next().unwrap_or(""));
+    let identifier = words.last().is_some_and(|word| {
+        matches!(
+            word.as_str(),
+            "id" | "ref" | "seq" | "ts" | "timestamp" | "nonce"
+        )
+    });
+    (!identifier && passes_luhn(found.as_str()) && plausible_card(found.as_str()))
+        .then(|| found.range())
 }
 
 pub(crate) fn iban(captures: &Captures<'_>) -> Option<Range<usize>> {

@@ -20,7 +20,15 @@ use crate::scrub::entropy;
 
 /// A key holding one of the secret or weak words, an operator, and a
 /// quoted or bare value.
-pub(crate) const ASSIGNMENT: &str = r#"(?i)(?P<key>[a-z0-9_.\-]*(?:pass|pwd|pw|secret|token|key|cred|auth|psk|sig|cookie|session|hmac)[a-z0-9_.\-]*)["']?(?P<op>[ \t]*=>[ \t]*|[ \t]*=[ \t]*|[ \t]*:[ \t]*)(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s&;,'"<>)\]}]+))"#;
+pub(crate) const ASSIGNMENT: &str = r#"(?i)(?P<key>[a-z0-9_.\-]*(?:pass|pwd|pw|secret|token|key|cred|auth|psk|sig|cookie|session|hmac)[a-z0-9_.\-]*)["']?(?P<op>[ \t]*=>[ \t]*|[ \t]+=[ \t]*|=|[ \t]*:[ \t]*)(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s&;,'"<>)\]}]+))"#;
+
+/// A `key=value` of a connection string: after a `;` (or where the string
+/// starts), the value running to the next `;` or quote, commas and spaces
+/// included (`Server=x;Uid=u;Pwd=a,b c;`).
+pub(crate) const CONNECTION: &str = r#"(?i)(?P<lead>^|[;'"\s{])[ \t]*(?P<key>[a-z][a-z0-9_.\- ]{0,40}?)[ \t]*=(?P<secret>[^;'"\n]+)"#;
+
+/// `Cookie: name=value; name2=value2` (and `Set-Cookie:`).
+pub(crate) const COOKIE: &str = r#"(?i)\b(?:set-)?cookie["']?[ \t]*:[ \t]*(?P<secret>[^'"\n]+)"#;
 
 /// `scheme://user:password@`, the user possibly empty.
 pub(crate) const URL_PASSWORD: &str = r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s/:@]*:(?P<secret>[^\s/@]+)@";
@@ -41,10 +49,27 @@ pub(crate) fn assignment(text: &str, captures: &Captures<'_>) -> Option<(Range<u
     let before = &text[..key.start()];
     // `https://token:x@host` is userinfo (its own rule); `Token::new` a
     // path; `password == x` a comparison.
-    if before.ends_with("//") || value.as_str().starts_with([':', '=']) || value.is_empty() {
+    if before.ends_with("//")
+        || (op == ":" && value.as_str().starts_with(':'))
+        || value.as_str().starts_with('=')
+        || value.is_empty()
+    {
         return None;
     }
-    let strength = flags::strength(key.as_str());
+    let strength = flags::key_strength(key.as_str());
+    // A signature in a URL query is the credential of a pre-signed URL,
+    // whatever it looks like: AWS `X-Amz-Signature`
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html),
+    // Azure SAS `sig` (https://learn.microsoft.com/en-us/rest/api/storageservices/create-service-sas),
+    // Google `X-Goog-Signature`.
+    if before.ends_with(['?', '&'])
+        && strength == Strength::Weak
+        && flags::words(key.as_str())
+            .last()
+            .is_some_and(|word| word == "signature" || word == "sig")
+    {
+        return Some((value.range(), Builtin::UrlQuery));
+    }
     let secret = value.as_str();
     if flags::is_reference(secret) || flags::is_path(secret) {
         return None;
@@ -69,6 +94,40 @@ pub(crate) fn assignment(text: &str, captures: &Captures<'_>) -> Option<(Range<u
         _ => return None,
     };
     Some((value.range(), builtin))
+}
+
+/// The value of a connection string's secret key (`Password`, `Pwd`,
+/// `AccountKey`, `SharedAccessKey`).
+pub(crate) fn connection(text: &str, captures: &Captures<'_>) -> Option<Range<usize>> {
+    let key = captures.name("key")?;
+    let secret = captures.name("secret")?;
+    let in_string = captures
+        .name("lead")
+        .is_some_and(|lead| lead.as_str() == ";")
+        || text[secret.end()..].starts_with(';');
+    let value = secret.as_str().trim();
+    (in_string
+        && flags::key_strength(key.as_str().trim()) == Strength::Secret
+        && !value.is_empty()
+        && !flags::is_reference(value))
+    .then(|| secret.range())
+}
+
+/// Each value of a cookie list: `a=1; b=2` keeps its names.
+pub(crate) fn cookies(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut at = range.start;
+    for pair in text[range].split(';') {
+        if let Some(equals) = pair.find('=') {
+            let value = pair[equals + 1..].trim_end();
+            if !value.is_empty() {
+                let start = at + equals + 1;
+                found.push(start..start + value.len());
+            }
+        }
+        at += pair.len() + 1;
+    }
+    found
 }
 
 /// The password of a URL's userinfo, unless a reference (`${PASS}`).

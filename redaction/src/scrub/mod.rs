@@ -45,6 +45,7 @@ pub(crate) enum Builtin {
     PositionalSecret,
     UrlPassword,
     Authorization,
+    Cookie,
     ConnectionString,
     UrlQuery,
     SecretAssignment,
@@ -57,7 +58,7 @@ pub(crate) enum Builtin {
 
 /// Built-in detectors listed before the vendor formats: where two claim
 /// the same secret, the one listed first names it.
-const BEFORE_VENDORS: [Builtin; 10] = [
+const BEFORE_VENDORS: [Builtin; 11] = [
     Builtin::PrivateKey,
     Builtin::ClientPassword,
     Builtin::ToolCredential,
@@ -65,6 +66,7 @@ const BEFORE_VENDORS: [Builtin; 10] = [
     Builtin::PositionalSecret,
     Builtin::UrlPassword,
     Builtin::Authorization,
+    Builtin::Cookie,
     Builtin::ConnectionString,
     Builtin::UrlQuery,
     Builtin::SecretAssignment,
@@ -109,6 +111,7 @@ impl Detector {
                 Builtin::PositionalSecret => "positional_secret",
                 Builtin::UrlPassword => "url_password",
                 Builtin::Authorization => "authorization",
+                Builtin::Cookie => "cookie",
                 Builtin::ConnectionString => "connection_string",
                 Builtin::UrlQuery => "url_query",
                 Builtin::SecretAssignment => "secret_assignment",
@@ -163,6 +166,10 @@ impl Detector {
             Builtin::Authorization => {
                 "the credentials of an authorization (`Authorization: Bearer x`, `Basic x`, \
                  `token x`)"
+            }
+            Builtin::Cookie => {
+                "the values of a cookie header or cookie flag (`Cookie: sessionid=x; csrftoken=y`, \
+                 `curl -b 'sessionid=x'`), the cookie names kept"
             }
             Builtin::ConnectionString => {
                 "a secret in a connection string (`Password=x;`, `AccountKey=x;`, \
@@ -249,6 +256,8 @@ enum Check {
     Named,
     Assignment,
     UrlPassword,
+    Connection,
+    Cookie,
     Authorization,
     Email,
     CardNumber,
@@ -301,6 +310,12 @@ impl Scrubber {
                 Check::UrlPassword,
             ),
             builtin(
+                Builtin::ConnectionString,
+                key_value::CONNECTION,
+                Check::Connection,
+            ),
+            builtin(Builtin::Cookie, key_value::COOKIE, Check::Cookie),
+            builtin(
                 Builtin::Authorization,
                 formats::AUTHORIZATION,
                 Check::Authorization,
@@ -342,7 +357,9 @@ impl Scrubber {
         }
         let mut found = Vec::new();
         for command in tokens::commands(text) {
-            argv::scan(&command, &mut found, 0);
+            argv::scan(&command, &mut found, 0, &|text, out| {
+                self.text_findings(text, out)
+            });
         }
         self.text_findings(text, &mut found);
         if found.is_empty() {
@@ -387,7 +404,9 @@ impl Scrubber {
                 .map(|(argument, &start)| tokens::Arg::plain(argument, start))
                 .collect();
             let mut found = Vec::new();
-            argv::scan(&list, &mut found, 0);
+            argv::scan(&list, &mut found, 0, &|text, out| {
+                self.text_findings(text, out)
+            });
             self.text_findings(joined, &mut found);
             if found.is_empty() {
                 return None;
@@ -435,7 +454,16 @@ impl Scrubber {
         for index in self.any.matches(text).iter() {
             let rule = &self.rules[index];
             for captures in rule.regex.captures_iter(text) {
-                if let Some((span, detector)) = rule.confirm(text, &captures) {
+                if let Check::Cookie = rule.check {
+                    if let Some(list) = captures.name("secret") {
+                        for span in key_value::cookies(text, list.range()) {
+                            found.push(Finding {
+                                span,
+                                detector: rule.detector,
+                            });
+                        }
+                    }
+                } else if let Some((span, detector)) = rule.confirm(text, &captures) {
                     found.push(Finding { span, detector });
                 }
             }
@@ -454,9 +482,11 @@ impl TextRule {
                 return Some((span, Detector::builtin(builtin)));
             }
             Check::UrlPassword => key_value::url_password(captures)?,
+            Check::Connection => key_value::connection(text, captures)?,
+            Check::Cookie => return None,
             Check::Authorization => formats::authorization(captures)?,
             Check::Email => formats::email(captures)?,
-            Check::CardNumber => formats::card_number(captures)?,
+            Check::CardNumber => formats::card_number(text, captures)?,
             Check::Iban => formats::iban(captures)?,
         };
         Some((span, detector))

@@ -33,6 +33,12 @@ impl<'a> Arg<'a> {
         }
     }
 
+    /// Whether the argument stands in the scanned text as it is (no
+    /// quotes or escapes): the text rules have seen it there already.
+    pub fn is_plain(&self) -> bool {
+        matches!(self.map, Map::Offset(_))
+    }
+
     fn position(&self, index: usize) -> usize {
         match &self.map {
             Map::Offset(start) => start + index,

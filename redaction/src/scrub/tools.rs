@@ -25,6 +25,9 @@ pub(crate) enum Value {
     After(char),
     /// Oracle's logon, `user/password@connect`: between `/` and `@`.
     Logon,
+    /// A cookie list, `name=value; name2=value2`: every value (a value
+    /// without `=` is a cookie file's name).
+    Cookies,
     /// OpenSSL's pass phrase argument: `pass:SECRET` is one; `env:`,
     /// `file:`, `fd:` and `stdin` are references.
     Openssl,
@@ -78,6 +81,8 @@ pub(crate) struct Tool {
     /// Positional words whose next argument is the secret
     /// (`nmcli ... password PW`, `redis-cli AUTH PW`).
     pub keywords: &'static [&'static str],
+    /// Positionals are a search pattern and files, never a key and value.
+    pub pattern_and_files: bool,
     /// Report as `client_password` (the database clients' `-p`) rather
     /// than `tool_credential`.
     pub client: bool,
@@ -93,6 +98,7 @@ const ROW: Tool = Tool {
     positional_value: Value::Secret,
     positional_needs: None,
     keywords: &[],
+    pattern_and_files: false,
     client: false,
 };
 
@@ -260,6 +266,25 @@ pub(crate) const TOOLS: &[Tool] = &[
         value_flags: &["-u", "--username", "-H", "--host", "--config", "--context"],
         ..ROW
     },
+    // Elsewhere `--secret` names a Docker secret (`docker service create
+    // --secret db_password`, `docker build --secret id=x,src=f`).
+    // source: https://docs.docker.com/reference/cli/docker/service/create/#secret
+    Tool {
+        names: &["docker", "podman", "nerdctl"],
+        value_flags: &["--secret", "-H", "--host", "--context", "--config"],
+        ..ROW
+    },
+    // Search tools take a pattern and files: `grep api_key src/` names
+    // no secret.
+    // source: https://www.gnu.org/software/grep/manual/grep.html#Usage
+    Tool {
+        names: &["grep", "egrep", "fgrep", "rg", "ag", "ack", "zgrep"],
+        value_flags: &[
+            "-e", "-f", "-m", "-A", "-B", "-C", "-g", "--glob", "-t", "--type",
+        ],
+        pattern_and_files: true,
+        ..ROW
+    },
     // source: https://docs.podman.io/en/latest/markdown/podman-login.1.html
     Tool {
         names: &["podman", "buildah"],
@@ -313,6 +338,13 @@ pub(crate) const TOOLS: &[Tool] = &[
         ..ROW
     },
     // Cloud and PaaS CLIs.
+    // `--secret NAME` names a secret in Secret Manager, it does not hold one.
+    // source: https://cloud.google.com/sdk/gcloud/reference/secrets/versions/access
+    Tool {
+        names: &["gcloud"],
+        value_flags: &["--secret", "--project", "--location", "--format"],
+        ..ROW
+    },
     // source: https://learn.microsoft.com/en-us/cli/azure/reference-index#az-login
     Tool {
         names: &["az"],
@@ -656,6 +688,13 @@ pub(crate) const TOOLS: &[Tool] = &[
         value_flags: &["-d", "-x", "-i"],
         ..ROW
     },
+    // `-p[pwd]`, `-hp[pwd]` (headers encrypted too); `-p-` asks for none.
+    // source: https://documentation.help/WinRAR/HELPSwP.htm
+    Tool {
+        names: &["rar", "unrar"],
+        flags: &[flag("-hp", GLUED), flag("-p", GLUED)],
+        ..ROW
+    },
     // source: https://documentation.help/7-Zip/password.htm
     Tool {
         names: &["7z", "7za", "7zr", "7zz"],
@@ -731,6 +770,16 @@ pub(crate) const TOOLS: &[Tool] = &[
             user_flag("--proxy-user", NEXT | EQUALS, ':'),
             user_flag("-E", NEXT, ':'),
             user_flag("--cert", NEXT | EQUALS, ':'),
+            Flag {
+                name: "-b",
+                forms: NEXT,
+                value: Value::Cookies,
+            },
+            Flag {
+                name: "--cookie",
+                forms: NEXT | EQUALS,
+                value: Value::Cookies,
+            },
             flag("--oauth2-bearer", NEXT | EQUALS),
             flag("--pass", NEXT | EQUALS),
             flag("--proxy-pass", NEXT | EQUALS),
@@ -738,7 +787,7 @@ pub(crate) const TOOLS: &[Tool] = &[
         ],
         value_flags: &[
             "-o", "-X", "-d", "--data", "-H", "--header", "-A", "-e", "-x", "--proxy", "-T", "-F",
-            "-b", "-c", "-w", "--key", "-K", "--config",
+            "-c", "-w", "--key", "-K", "--config",
         ],
         ..ROW
     },
@@ -996,7 +1045,8 @@ mod tests {
                 !row.flags.is_empty()
                     || !row.positional.is_empty()
                     || !row.keywords.is_empty()
-                    || !row.switches.is_empty(),
+                    || !row.switches.is_empty()
+                    || !row.value_flags.is_empty(),
                 "{:?} says nothing",
                 row.names
             );
@@ -1006,7 +1056,11 @@ mod tests {
     #[test]
     fn rows_depend_on_the_subcommand() {
         assert!(row("docker", &["docker", "login", "-p", "x"]).is_some());
-        assert!(row("docker", &["docker", "run", "-p", "8080:80", "nginx"]).is_none());
+        let run = row("docker", &["docker", "run", "-p", "8080:80", "nginx"]);
+        assert!(
+            run.is_some_and(|row| row.flags.is_empty()),
+            "docker run -p is a port"
+        );
         assert!(row("helm", &["helm", "registry", "login", "r.example"]).is_some());
         assert!(row("helm", &["helm", "install", "x"]).is_none());
         assert!(

@@ -293,15 +293,30 @@ pub(crate) fn inner(tool: &str, args: &[&str]) -> Option<Inner> {
         Mode::Env => Inner::Args(after_options(1, true)),
         Mode::After(count) => Inner::Args(after_options(1, false) + count),
         Mode::ShellString => {
-            let index = args.iter().enumerate().skip(1).find_map(|(index, arg)| {
-                let is_c = *arg == "--command"
-                    || (arg.starts_with('-')
-                        && !arg.starts_with("--")
-                        && arg[1..].bytes().all(|byte| byte.is_ascii_alphabetic())
-                        && arg.contains('c'));
-                is_c.then_some(index + 1)
-            });
-            Inner::Shell(index?)
+            // `-c`, `-lc`, `-euc`, before any `--` (after it, the flags
+            // are the command's).
+            let index = args
+                .iter()
+                .enumerate()
+                .skip(1)
+                .take_while(|(_, arg)| **arg != "--")
+                .find_map(|(index, arg)| {
+                    let is_c = *arg == "--command"
+                        || (arg.starts_with('-')
+                            && !arg.starts_with("--")
+                            && arg.len() <= 5
+                            && arg[1..].bytes().all(|byte| byte.is_ascii_alphabetic())
+                            && arg.contains('c'));
+                    is_c.then_some(index + 1)
+                });
+            match index {
+                Some(index) => Inner::Shell(index),
+                // `runuser -u app -- cmd`, `flock FILE cmd`.
+                None if matches!(tool, "runuser" | "flock") => {
+                    Inner::Args(after_options(1, false) + usize::from(tool == "flock"))
+                }
+                None => return None,
+            }
         }
         Mode::Remote => {
             let host = after_options(1, false);
@@ -336,6 +351,13 @@ pub(crate) fn inner(tool: &str, args: &[&str]) -> Option<Inner> {
         Inner::Args(index) | Inner::Shell(index) if index < args.len() => Some(start),
         _ => None,
     }
+}
+
+/// Flags whose value is a command line run by a shell: rsync's remote
+/// shell (`-e "sshpass -p X ssh"`,
+/// https://download.samba.org/pub/rsync/rsync.1#opt--rsh).
+pub(crate) fn command_flag(tool: &str, flag: &str) -> bool {
+    tool == "rsync" && matches!(flag, "-e" | "--rsh")
 }
 
 /// A shell variable assignment before a command (`DB_HOST=x cmd`).
