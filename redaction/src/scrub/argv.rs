@@ -33,10 +33,7 @@ fn scan_shell(arg: &Arg<'_>, found: &mut Vec<Finding>, depth: usize, text_rules:
         text_rules(&arg.text, &mut inner);
         for finding in inner {
             if let Some(span) = arg.span(finding.span) {
-                found.push(Finding {
-                    span,
-                    detector: finding.detector,
-                });
+                found.push(Finding { span, ..finding });
             }
         }
     }
@@ -112,6 +109,7 @@ impl Command<'_, '_> {
             self.found.push(Finding {
                 span,
                 detector: super::Detector::builtin(builtin),
+                clears: false,
             });
         }
     }
@@ -271,6 +269,13 @@ impl Command<'_, '_> {
         };
         if row.switches.contains(&text) || (inline && row.value_flags.contains(&name)) {
             self.claimed[index] = true;
+            if inline && let Some(span) = self.args[index].span(0..text.len()) {
+                self.found.push(Finding {
+                    span,
+                    detector: super::Detector::builtin(builtin),
+                    clears: true,
+                });
+            }
         } else if row.value_flags.contains(&text) && index + 1 < end {
             self.claimed[index] = true;
             self.claimed[index + 1] = true;

@@ -247,6 +247,9 @@ const fn all() -> [Detector; DETECTORS] {
 pub(crate) struct Finding {
     pub span: Range<usize>,
     pub detector: Detector,
+    /// Not a secret but a value the tool table says is none (`gcloud
+    /// --secret=NAME`): what other rules found inside it is dropped.
+    pub clears: bool,
 }
 
 /// What confirms a text rule's match and picks out the secret.
@@ -460,11 +463,16 @@ impl Scrubber {
                             found.push(Finding {
                                 span,
                                 detector: rule.detector,
+                                clears: false,
                             });
                         }
                     }
                 } else if let Some((span, detector)) = rule.confirm(text, &captures) {
-                    found.push(Finding { span, detector });
+                    found.push(Finding {
+                        span,
+                        detector,
+                        clears: false,
+                    });
                 }
             }
         }
@@ -499,6 +507,16 @@ impl TextRule {
 /// address, card or IBAN overlapping a secret only yields to it (the
 /// `user:pass@host` of a URL is not a mailbox).
 fn merge(mut found: Vec<Finding>) -> Vec<(Range<usize>, Detector)> {
+    let cleared: Vec<Range<usize>> = found
+        .iter()
+        .filter(|finding| finding.clears)
+        .map(|finding| finding.span.clone())
+        .collect();
+    found.retain(|finding| {
+        !cleared
+            .iter()
+            .any(|span| span.start <= finding.span.start && finding.span.end <= span.end)
+    });
     found.sort_by_key(|finding| (finding.span.start, finding.detector.rank()));
     let mut merged: Vec<(Range<usize>, Detector)> = Vec::with_capacity(found.len());
     for finding in found {
