@@ -269,7 +269,12 @@ impl Command<'_, '_> {
         };
         if row.switches.contains(&text) || (inline && row.value_flags.contains(&name)) {
             self.claimed[index] = true;
-            if inline && let Some(span) = self.args[index].span(0..text.len()) {
+            // The table overrides the name rule (`gcloud --secret=NAME`):
+            // nothing found in the value is a secret.
+            if inline
+                && flags::strength(name) != Strength::None
+                && let Some(span) = self.args[index].span(0..text.len())
+            {
                 self.found.push(Finding {
                     span,
                     detector: super::Detector::builtin(builtin),

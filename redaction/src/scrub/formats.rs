@@ -4,7 +4,7 @@
 //! catch too much (Luhn, mod 97, systemd units).
 use std::ops::Range;
 
-use regex::Captures;
+use super::Captures;
 
 pub(crate) const PRIVATE_KEY: &str = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?s:.*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)";
 pub(crate) const JWT: &str = r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}";

@@ -31,7 +31,7 @@ mod wrappers;
 
 use std::{borrow::Cow, cell::RefCell, ops::Range};
 
-use regex::{Captures, Regex, RegexSet};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use vendors::VENDOR_RULES;
 
@@ -242,6 +242,57 @@ const fn all() -> [Detector; DETECTORS] {
     all
 }
 
+/// A text rule's match. The text rules run over bytes with ASCII classes
+/// (`\s`, `\d`, `\b`, case folding): their automata stay small and fast,
+/// and a secret in any script is still one run of non-space bytes. A
+/// group that does not fall on character boundaries counts as absent.
+pub(crate) struct Captures<'t> {
+    text: &'t str,
+    inner: regex::bytes::Captures<'t>,
+}
+
+/// One group of a [`Captures`].
+#[derive(Clone, Copy)]
+pub(crate) struct Group<'t> {
+    text: &'t str,
+    start: usize,
+}
+
+impl<'t> Group<'t> {
+    pub fn as_str(&self) -> &'t str {
+        self.text
+    }
+    pub fn start(&self) -> usize {
+        self.start
+    }
+    pub fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end()
+    }
+}
+
+impl<'t> Captures<'t> {
+    fn group(&self, found: Option<regex::bytes::Match<'t>>) -> Option<Group<'t>> {
+        let found = found?;
+        Some(Group {
+            text: self.text.get(found.range())?,
+            start: found.start(),
+        })
+    }
+    pub fn name(&self, name: &str) -> Option<Group<'t>> {
+        self.group(self.inner.name(name))
+    }
+    pub fn get(&self, index: usize) -> Option<Group<'t>> {
+        self.group(self.inner.get(index))
+    }
+}
+
+fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern).unicode(false).build()
+}
+
 /// A secret found: where it lies in the scanned text, and who found it.
 #[derive(Debug)]
 pub(crate) struct Finding {
@@ -272,6 +323,9 @@ struct TextRule {
     detector: Detector,
     regex: Regex,
     check: Check,
+    /// Literals (lowercase, any of them) without which the rule cannot
+    /// match: a cheaper test than the rule's own scan.
+    needs: &'static [&'static str],
 }
 
 /// Finds and replaces secrets. Build one and share it: compiling the
@@ -282,7 +336,10 @@ pub struct Scrubber {
     /// Matches wherever any rule might: secret words, known tools in a
     /// command's place, a URL's userinfo, vendor keywords, the shapes.
     precheck: Regex,
+    /// The built-in text rules, each run when its literals are present.
     rules: Vec<TextRule>,
+    /// The vendor formats, run through one set that says which match.
+    vendors: Vec<TextRule>,
     any: RegexSet,
 }
 
@@ -294,53 +351,79 @@ impl Default for Scrubber {
 
 impl Scrubber {
     pub fn new() -> Self {
-        let builtin = |builtin, pattern: &str, check| TextRule {
+        let builtin = |builtin, pattern: &str, check, needs| TextRule {
             detector: Detector::builtin(builtin),
             // The patterns are constants covered by the tests.
-            regex: Regex::new(pattern).expect("detector pattern compiles"),
+            regex: compile(pattern).expect("detector pattern compiles"),
             check,
+            needs,
         };
-        let mut rules = vec![
-            builtin(Builtin::PrivateKey, formats::PRIVATE_KEY, Check::Whole),
+        let rules = vec![
+            builtin(
+                Builtin::PrivateKey,
+                formats::PRIVATE_KEY,
+                Check::Whole,
+                &["-----begin"][..],
+            ),
             builtin(
                 Builtin::SecretAssignment,
                 key_value::ASSIGNMENT,
                 Check::Assignment,
+                &[],
             ),
             builtin(
                 Builtin::UrlPassword,
                 key_value::URL_PASSWORD,
                 Check::UrlPassword,
+                &["://"],
             ),
             builtin(
                 Builtin::ConnectionString,
                 key_value::CONNECTION,
                 Check::Connection,
+                &[";"],
             ),
-            builtin(Builtin::Cookie, key_value::COOKIE, Check::Cookie),
+            builtin(
+                Builtin::Cookie,
+                key_value::COOKIE,
+                Check::Cookie,
+                &["cookie"],
+            ),
             builtin(
                 Builtin::Authorization,
                 formats::AUTHORIZATION,
                 Check::Authorization,
+                &["bearer", "basic", "authorization"],
             ),
-            builtin(Builtin::Jwt, formats::JWT, Check::Whole),
-            builtin(Builtin::Email, formats::EMAIL, Check::Email),
-            builtin(Builtin::CardNumber, formats::CARD_NUMBER, Check::CardNumber),
-            builtin(Builtin::Iban, formats::IBAN, Check::Iban),
+            builtin(Builtin::Jwt, formats::JWT, Check::Whole, &["eyj"]),
+            builtin(Builtin::Email, formats::EMAIL, Check::Email, &["@"]),
+            builtin(
+                Builtin::CardNumber,
+                formats::CARD_NUMBER,
+                Check::CardNumber,
+                &[],
+            ),
+            builtin(Builtin::Iban, formats::IBAN, Check::Iban, &[]),
         ];
-        for (index, vendor) in VENDOR_RULES.iter().enumerate() {
-            rules.push(TextRule {
+        let vendors: Vec<TextRule> = VENDOR_RULES
+            .iter()
+            .enumerate()
+            .map(|(index, vendor)| TextRule {
                 detector: Detector(Id::Vendor(index)),
-                regex: Regex::new(vendor.pattern).expect("vendor pattern compiles"),
+                regex: compile(vendor.pattern).expect("vendor pattern compiles"),
                 check: Check::Named,
-            });
-        }
-        let any = RegexSet::new(rules.iter().map(|rule| rule.regex.as_str()))
-            .expect("detector patterns compile");
-        let precheck = Regex::new(&precheck_pattern()).expect("pre-check pattern compiles");
+                needs: &[],
+            })
+            .collect();
+        let any = RegexSetBuilder::new(vendors.iter().map(|rule| rule.regex.as_str()))
+            .unicode(false)
+            .build()
+            .expect("vendor patterns compile");
+        let precheck = compile(&precheck_pattern()).expect("pre-check pattern compiles");
         Scrubber {
             precheck,
             rules,
+            vendors,
             any,
         }
     }
@@ -355,7 +438,7 @@ impl Scrubber {
     /// borrowed when there was none. A line is read as the commands it
     /// holds, so it gets the same answer as the same command's arguments.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if !self.precheck.is_match(text) {
+        if !self.precheck.is_match(text.as_bytes()) {
             return Cow::Borrowed(text);
         }
         let mut found = Vec::new();
@@ -398,7 +481,7 @@ impl Scrubber {
                 starts.push(joined.len());
                 joined.push_str(argument);
             }
-            if !self.precheck.is_match(joined) {
+            if !self.precheck.is_match(joined.as_bytes()) {
                 return None;
             }
             let list: Vec<tokens::Arg<'_>> = args
@@ -454,44 +537,67 @@ impl Scrubber {
 
     /// The text rules' findings in `text`.
     fn text_findings(&self, text: &str, found: &mut Vec<Finding>) {
-        for index in self.any.matches(text).iter() {
-            let rule = &self.rules[index];
-            for captures in rule.regex.captures_iter(text) {
-                if let Check::Cookie = rule.check {
-                    if let Some(list) = captures.name("secret") {
-                        for span in key_value::cookies(text, list.range()) {
-                            found.push(Finding {
-                                span,
-                                detector: rule.detector,
-                                clears: false,
-                            });
-                        }
-                    }
-                } else if let Some((span, detector)) = rule.confirm(text, &captures) {
-                    found.push(Finding {
-                        span,
-                        detector,
-                        clears: false,
-                    });
-                }
+        let lower = text.to_ascii_lowercase();
+        for rule in &self.rules {
+            if rule.needs.is_empty() || rule.needs.iter().any(|needed| lower.contains(needed)) {
+                rule.find(text, found);
             }
+        }
+        for index in self.any.matches(text.as_bytes()).iter() {
+            self.vendors[index].find(text, found);
         }
     }
 }
 
 impl TextRule {
+    /// Records this rule's confirmed matches in `text`.
+    fn find(&self, text: &str, found: &mut Vec<Finding>) {
+        let mut push = |span, detector| {
+            found.push(Finding {
+                span,
+                detector,
+                clears: false,
+            })
+        };
+        match self.check {
+            Check::Assignment => {
+                for at in self.regex.find_iter(text.as_bytes()) {
+                    if let Some((span, builtin)) = key_value::assignment(text, at.range()) {
+                        push(span, Detector::builtin(builtin));
+                    }
+                }
+            }
+            Check::Whole => {
+                for at in self.regex.find_iter(text.as_bytes()) {
+                    if text.get(at.range()).is_some() {
+                        push(at.range(), self.detector);
+                    }
+                }
+            }
+            _ => {
+                for inner in self.regex.captures_iter(text.as_bytes()) {
+                    let captures = Captures { text, inner };
+                    if let Check::Cookie = self.check {
+                        if let Some(list) = captures.name("secret") {
+                            for span in key_value::cookies(text, list.range()) {
+                                push(span, self.detector);
+                            }
+                        }
+                    } else if let Some((span, detector)) = self.confirm(text, &captures) {
+                        push(span, detector);
+                    }
+                }
+            }
+        }
+    }
+
     fn confirm(&self, text: &str, captures: &Captures<'_>) -> Option<(Range<usize>, Detector)> {
         let detector = self.detector;
         let span = match self.check {
-            Check::Whole => captures.get(0)?.range(),
+            Check::Whole | Check::Assignment | Check::Cookie => return None,
             Check::Named => captures.name("secret").or_else(|| captures.get(0))?.range(),
-            Check::Assignment => {
-                let (span, builtin) = key_value::assignment(text, captures)?;
-                return Some((span, Detector::builtin(builtin)));
-            }
             Check::UrlPassword => key_value::url_password(captures)?,
             Check::Connection => key_value::connection(text, captures)?,
-            Check::Cookie => return None,
             Check::Authorization => formats::authorization(captures)?,
             Check::Email => formats::email(captures)?,
             Check::CardNumber => formats::card_number(text, captures)?,
