@@ -18,10 +18,6 @@ mod key;
 mod pseudonym;
 mod scrub;
 mod truncate;
-// The scrubber engine consumes this table; until it lands, only the tests do.
-#[allow(dead_code)]
-#[path = "scrub/vendors.rs"]
-mod vendors;
 
 pub use coarsen::coarsen;
 pub use generalize::{GeneralizeError, PathGeneralizer};
