@@ -117,10 +117,10 @@ pub(crate) const VENDOR_RULES: &[VendorRule] = &[
     rule!(
         "aws_access_key_id",
         "Amazon Web Services",
-        ["akia", "asia", "abia", "acca", "a3t"],
-        r#"gitleaks rule "aws-access-token" (cmd/generate/config/rules/aws.go); detect-secrets plugins/aws.py"#,
+        ["akia", "asia", "abia", "acca", "a3t", "aida", "aroa"],
+        r#"gitleaks rule "aws-access-token" (cmd/generate/config/rules/aws.go); detect-secrets plugins/aws.py (its alphabet, [0-9A-Z]); AIDA and AROA, the IAM user and role ids, from AWS's "IAM identifiers" unique-id prefixes"#,
         wb!(),
-        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}",
         wb!()
     ),
     rule!(
@@ -1166,7 +1166,7 @@ pub(crate) const VENDOR_RULES: &[VendorRule] = &[
     ),
     // ---- Private keys -----------------------------------------------------
     rule!(
-        "private_key",
+        "pem_private_key",
         "PEM (RFC 7468, OpenSSL, OpenSSH, OpenPGP armor)",
         ["-----begin"],
         r#"gitleaks rule "private-key" (cmd/generate/config/rules/privatekey.go); detect-secrets plugins/private_key.py"#,
@@ -1527,39 +1527,39 @@ mod tests {
             "Authorization: Bearer [[AAAAAAAAAAAAAAAAAAAAAA{a10}%2B{a70}%3D{a30}]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN RSA PRIVATE KEY-----\n{b64}\n{b64}\n-----END RSA PRIVATE KEY-----]]\n",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN EC PRIVATE KEY-----\n{b64}\n-----END EC PRIVATE KEY-----]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN DSA PRIVATE KEY-----\n{b64}\n-----END DSA PRIVATE KEY-----]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN ENCRYPTED PRIVATE KEY-----\n{b64}\n-----END ENCRYPTED PRIVATE KEY-----]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN OPENSSH PRIVATE KEY-----\n{b64}\n-----END OPENSSH PRIVATE KEY-----]]\n",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "[[-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{b64}\n={b4}\n-----END PGP PRIVATE KEY BLOCK-----]]",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "{\"private_key\": \"[[-----BEGIN PRIVATE KEY-----\\n{b64}\\n-----END PRIVATE KEY-----]]\\n\"}",
         ),
         (
-            "private_key",
+            "pem_private_key",
             "cat id_rsa: [[-----BEGIN OPENSSH PRIVATE KEY-----\n{b64}\n{b30}]]",
         ),
         (
