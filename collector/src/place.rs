@@ -188,6 +188,7 @@ fn text(
     }
     for rule in policy.uid_rules() {
         let (tenant, which, placed) = uid_rule(policy, rule);
+        let placed = placed.to_string();
         stdout.line(format_args!(
             "{tenant:tenant_width$}  {placed:rule_width$}  (any process with {which})"
         ))?;
@@ -237,7 +238,7 @@ fn as_json(
     rows: &[Row],
     pods_said: &str,
 ) -> serde_json::Value {
-    let placement_name = |placement| match placement {
+    let placement_name = |placement: Placement| match placement {
         Placement::Tenant(_) => "tenant",
         Placement::OptedOut => "opted_out",
         Placement::Unclaimed => "unclaimed",

@@ -317,12 +317,12 @@ fn log_placement(policy: &CompiledPolicy, path: &str, placed: Placed) {
             tracing::debug!(
                 cgroup = path,
                 tenant,
-                rule,
+                rule = %rule,
                 "cgroup {path}: tenant `{tenant}`, placed by {rule}"
             );
         }
         Placement::OptedOut => {
-            tracing::debug!(cgroup = path, rule, "cgroup {path}: opted out by {rule}");
+            tracing::debug!(cgroup = path, rule = %rule, "cgroup {path}: opted out by {rule}");
         }
         Placement::Unclaimed => {
             let action = policy.unknown_tenant().map_or_else(

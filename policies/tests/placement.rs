@@ -27,6 +27,7 @@ retention = { process = "1d", syscall = "1d" }
 sinks = [{ jsonl = { path = "unused" } }]
 
 [tenant.fields]
+"event.name" = "keep"
 "process.executable.path" = "keep"
 "process.pid" = "drop"
 
