@@ -21,7 +21,8 @@ use scrim_files::{StateLock, check_private};
 use scrim_kubernetes::{PodChange, PodWatch};
 use scrim_policies::CompiledPolicy;
 use scrim_probes::{
-    ProbeOptions, Probes, TenantFilter, UnknownCgroups, cgroup2_root, list_cgroups,
+    KernelCounter, KernelCounters, ProbeOptions, Probes, TenantFilter, UnknownCgroups,
+    cgroup2_root, list_cgroups,
 };
 use scrim_sinks::Format;
 use tokio::signal::unix::{SignalKind, signal};
@@ -29,7 +30,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     cli_values,
     dispatch::Dispatcher,
-    logging::{self, LogFormat},
+    logging::{self, LogFormat, LogLevel},
     metrics::{self, MetricsServer, Scrape},
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::{Loading, PolicySource},
@@ -123,6 +124,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// How much to log: `debug` adds each cgroup's placement (its tenant
+    /// and the rule that placed it) and each pod change.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+
     /// Pod metadata for namespace and label selectors: `auto` watches this
     /// node's pods in the Kubernetes API whenever the policy selects by
     /// them (and fails to start without an API); `off` never asks, so such
@@ -137,7 +143,7 @@ pub struct RunArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum KubernetesMode {
+pub(crate) enum KubernetesMode {
     Auto,
     Off,
 }
@@ -387,7 +393,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    logging::init(args.log_format)?;
+    logging::init(args.log_format, args.log_level)?;
     let source = PolicySource::new(args.policy.clone());
     // A bad policy never starts a collector.
     let policy = source.load()?;
@@ -673,9 +679,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     if received == 0 {
+        let kernel = probes.kernel_counters().unwrap_or_default();
         tracing::info!(
-            "nothing was captured: no process was created, exec'd or exited \
-             (start some programs while scrim runs)"
+            "nothing was captured: {}",
+            nothing_captured(&kernel, steering.source.path())
         );
     } else if !archive_roots.is_empty() {
         let roots: Vec<String> = archive_roots
@@ -696,13 +703,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why a run received nothing, from what the kernel filtered: events of
+/// cgroups no tenant claims point at the placement (the usual cause, as
+/// when `/team/*` was written for `/team`), other filters at the policy's
+/// capture; only when nothing was filtered did nothing happen.
+fn nothing_captured(kernel: &KernelCounters, policy: Option<&Path>) -> String {
+    let unknown = kernel.get(KernelCounter::UnknownCgroup);
+    let filtered = kernel.filtered();
+    if unknown > 0 {
+        let policy = policy.map_or("FILE".to_owned(), |path| path.display().to_string());
+        format!(
+            "the kernel dropped {unknown} events of cgroups no tenant claims (filtered in \
+             kernel: unknown cgroup {unknown}); `scrim policy place {policy}` lists which \
+             cgroup goes to which tenant"
+        )
+    } else if filtered > 0 {
+        format!(
+            "the kernel filtered all {filtered} events (opted out {}, kind {}, syscall {}, rate \
+             limit {}); see the policy's opt_out, capture and quota",
+            kernel.get(KernelCounter::OptedOutCgroup),
+            kernel.get(KernelCounter::FilteredKind),
+            kernel.get(KernelCounter::FilteredSyscall),
+            kernel.get(KernelCounter::RateLimited),
+        )
+    } else {
+        "no process was created, exec'd or exited (start some programs while scrim runs)".to_owned()
+    }
+}
+
 /// The audit log in a state directory.
 pub fn audit_log_path(state_dir: &Path) -> PathBuf {
     state_dir.join("audit.jsonl")
 }
 
 /// This host's name: the kubelet's default node name.
-fn host_name() -> std::io::Result<String> {
+pub(crate) fn host_name() -> std::io::Result<String> {
     Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
         .trim()
         .to_lowercase())

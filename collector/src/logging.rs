@@ -13,9 +13,12 @@ use std::{
 use clap::ValueEnum;
 use tracing::{Event, Level, Subscriber, field::Field};
 use tracing_subscriber::{
+    filter::Targets,
     fmt::MakeWriter,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    layer::SubscriberExt as _,
     registry::LookupSpan,
+    util::SubscriberInitExt as _,
 };
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -27,20 +30,45 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the logger for the rest of the process.
-pub fn init(format: LogFormat) -> anyhow::Result<()> {
+/// How much scrim says.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum LogLevel {
+    /// Start, reloads, summaries, problems.
+    #[default]
+    Info,
+    /// Also each cgroup's placement (tenant, rule) and each pod change.
+    Debug,
+}
+
+/// Installs the logger for the rest of the process. `Debug` is scrim's
+/// own: the libraries it uses (the Kubernetes client, HTTP) stay at info,
+/// or their request-by-request lines would drown the placements.
+pub fn init(format: LogFormat, level: LogLevel) -> anyhow::Result<()> {
+    let scrim_level = match level {
+        LogLevel::Info => Level::INFO,
+        LogLevel::Debug => Level::DEBUG,
+    };
+    let targets = Targets::new()
+        .with_default(Level::INFO)
+        .with_target(env!("CARGO_CRATE_NAME"), scrim_level);
     let builder = tracing_subscriber::fmt()
         .with_writer(Stderr)
         // Its report of a failed write goes by `eprintln!`, which panics
         // on the very stderr that failed; `Stderr` never fails anyway.
         .log_internal_errors(false)
-        .with_max_level(Level::INFO);
+        .with_max_level(scrim_level);
     let installed = match format {
-        LogFormat::Text => builder.event_format(PlainLines).try_init(),
+        LogFormat::Text => builder
+            .event_format(PlainLines)
+            .finish()
+            .with(targets)
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .finish()
+            .with(targets)
             .try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))

@@ -13,6 +13,7 @@ mod logging;
 mod metrics;
 mod outputs;
 mod pipeline_bench;
+mod place;
 mod policy;
 mod policy_source;
 mod privileges;

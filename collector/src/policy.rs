@@ -10,6 +10,8 @@ use scrim_policies::{PolicyError, PolicyText};
 use anyhow::Context as _;
 
 use crate::{
+    capture::KubernetesMode,
+    place::{self, PlaceFormat},
     processing::Processing,
     report::{ReportFormat, ReportSource, report},
     stdio::{self, Stdout},
@@ -56,6 +58,22 @@ enum PolicyCommand {
     },
     /// Print the JSON Schema of policy files, for editors.
     Schema,
+    /// List this host's cgroups with the tenant the policy places each in
+    /// and the rule that placed it, the unclaimed ones last, as `scrim run`
+    /// would place them (pods too, when the policy selects by namespace or
+    /// labels and the Kubernetes API answers).
+    Place {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlaceFormat,
+        /// Pod metadata, as for `scrim run`: `auto` lists this node's pods
+        /// when the policy selects by them; `off` never asks.
+        #[arg(long, value_enum, default_value = "auto")]
+        kubernetes: KubernetesMode,
+        /// The node whose pods are listed. Default: this host's name.
+        #[arg(long, env = "NODE_NAME")]
+        node_name: Option<String>,
+    },
 }
 
 pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
@@ -66,6 +84,18 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         PolicyCommand::Test { file, cases } => test(&file, &cases),
+        PolicyCommand::Place {
+            file,
+            format,
+            kubernetes,
+            node_name,
+        } => place::run(
+            &read(&file)?.compile()?,
+            &file,
+            format,
+            kubernetes,
+            node_name,
+        ),
         PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
         PolicyCommand::Explain { file } => {
             let policy = read(&file)?.load_without_key()?;
@@ -110,7 +140,13 @@ fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
         } else {
             "FAIL"
         };
-        stdout.line(format_args!("{verdict} {}", outcome.path.display()))?;
+        match &outcome.dropped_by {
+            Some(rule) if outcome.failures.is_empty() => stdout.line(format_args!(
+                "{verdict} {} (dropped: {rule})",
+                outcome.path.display()
+            ))?,
+            _ => stdout.line(format_args!("{verdict} {}", outcome.path.display()))?,
+        }
         for failure in &outcome.failures {
             stdout.line(format_args!("       {failure}"))?;
         }

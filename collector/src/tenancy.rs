@@ -14,7 +14,7 @@ use scrim_kubernetes::{
     PodChange, PodMetadata,
     pod_cgroup::{self, PodCgroup},
 };
-use scrim_policies::{CompiledPolicy, Placement, PodFacts, TenantPolicy, Workload};
+use scrim_policies::{CompiledPolicy, Placed, Placement, PodFacts, TenantPolicy, Workload};
 use scrim_probes::{
     CgroupChange, NewCgroup, Probes, RateLimit, SyscallSet, TenantFilter, TenantSlot, UidOwner,
     UidRange, UnknownCgroups,
@@ -152,7 +152,9 @@ impl Tenancy {
         let pod = pod_cgroup::parse(&cgroup.path);
         let pod_uid = pod.as_ref().map(|pod| pod.pod_uid.as_str());
         let placement = self.policy.as_ref().map_or(Placement::Unclaimed, |policy| {
-            placement(policy, &self.pods, &cgroup.path, pod_uid)
+            let placed = placement(policy, &self.pods, &cgroup.path, pod_uid);
+            log_placement(policy, &cgroup.path, placed);
+            placed.placement
         });
         self.workloads.describe(
             cgroup.id,
@@ -224,8 +226,10 @@ impl Tenancy {
             let uid = pod.pod_uid.as_str();
             self.workloads
                 .describe(*id, &known.path, Some(pod), self.pods.get(uid));
-            let placement = placement(policy, &self.pods, &known.path, Some(uid));
+            let placed = placement(policy, &self.pods, &known.path, Some(uid));
+            let placement = placed.placement;
             if placement != known.placement {
+                log_placement(policy, &known.path, placed);
                 known.placement = placement;
                 write_placement(probes, &self.slot_of_tenant, *id, placement)?;
                 moved += 1;
@@ -284,21 +288,50 @@ impl Tenancy {
     }
 }
 
-/// Where a cgroup belongs, with its pod's metadata if the API has told it.
-fn placement(
-    policy: &CompiledPolicy,
+/// Where a cgroup belongs, and by which rule, with its pod's metadata if
+/// the API has told it: what `scrim run` writes into the kernel and
+/// `scrim policy place` lists, so that the two never disagree.
+pub(crate) fn placement<'p>(
+    policy: &'p CompiledPolicy,
     pods: &HashMap<String, PodMetadata>,
     path: &str,
     pod_uid: Option<&str>,
-) -> Placement {
+) -> Placed<'p> {
     let pod = pod_uid.and_then(|uid| pods.get(uid));
-    policy.place(&Workload {
+    policy.place_explained(&Workload {
         cgroup_path: path,
         pod: pod.map(|pod| PodFacts {
             namespace: &pod.namespace,
             labels: &pod.labels,
         }),
     })
+}
+
+/// One cgroup's placement at debug level: the summary counts say how many
+/// cgroups went where, this says which and why.
+fn log_placement(policy: &CompiledPolicy, path: &str, placed: Placed) {
+    let rule = placed.to_string();
+    match placed.placement {
+        Placement::Tenant(index) => {
+            let tenant = policy.tenants()[index].name.as_str();
+            tracing::debug!(
+                cgroup = path,
+                tenant,
+                rule = %rule,
+                "cgroup {path}: tenant `{tenant}`, placed by {rule}"
+            );
+        }
+        Placement::OptedOut => {
+            tracing::debug!(cgroup = path, rule = %rule, "cgroup {path}: opted out by {rule}");
+        }
+        Placement::Unclaimed => {
+            let action = policy.unknown_tenant().map_or_else(
+                || "dropped in the kernel".to_owned(),
+                |index| format!("captured as `{}`", policy.tenants()[index].name),
+            );
+            tracing::debug!(cgroup = path, "cgroup {path}: unclaimed ({action})");
+        }
+    }
 }
 
 fn write_placement(

@@ -35,16 +35,19 @@ use std::{
 };
 
 use scrim_event::{
-    FieldValue,
+    EventKind, FieldValue,
     field::FieldType,
     fixture::{FixtureValue, event_from_fields},
     record::Record,
+    syscall_name,
     time::UtcDateTime,
 };
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{CompiledPolicy, POLICY_HASH_COLUMN, Placement, PodFacts, Workload};
+use crate::{
+    CompiledPolicy, POLICY_HASH_COLUMN, Placement, PodFacts, TenantPolicy, Workload, model::Action,
+};
 
 /// Stands for any pseudonym in an expectation: pseudonyms depend on the
 /// master key, which a case must not need.
@@ -67,6 +70,9 @@ pub enum CasesError {
 pub struct CaseOutcome {
     pub path: PathBuf,
     pub failures: Vec<String>,
+    /// When the policy drops the case's event, the rule that drops it: an
+    /// expected drop passes for a reason the author can check.
+    pub dropped_by: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -119,18 +125,24 @@ pub fn run_cases(
     }
     Ok(paths
         .into_iter()
-        .map(|path| {
-            let failures = match run_case(policy, &path) {
-                Ok(failures) => failures,
-                Err(problem) => vec![problem],
-            };
-            CaseOutcome { path, failures }
+        .map(|path| match run_case(policy, &path) {
+            Ok((failures, dropped_by)) => CaseOutcome {
+                path,
+                failures,
+                dropped_by,
+            },
+            Err(problem) => CaseOutcome {
+                path,
+                failures: vec![problem],
+                dropped_by: None,
+            },
         })
         .collect())
 }
 
-/// The case's failures, or why it could not run.
-fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String> {
+/// The case's failures and why its event is dropped (if it is), or why
+/// the case could not run.
+fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<(Vec<String>, Option<String>), String> {
     let text = fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
     let case: CaseFile = toml::from_str(&text).map_err(|error| error.to_string())?;
     let event = fixture_event(&case.event)?;
@@ -140,14 +152,16 @@ fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String>
         (Some(_), None) if case.pod.is_some() => {
             return Err("a pod is placed with its cgroup_path, not with a tenant".into());
         }
-        (Some(name), None) => Some(
+        (Some(name), None) => Ok((
             policy
                 .tenants()
                 .iter()
                 .position(|tenant| tenant.name == *name)
                 .ok_or_else(|| format!("the policy has no tenant `{name}`"))?,
-        ),
-        (None, Some(cgroup_path)) => match policy.place_process(
+            format!("the case names tenant `{name}`"),
+        )),
+        (None, Some(cgroup_path)) => placed_tenant(
+            policy,
             &Workload {
                 cgroup_path,
                 pod: case.pod.as_ref().map(|pod| PodFacts {
@@ -156,32 +170,107 @@ fn run_case(policy: &CompiledPolicy, path: &Path) -> Result<Vec<String>, String>
                 }),
             },
             event.process().real_user_id,
-        ) {
-            Placement::OptedOut => None,
-            Placement::Tenant(index) => Some(index),
-            Placement::Unclaimed => policy.unknown_tenant(),
-        },
+        ),
     };
+    let tenant = tenant.and_then(|(index, placed_by)| {
+        captured_by(&policy.tenants()[index], &event).map(|()| (index, placed_by))
+    });
     let mut plans = policy.record_plans();
-    let record = tenant.and_then(|index| plans[index].apply(&event).map(|record| (index, record)));
-    match (case.expect, record) {
-        (Expectation::Verdict(verdict), None) if verdict == "dropped" => Ok(Vec::new()),
-        (Expectation::Verdict(verdict), Some((index, _))) if verdict == "dropped" => {
-            Ok(vec![format!(
-                "expected the event to be dropped, but tenant `{}` exports it",
-                policy.tenants()[index].name
-            )])
+    let outcome = tenant.and_then(|(index, placed_by)| {
+        plans[index]
+            .apply(&event)
+            .map(|record| (index, placed_by, record))
+            .ok_or_else(|| kind_not_captured(&policy.tenants()[index], &event))
+    });
+    match (case.expect, outcome) {
+        (Expectation::Verdict(verdict), Err(dropped_by)) if verdict == "dropped" => {
+            Ok((Vec::new(), Some(dropped_by)))
         }
+        (Expectation::Verdict(verdict), Ok((index, placed_by, _))) if verdict == "dropped" => Ok((
+            vec![format!(
+                "expected the event to be dropped, but tenant `{}` exports it ({placed_by})",
+                policy.tenants()[index].name
+            )],
+            None,
+        )),
         (Expectation::Verdict(other), _) => Err(format!(
             "expect must be a table of fields or \"dropped\", not {other:?}"
         )),
-        (Expectation::Record(_), None) => Ok(vec![
-            "expected a record, but the policy drops the event".into(),
-        ]),
-        (Expectation::Record(expected), Some((_, mut record))) => {
-            Ok(compare(&expected, &mut record))
-        }
+        (Expectation::Record(_), Err(dropped_by)) => Ok((
+            vec![format!(
+                "expected a record, but the policy drops the event: {dropped_by}"
+            )],
+            Some(dropped_by),
+        )),
+        (Expectation::Record(expected), Ok((index, _, mut record))) => Ok((
+            compare(&expected, &mut record, &policy.tenants()[index]),
+            None,
+        )),
     }
+}
+
+/// The tenant a process of `workload` is placed in, as the kernel places
+/// it, and by what; or the rule that drops its events.
+fn placed_tenant(
+    policy: &CompiledPolicy,
+    workload: &Workload,
+    uid: u32,
+) -> Result<(usize, String), String> {
+    let placed = policy.place_process(workload, uid);
+    match (placed.placement, policy.unknown_tenant()) {
+        (Placement::OptedOut, _) => Err(format!("never captured: {placed} (uid {uid})")),
+        (Placement::Tenant(index), _) => Ok((index, format!("placed by {placed}"))),
+        (Placement::Unclaimed, Some(index)) => Ok((
+            index,
+            format!(
+                "no tenant's selector matches; unknown_tenant = {:?}",
+                policy.tenants()[index].name
+            ),
+        )),
+        (Placement::Unclaimed, None) => Err(format!(
+            "no tenant's selector matches cgroup {:?} (uid {uid}), and unknown_tenant = \"drop\"",
+            workload.cgroup_path
+        )),
+    }
+}
+
+/// Whether the tenant's kernel filter lets a syscall event through: only
+/// the syscalls its capture lists are read (other kinds are checked by
+/// their plan).
+fn captured_by(tenant: &TenantPolicy, event: &scrim_event::Event) -> Result<(), String> {
+    match event {
+        scrim_event::Event::Syscall(syscall)
+            if tenant.capture.kinds.contains(&EventKind::Syscall)
+                && !tenant.capture.syscalls.contains(&syscall.number) =>
+        {
+            Err(format!(
+                "tenant `{}` does not capture syscall `{}` (its capture lists {})",
+                tenant.name,
+                syscall_name(syscall.number).unwrap_or("?"),
+                listed_syscalls(tenant)
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn listed_syscalls(tenant: &TenantPolicy) -> String {
+    let names: Vec<&str> = tenant
+        .capture
+        .syscalls
+        .iter()
+        .filter_map(|number| syscall_name(*number))
+        .collect();
+    names.join(", ")
+}
+
+/// Why a tenant's plan makes no record of the event.
+fn kind_not_captured(tenant: &TenantPolicy, event: &scrim_event::Event) -> String {
+    format!(
+        "tenant `{}` does not capture {} events",
+        tenant.name,
+        event.kind().as_str()
+    )
 }
 
 fn fixture_event(table: &toml::Table) -> Result<scrim_event::Event, String> {
@@ -214,8 +303,9 @@ fn fixture_event(table: &toml::Table) -> Result<scrim_event::Event, String> {
     event_from_fields(name, fields).map_err(|error| error.to_string())
 }
 
-/// Differences between the expected and the actual record.
-fn compare(expected: &toml::Table, record: &mut dyn Record) -> Vec<String> {
+/// Differences between the expected and the actual record: a field the
+/// record lacks is explained by the tenant's rule for it (or its absence).
+fn compare(expected: &toml::Table, record: &mut dyn Record, tenant: &TenantPolicy) -> Vec<String> {
     let schema = Arc::clone(record.schema());
     let mut actual: BTreeMap<&str, (FieldType, Value)> = BTreeMap::new();
     let mut columns = schema.columns.iter();
@@ -230,8 +320,16 @@ fn compare(expected: &toml::Table, record: &mut dyn Record) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, expected_value) in expected {
         let Some((field_type, actual_value)) = actual.remove(name.as_str()) else {
+            let why = match tenant.field_actions.get(name.as_str()) {
+                Some(Action::Drop) => format!(" (tenant `{}` drops it: rule `drop`)", tenant.name),
+                Some(_) => String::new(),
+                None => format!(
+                    " (tenant `{}` has no rule for it, and a field without one never leaves)",
+                    tenant.name
+                ),
+            };
             failures.push(format!(
-                "`{name}`: expected {}, but the record has no value for it",
+                "`{name}`: expected {}, but the record has no value for it{why}",
                 shown(expected_value)
             ));
             continue;

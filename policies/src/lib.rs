@@ -23,7 +23,7 @@ pub use compile::{CompiledPolicy, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use model::PolicyFile;
 pub use overrides::{ENV_PREFIX, Overrides, OverridesError, SinkOverrides};
-pub use placement::{Placement, PodFacts, UidRule, Workload};
+pub use placement::{Placed, Placement, PodFacts, Rule, UidRule, Workload};
 pub use plan::CapturePlan;
 pub use record_plan::{POLICY_HASH_COLUMN, PlannedRecord, RecordPlan};
 pub use schema::json_schema;

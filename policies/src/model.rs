@@ -118,6 +118,9 @@ impl Quota {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Selector {
+    /// cgroup v2 path globs, relative to the root: `*` stays within one
+    /// component, `**` crosses any number, and a trailing `/**` matches the
+    /// directory itself too (`/team/**` places `/team`).
     #[serde(default)]
     pub cgroup_path: Vec<Spanned<String>>,
     #[serde(default)]
