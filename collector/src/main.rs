@@ -19,6 +19,7 @@ mod privileges;
 mod processing;
 mod redact;
 mod report;
+mod report_text;
 mod retention;
 mod stdio;
 mod summary;
