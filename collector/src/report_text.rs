@@ -72,10 +72,6 @@ impl Text {
         )
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// CommonMark (and GitHub's tables): plain text and emphasis have
     /// every character that could start markup escaped, code is fenced
     /// with more backticks than it holds. Line breaks in a value become
