@@ -34,7 +34,7 @@ use scrim_sinks::{
 use serde_json::json;
 
 use crate::{
-    capture::audit_log_path,
+    capture::{audit_log_path, default_state_dir},
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::PolicySource,
     retention::{ArchiveAt, TenantRetention},
@@ -103,8 +103,9 @@ struct ArchiveLocation {
     /// policy's paths.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// The state directory whose audit log records what is done.
-    #[arg(long, default_value = "scrim-state")]
+    /// The state directory whose audit log records what is done: the
+    /// collectors' (the same default as `scrim run`).
+    #[arg(long, env = "SCRIM_STATE_DIR", default_value_os_t = default_state_dir())]
     state_dir: PathBuf,
 }
 

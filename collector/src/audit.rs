@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::capture::audit_log_path;
+use crate::capture::{audit_log_path, default_state_dir};
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
@@ -19,7 +19,8 @@ enum AuditCommand {
     Verify {
         /// The log; default: the state directory's.
         file: Option<PathBuf>,
-        #[arg(long, default_value = "scrim-state")]
+        /// The state directory (the same default as `scrim run`).
+        #[arg(long, env = "SCRIM_STATE_DIR", default_value_os_t = default_state_dir())]
         state_dir: PathBuf,
     },
 }

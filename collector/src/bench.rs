@@ -96,7 +96,8 @@ fn generated_policy(tenants: u32) -> String {
 [[tenant]]
 name = "tenant-{index}"
 purpose = "security monitoring"
-legal_basis = "legitimate interest"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/tenants/{index}/**"], k8s_namespace = ["team-{index}"] }}
 capture = ["process", "network", "syscall:openat,connect,execve"]
 retention = {{ process = "30d", network = "7d", syscall = "7d" }}

@@ -100,8 +100,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = cli_values::tenant_queue_mib)]
     tenant_queue_mib: Option<u32>,
 
-    /// Where scrim keeps state across runs: the spools of OTLP sinks.
-    #[arg(long, default_value = "scrim-state")]
+    /// Where scrim keeps state across runs: the audit log, the spools of
+    /// OTLP sinks, uploads to object storage. Default: /var/lib/scrim/state
+    /// as root, else $XDG_STATE_HOME/scrim (~/.local/state/scrim): one per
+    /// host, the same for `scrim archive` and `scrim audit`.
+    #[arg(long, env = "SCRIM_STATE_DIR", default_value_os_t = default_state_dir())]
     state_dir: PathBuf,
 
     /// The bound of each OTLP sink's spool, in MiB: past it, the oldest
@@ -732,6 +735,24 @@ fn nothing_captured(kernel: &KernelCounters, policy: Option<&Path>) -> String {
 }
 
 /// The audit log in a state directory.
+/// The state directory when none is given: one per host (per user for
+/// anyone but root), whatever directory a command is started in, so that
+/// `scrim run` and the `scrim archive` commands run later from a shell
+/// append to one audit chain rather than each to a `scrim-state` of their
+/// own. Root's is where the shipped systemd unit, image and DaemonSet keep
+/// it; another user's follows the XDG base directories.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty());
+    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|state| Path::new(state).is_absolute());
+    match (root, xdg, home) {
+        (false, Some(state), _) => PathBuf::from(state).join("scrim"),
+        (false, None, Some(home)) => PathBuf::from(home).join(".local/state/scrim"),
+        _ => PathBuf::from("/var/lib/scrim/state"),
+    }
+}
+
 pub fn audit_log_path(state_dir: &Path) -> PathBuf {
     state_dir.join("audit.jsonl")
 }

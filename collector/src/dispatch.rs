@@ -411,7 +411,7 @@ mod tests {
 [[tenant]]
 name = "{name}"
 purpose = "test"
-legal_basis = "test"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/{name}/**"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}

@@ -1,22 +1,26 @@
 //! `scrim policy explain`: what a policy collects, why, how each field is
 //! transformed, how long it is kept, where it goes, and what the kernel never
-//! reads, as Markdown a compliance team can read, print and diff.
+//! reads, as Markdown a compliance team can read, print and diff. Every
+//! value from the policy is written as literal text (see `report_text`).
 use std::fmt::Write as _;
 
-use crate::processing::{Processing, TenantProcessing, describe};
+use crate::{
+    processing::{Processing, TenantProcessing, describe},
+    report_text::Text,
+};
 
 pub fn explain(processing: &Processing) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Events no tenant selects: {}.",
-        processing.unknown_tenant
+        processing.unknown_tenant.markdown()
     );
     if !processing.opted_out.is_empty() {
         let _ = writeln!(
             out,
             "Never captured, dropped in the kernel: {}.",
-            processing.opted_out.join(", ")
+            Text::join(processing.opted_out.iter().cloned(), ", ").markdown()
         );
     }
     for tenant in &processing.tenants {
@@ -27,17 +31,39 @@ pub fn explain(processing: &Processing) -> String {
 }
 
 fn explain_tenant(out: &mut String, tenant: &TenantProcessing) {
-    let _ = writeln!(out, "## Tenant `{}`\n", tenant.name);
-    let _ = writeln!(out, "- Purpose: {}", tenant.purpose);
-    let _ = writeln!(out, "- Legal basis: {}", tenant.legal_basis);
-    let _ = writeln!(out, "- Selects: {}", tenant.selects);
-    let _ = writeln!(out, "- Captures: {}", tenant.captures);
-    let retention: Vec<String> = tenant
-        .retention
-        .iter()
-        .map(|(kind, duration)| format!("{kind} events for {duration}"))
-        .collect();
-    let _ = writeln!(out, "- Keeps: {}", retention.join(", "));
+    let _ = writeln!(
+        out,
+        "## Tenant {}\n",
+        Text::default().code(&tenant.name).markdown()
+    );
+    let _ = writeln!(
+        out,
+        "- Purpose: {}",
+        Text::from(tenant.purpose.as_str()).markdown()
+    );
+    let mut basis = Text::from(tenant.legal_basis.article());
+    if let Some(detail) = &tenant.legal_basis_detail {
+        basis = basis.plain(": ").plain(detail);
+    }
+    let _ = writeln!(out, "- Legal basis: {}", basis.markdown());
+    for (label, value) in [
+        ("Legitimate-interest assessment", &tenant.lia),
+        ("DPIA", &tenant.dpia),
+        ("Special categories (Art. 9)", &tenant.special_categories),
+    ] {
+        if let Some(value) = value {
+            let _ = writeln!(out, "- {label}: {}", Text::from(value.as_str()).markdown());
+        }
+    }
+    let _ = writeln!(out, "- Selects: {}", tenant.selects.markdown());
+    let _ = writeln!(out, "- Captures: {}", tenant.captures.markdown());
+    let retention = Text::join(
+        tenant.retention.iter().map(|(kind, duration)| {
+            Text::from(format!("{} events for ", kind.as_str())).code(duration)
+        }),
+        ", ",
+    );
+    let _ = writeln!(out, "- Keeps: {}", retention.markdown());
     if let Some((per_second, burst)) = tenant.quota {
         let _ = writeln!(
             out,
@@ -45,16 +71,17 @@ fn explain_tenant(out: &mut String, tenant: &TenantProcessing) {
              in the kernel and counted for the tenant"
         );
     }
-    let sinks: Vec<String> = tenant
-        .recipients
-        .iter()
-        .map(|recipient| format!("{} at {}", recipient.kind, recipient.location))
-        .collect();
+    let sinks = Text::join(
+        tenant.recipients.iter().map(|recipient| {
+            Text::from(format!("{} at ", recipient.kind)).code(&recipient.location)
+        }),
+        "; ",
+    );
     let readers = match tenant.archive_group {
         Some(group) => format!(" (archive directories readable by group {group} only)"),
         None => String::new(),
     };
-    let _ = writeln!(out, "- Sends to: {}{readers}\n", sinks.join("; "));
+    let _ = writeln!(out, "- Sends to: {}{readers}\n", sinks.markdown());
 
     let _ = writeln!(
         out,
@@ -72,30 +99,21 @@ fn explain_tenant(out: &mut String, tenant: &TenantProcessing) {
             "| `{}` | {} | {} | {read} |",
             used.field.name,
             used.field.category.as_str(),
-            describe(&used.action)
+            describe(&used.action).markdown().replace('|', "\\|")
         );
     }
     if !tenant.not_exported.is_empty() {
         let _ = writeln!(
             out,
             "\nNever exported (no rule keeps them): {}.",
-            code_list(&tenant.not_exported)
+            Text::codes(tenant.not_exported.iter().copied()).markdown()
         );
     }
     if !tenant.never_read.is_empty() {
         let _ = writeln!(
             out,
             "\nNever read in the kernel: {}.",
-            code_list(&tenant.never_read)
+            Text::codes(tenant.never_read.iter().copied()).markdown()
         );
     }
-}
-
-/// "`a`, `b`": field names as Markdown code.
-pub fn code_list(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

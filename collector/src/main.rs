@@ -20,6 +20,7 @@ mod privileges;
 mod processing;
 mod redact;
 mod report;
+mod report_text;
 mod retention;
 mod stdio;
 mod summary;

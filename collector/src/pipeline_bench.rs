@@ -41,7 +41,8 @@ fn policy_text(tenants: u32) -> String {
 [[tenant]]
 name = "tenant-{index}"
 purpose = "benchmark"
-legal_basis = "benchmark"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/tenants/{index}/**"] }}
 capture = ["process", "network"]
 retention = {{ process = "30d", network = "7d" }}

@@ -5,7 +5,7 @@ use std::{
 };
 
 use clap::{Args, Subcommand};
-use scrim_policies::{PolicyError, PolicyText};
+use scrim_policies::{KeyUse, PolicyError, PolicyText};
 
 use anyhow::Context as _;
 
@@ -26,11 +26,19 @@ pub struct PolicyArgs {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Check policy files in full; every problem is printed with its file,
-    /// line and column, and any problem makes the exit status non-zero.
+    /// Check policy files in full, as `scrim run` would load them but for
+    /// the master key (pseudonyms are made with a public test key), so a
+    /// policy can be checked where its key must never be; every problem is
+    /// printed with its file, line and column, and any problem makes the
+    /// exit status non-zero. Warnings are printed and refuse nothing.
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Check the master key files too, as `scrim run` does: present,
+        /// private to this user and at least 32 bytes (on the node, not in
+        /// CI).
+        #[arg(long)]
+        with_keys: bool,
     },
     /// Explain a policy as Markdown: per tenant, what is collected and why,
     /// how each field is transformed, how long it is kept, where it goes, and
@@ -50,6 +58,7 @@ enum PolicyCommand {
     },
     /// Run a policy's test cases: each case file in DIR gives an event and the
     /// exact record the policy must make of it (or that it is dropped).
+    /// Pseudonyms are made with a public test key: no master key is read.
     Test {
         file: PathBuf,
         /// Directory of case files (`*.toml`).
@@ -78,7 +87,7 @@ enum PolicyCommand {
 
 pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     match args.command {
-        PolicyCommand::Check { files } => check(&files),
+        PolicyCommand::Check { files, with_keys } => check(&files, with_keys),
         PolicyCommand::Schema => {
             stdio::print(&format!("{:#}\n", scrim_policies::json_schema()))?;
             Ok(())
@@ -98,23 +107,24 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
         ),
         PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
         PolicyCommand::Explain { file } => {
-            let policy = read(&file)?.load_without_key()?;
-            stdio::print(&crate::explain::explain(&Processing::of(&policy)))?;
+            let effective = read(&file)?.effective()?;
+            stdio::print(&crate::explain::explain(&Processing::of(&effective.policy)))?;
             Ok(())
         }
     }
 }
 
+/// The record of processing of the policy as `scrim run` would run it in
+/// this environment: the same overrides, so the same hash.
 fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow::Result<()> {
-    let text = read(file)?;
-    let policy = text.load_without_key()?;
-    let hash = blake3::hash(text.source().as_bytes()).to_hex();
+    let effective = read(file)?.effective()?;
     let generated = scrim_event::time::UtcDateTime::from_unix_nanos(unix_now()).rfc3339();
     let text = report(
-        &Processing::of(&policy),
+        &Processing::of(&effective.policy),
         &ReportSource {
             path: &file.display().to_string(),
-            hash: &hash,
+            hash: &effective.hash,
+            overridden: effective.overridden,
             generated: &generated,
         },
         format,
@@ -127,7 +137,7 @@ fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow:
 }
 
 fn test(file: &Path, cases: &Path) -> anyhow::Result<()> {
-    let policy = read(file)?.compile()?;
+    let policy = read(file)?.compile(KeyUse::Test)?;
     let outcomes = scrim_policies::cases::run_cases(&policy, cases)?;
     let failed = outcomes
         .iter()
@@ -178,19 +188,36 @@ fn read(file: &Path) -> Result<PolicyText, PolicyError> {
     Ok(text)
 }
 
-/// Checks in full, as `scrim run` would load them: keys are read and every
-/// plan is built.
-fn check(files: &[PathBuf]) -> anyhow::Result<()> {
+/// Checks in full, as `scrim run` would load them (the same overrides, so
+/// the same hash), every plan built; the master key files only
+/// `with_keys`.
+fn check(files: &[PathBuf], with_keys: bool) -> anyhow::Result<()> {
+    let keys = if with_keys {
+        KeyUse::Read
+    } else {
+        KeyUse::Test
+    };
     let mut failed = 0;
     let mut stdout = Stdout::lock();
     for file in files {
-        match read(file).and_then(|text| text.compile()) {
-            Ok(policy) => stdout.line(format_args!(
-                "{}: ok ({} tenants, blake3 {})",
-                file.display(),
-                policy.tenants().len(),
-                policy.hash()
-            ))?,
+        match read(file).and_then(|text| text.compile(keys)) {
+            Ok(policy) => {
+                for warning in policy.warnings() {
+                    stdio::say(format_args!(
+                        "{}:{}:{}: warning: {}",
+                        file.display(),
+                        warning.line,
+                        warning.column,
+                        warning.message
+                    ));
+                }
+                stdout.line(format_args!(
+                    "{}: ok ({} tenants, blake3 {})",
+                    file.display(),
+                    policy.tenants().len(),
+                    policy.hash()
+                ))?
+            }
             Err(error) => {
                 stdio::say(format_args!("{error}"));
                 failed += 1;

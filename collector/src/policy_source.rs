@@ -6,7 +6,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use scrim_policies::{CompiledPolicy, PolicyText};
+use scrim_policies::{CompiledPolicy, KeyUse, PolicyText};
 use tokio::sync::oneshot;
 
 /// A policy file (watched for changes), or the built-in default.
@@ -89,7 +89,9 @@ fn load(path: Option<&Path>) -> anyhow::Result<CompiledPolicy> {
         "refusing the policy: scrim run takes only a policy file that root or its own user \
          alone can change",
     )?;
-    Ok(text.compile()?)
+    // Only the collector needs the real key: its presence, size and mode
+    // are checked here, and by `scrim policy check --with-keys`.
+    Ok(text.compile(KeyUse::Read)?)
 }
 
 /// What tells a change: the content's time and size, and the file itself

@@ -1,20 +1,24 @@
 //! What a policy makes scrim do with personal data, tenant by tenant:
 //! the one reading of a policy that `scrim policy explain` and `scrim
 //! policy report` both print, so the two cannot tell different stories.
+//! It reads the policy as it runs ([`scrim_policies::EffectivePolicy`]):
+//! overrides applied, relative paths resolved.
 use scrim_event::{EventKind, field, field::DataCategory};
 use scrim_policies::{
-    CapturePlan, PolicyFile,
+    CapturePlan, LegalBasis, PolicyFile,
     model::{Action, Sink, Tenant},
 };
 use scrim_probes::CaptureFields;
 use toml::Spanned;
 
+use crate::report_text::Text;
+
 /// A policy's processing, as a whole.
 pub struct Processing {
     /// What happens to events no tenant selects.
-    pub unknown_tenant: String,
+    pub unknown_tenant: Text,
     /// What is never captured, for any tenant: dropped in the kernel.
-    pub opted_out: Vec<String>,
+    pub opted_out: Vec<Text>,
     /// How often pseudonyms change, if the policy pseudonymises.
     pub key_rotation: Option<String>,
     pub tenants: Vec<TenantProcessing>,
@@ -24,15 +28,26 @@ pub struct Processing {
 pub struct TenantProcessing {
     pub name: String,
     pub purpose: String,
-    pub legal_basis: String,
+    pub legal_basis: LegalBasis,
+    /// The ground in words, if the policy gives them.
+    pub legal_basis_detail: Option<String>,
+    /// Where the DPIA (Art. 35) is kept.
+    pub dpia: Option<String>,
+    /// Where the legitimate-interest assessment is kept.
+    pub lia: Option<String>,
+    /// How paths, arguments and syscall text that can reveal special
+    /// categories (Art. 9) are handled.
+    pub special_categories: Option<String>,
     /// Whose processes: cgroups, namespaces, pod labels, uid ranges.
-    pub selects: String,
+    pub selects: Text,
     /// The event kinds (and syscalls) captured, in words.
-    pub captures: String,
+    pub captures: Text,
     /// The event kinds captured.
     pub kinds: Vec<EventKind>,
-    /// How long each kind is kept, as the policy writes it.
-    pub retention: Vec<(String, String)>,
+    /// How long each captured kind is kept in scrim's archives, as the
+    /// policy writes it (a retention for a kind the tenant does not
+    /// capture keeps nothing, so it is not listed).
+    pub retention: Vec<(EventKind, String)>,
     /// Events a second and burst, enforced in the kernel.
     pub quota: Option<(u32, u32)>,
     pub recipients: Vec<Recipient>,
@@ -59,10 +74,26 @@ pub struct FieldUse {
 pub struct Recipient {
     /// "Parquet archive", "OTLP (gRPC)", ...
     pub kind: String,
-    /// A directory, a bucket URL, or a backend's address.
+    /// A directory (relative ones from the policy file's), a bucket URL,
+    /// or a backend's address.
     pub location: String,
     /// How it is protected in transit and at rest, as far as scrim knows.
     pub protection: String,
+    /// Who answers access and erasure requests over what it holds.
+    pub answered_by: Answerer,
+}
+
+/// Who can find and remove a data subject's records in a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answerer {
+    /// `scrim archive export` and `erase`: Parquet archives, on disk or
+    /// in object storage.
+    Scrim,
+    /// Nobody through scrim: `scrim archive` refuses JSON-lines archives
+    /// (they are for debugging), so they are searched and edited by hand.
+    ByHand,
+    /// The backend: scrim keeps no copy of a span once it is delivered.
+    Backend,
 }
 
 impl Processing {
@@ -73,9 +104,9 @@ impl Processing {
             .as_ref()
             .map_or("drop", |tenant| tenant.get_ref().as_str());
         let unknown_tenant = if unknown == "drop" {
-            "dropped".to_owned()
+            Text::from("dropped")
         } else {
-            format!("handled as tenant `{unknown}`")
+            Text::from("handled as tenant ").code(unknown)
         };
         let opted_out = policy
             .opt_outs
@@ -83,7 +114,12 @@ impl Processing {
             .flat_map(|opt_out| {
                 let opt_out = opt_out.get_ref();
                 let mut never = groups(&opt_out.cgroup_path, &opt_out.k8s_namespace);
-                never.extend(opt_out.uid.iter().map(|uid| format!("uid {uid}")));
+                never.extend(
+                    opt_out
+                        .uid
+                        .iter()
+                        .map(|uid| Text::from("uid ").code(uid.to_string())),
+                );
                 never
             })
             .collect();
@@ -131,14 +167,24 @@ impl TenantProcessing {
         TenantProcessing {
             name: tenant.name.get_ref().clone(),
             purpose: tenant.purpose.get_ref().clone(),
-            legal_basis: tenant.legal_basis.get_ref().clone(),
+            legal_basis: *tenant.legal_basis.get_ref(),
+            legal_basis_detail: text_of(&tenant.legal_basis_detail),
+            dpia: text_of(&tenant.dpia),
+            lia: text_of(&tenant.lia),
+            special_categories: text_of(&tenant.special_categories),
             selects: selection(tenant),
             captures: captures(&plan),
             kinds: plan.kinds.iter().copied().collect(),
             retention: tenant
                 .retention
                 .iter()
-                .map(|(kind, duration)| (kind.get_ref().clone(), duration.get_ref().clone()))
+                .filter_map(|(kind, duration)| {
+                    let kind = EventKind::ALL
+                        .into_iter()
+                        .find(|known| known.as_str() == kind.get_ref())
+                        .filter(|kind| plan.kinds.contains(kind))?;
+                    Some((kind, duration.get_ref().clone()))
+                })
                 .collect(),
             quota: plan.rate_limit,
             recipients: tenant
@@ -170,6 +216,16 @@ impl TenantProcessing {
         categories
     }
 
+    /// Who answers access and erasure requests over each of the
+    /// tenant's recipients, with their locations.
+    pub fn answered_by(&self, answerer: Answerer) -> Vec<&str> {
+        self.recipients
+            .iter()
+            .filter(|recipient| recipient.answered_by == answerer)
+            .map(|recipient| recipient.location.as_str())
+            .collect()
+    }
+
     /// Whether any field is pseudonymised, scrubbed, truncated, coarsened
     /// or generalised: what the measures section lists.
     pub fn transforms(&self, wanted: fn(&Action) -> bool) -> Vec<&'static str> {
@@ -185,9 +241,9 @@ impl Recipient {
     fn of(sink: &Sink) -> Self {
         match sink {
             Sink::Parquet { path } | Sink::Jsonl { path } => {
-                let format = match sink {
-                    Sink::Jsonl { .. } => "JSON-lines archive",
-                    _ => "Parquet archive",
+                let (format, answered_by) = match sink {
+                    Sink::Jsonl { .. } => ("JSON-lines archive", Answerer::ByHand),
+                    _ => ("Parquet archive", Answerer::Scrim),
                 };
                 let protection = if scrim_sinks::is_bucket_url(path) {
                     "object storage: access by the bucket's own policy; uploaded over \
@@ -200,6 +256,7 @@ impl Recipient {
                     kind: format.to_owned(),
                     location: path.clone(),
                     protection: protection.to_owned(),
+                    answered_by,
                 }
             }
             Sink::Otlp {
@@ -227,6 +284,7 @@ impl Recipient {
                     kind: format!("OTLP backend ({transport})"),
                     location: endpoint.clone(),
                     protection: format!("{encrypted}{tenant_headers}"),
+                    answered_by: Answerer::Backend,
                 }
             }
         }
@@ -234,68 +292,67 @@ impl Recipient {
 }
 
 /// What happens to a field, in words.
-pub fn describe(action: &Action) -> String {
+pub fn describe(action: &Action) -> Text {
     match action {
         Action::Keep => "kept as is".into(),
         Action::Drop => "dropped".into(),
         Action::Pseudonymize => "pseudonymised (keyed BLAKE3)".into(),
         Action::ScrubSecrets => "secrets and personal data scrubbed".into(),
         Action::Truncate { ipv4, ipv6 } => {
-            format!("truncated to /{ipv4} (IPv4) or /{ipv6} (IPv6)")
+            format!("truncated to /{ipv4} (IPv4) or /{ipv6} (IPv6)").into()
         }
-        Action::Coarsen(granularity) => format!("rounded down to {granularity}"),
-        Action::Generalize { depth, prefixes } => match (depth, prefixes.is_empty()) {
-            (Some(depth), true) => format!("first {depth} path components kept"),
-            (Some(depth), false) => format!(
-                "first {depth} path components kept; {} generalised",
-                prefixes.join(", ")
-            ),
-            (None, _) => format!("{} generalised", prefixes.join(", ")),
-        },
+        Action::Coarsen(granularity) => Text::from("rounded down to ").code(granularity),
+        Action::Generalize { depth, prefixes } => {
+            let kept = depth.map(|depth| Text::from(format!("first {depth} path components kept")));
+            let hidden = (!prefixes.is_empty())
+                .then(|| Text::codes(prefixes.iter().cloned()).plain(" generalised"));
+            Text::join(kept.into_iter().chain(hidden), "; ")
+        }
     }
 }
 
-fn selection(tenant: &Tenant) -> String {
+/// An optional free text of the policy, as written.
+fn text_of(value: &Option<Spanned<String>>) -> Option<String> {
+    value.as_ref().map(|value| value.get_ref().clone())
+}
+
+fn selection(tenant: &Tenant) -> Text {
     let selector = tenant.selector.get_ref();
     let mut parts = groups(&selector.cgroup_path, &selector.k8s_namespace);
     parts.extend(
         selector
             .k8s_pod_labels
             .iter()
-            .map(|(key, value)| format!("pods labelled {key}={value}")),
+            .map(|(key, value)| Text::from("pods labelled ").code(format!("{key}={value}"))),
     );
     if let Some(range) = &selector.uid_range {
         let [first, last] = range.get_ref();
-        parts.push(format!("uids {first}-{last}"));
+        parts.push(Text::from("uids ").code(format!("{first}-{last}")));
     }
-    parts.join(", ")
+    Text::join(parts, ", ")
 }
 
-/// "cgroup /a/**", "namespace web", ...
-fn groups(cgroup_paths: &[Spanned<String>], namespaces: &[Spanned<String>]) -> Vec<String> {
+/// "cgroup `/a/**`", "namespace `web`", ...
+fn groups(cgroup_paths: &[Spanned<String>], namespaces: &[Spanned<String>]) -> Vec<Text> {
     let cgroups = cgroup_paths
         .iter()
-        .map(|path| format!("cgroup {}", path.get_ref()));
+        .map(|path| Text::from("cgroup ").code(path.get_ref()));
     let namespaces = namespaces
         .iter()
-        .map(|ns| format!("namespace {}", ns.get_ref()));
+        .map(|ns| Text::from("namespace ").code(ns.get_ref()));
     cgroups.chain(namespaces).collect()
 }
 
-fn captures(plan: &CapturePlan) -> String {
-    plan.kinds
-        .iter()
-        .map(|kind| match kind {
-            EventKind::Syscall => {
-                let names: Vec<&str> = plan
-                    .syscalls
-                    .iter()
-                    .filter_map(|&number| scrim_event::syscall_name(number))
-                    .collect();
-                format!("syscalls ({})", names.join(", "))
-            }
-            other => format!("{} events", other.as_str()),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+fn captures(plan: &CapturePlan) -> Text {
+    let kinds = plan.kinds.iter().map(|kind| match kind {
+        EventKind::Syscall => {
+            let names = plan
+                .syscalls
+                .iter()
+                .filter_map(|&number| scrim_event::syscall_name(number));
+            Text::from("syscalls (").then(Text::codes(names)).plain(")")
+        }
+        other => Text::from(format!("{} events", other.as_str())),
+    });
+    Text::join(kinds, ", ")
 }

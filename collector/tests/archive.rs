@@ -56,7 +56,7 @@ fn acme_policy(archive: &Path, keys: &str, fields: &str) -> String {
 [[tenant]]
 name = "acme"
 purpose = "testing the archive's lifecycle"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/acme/**"] }}
 capture = ["process"]
 retention = {{ process = "30d" }}

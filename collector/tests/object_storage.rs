@@ -25,7 +25,7 @@ unknown_tenant = "drop"
 [[tenant]]
 name = "acme"
 purpose = "testing archives in object storage"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/scrim-test-s3-{me}-*"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}

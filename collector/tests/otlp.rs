@@ -17,7 +17,7 @@ fn tenant(name: &str, group: &str, endpoint: &str, protocol: &str) -> String {
 [[tenant]]
 name = "{name}"
 purpose = "testing OTLP export"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/scrim-test-{group}-{me}-*"] }}
 capture = ["process", "network"]
 retention = {{ process = "1d", network = "1d" }}

@@ -9,28 +9,69 @@ fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/examples")
 }
 
+/// Every shipped policy passes `scrim policy check` as it is, where no
+/// master key is: a Git checkout in CI.
 #[test]
-fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
-    let directory = directory_with_master_key();
-    let mut files = Vec::new();
-    for name in ["default.toml", "kubernetes.toml", "strict.toml"] {
-        let copy = directory.path().join(name);
-        fs::copy(examples().join(name), &copy).expect("copy example");
-        files.push(copy);
+fn checks_the_shipped_policies_in_place_with_no_key_anywhere() {
+    let policies = shipped_policies();
+    for policy in &policies {
+        let text = fs::read_to_string(policy).expect("read policy");
+        if let Some(key) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("master_key_file = \""))
+        {
+            let key = key.trim_end_matches('"');
+            let path = policy.parent().expect("directory").join(key);
+            assert!(!path.exists(), "{} exists", path.display());
+        }
     }
-    let good = Command::new(SCRIM)
+    let checked = Command::new(SCRIM)
         .args(["policy", "check"])
-        .args(&files)
+        .args(&policies)
         .output()
         .expect("run scrim policy check");
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.matches(": ok (").count(), policies.len(), "{stdout}");
+    // The built-in default names no legitimate-interest assessment: a
+    // warning, at its legal basis, that refuses nothing.
     assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
+        stderr.contains(&format!(
+            "{}:13:15: warning: tenant `default` relies on legitimate interests",
+            examples().join("default.toml").display()
+        )),
+        "{stderr}"
     );
 
+    // The key is checked where it must be: on the node, as `scrim run` does.
+    let with_keys = Command::new(SCRIM)
+        .args(["policy", "check", "--with-keys"])
+        .arg(examples().join("strict.toml"))
+        .output()
+        .expect("run scrim policy check --with-keys");
+    let stderr = String::from_utf8_lossy(&with_keys.stderr);
+    assert_eq!(with_keys.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:6:19: master key file {}",
+            examples().join("strict.toml").display(),
+            examples().join("master.key").display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rejects_a_broken_policy_with_its_location() {
+    let directory = tempfile::tempdir().expect("tempdir");
     let broken = directory.path().join("broken.toml");
-    let text = fs::read_to_string(&files[0]).expect("read example");
+    let text = fs::read_to_string(examples().join("default.toml")).expect("read example");
+    let line = text
+        .lines()
+        .position(|line| line.starts_with("retention = {"))
+        .expect("a retention line")
+        + 1;
     fs::write(&broken, text.replace("retention = {", "retension = {")).expect("write");
     let bad = Command::new(SCRIM)
         .args(["policy", "check"])
@@ -41,7 +82,7 @@ fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
     assert_eq!(bad.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "{}:16:1: unknown field `retension`",
+            "{}:{line}:1: unknown field `retension`",
             broken.display()
         )),
         "{stderr}"
@@ -49,11 +90,61 @@ fn checks_the_shipped_examples_and_rejects_a_broken_one_with_its_location() {
     assert!(stderr.contains("did you mean `retention`?"), "{stderr}");
 }
 
+/// The reviewer's fields are checked: the legal basis is one of the six
+/// of Art. 6(1), and a tenant that lets paths or arguments out must
+/// acknowledge Art. 9.
+#[test]
+fn a_made_up_legal_basis_and_a_missing_art_9_acknowledgement_are_refused() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let text = fs::read_to_string(examples().join("default.toml")).expect("read example");
+    let check = |name: &str, text: String| {
+        let path = directory.path().join(name);
+        fs::write(&path, text).expect("write");
+        let output = Command::new(SCRIM)
+            .args(["policy", "check"])
+            .arg(&path)
+            .output()
+            .expect("run scrim policy check");
+        assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
+        (path, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (path, stderr) = check(
+        "basis.toml",
+        text.replace(
+            "legal_basis = \"legitimate_interests\"",
+            "legal_basis = \"because we can\"",
+        ),
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}:13:15: unknown variant `because we can`, expected one of `consent`, \
+             `contract`, `legal_obligation`, `vital_interests`, `public_task`, \
+             `legitimate_interests`",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    let acknowledgement = text
+        .lines()
+        .find(|line| line.starts_with("special_categories = "))
+        .expect("the default acknowledges Art. 9");
+    let (path, stderr) = check(
+        "art9.toml",
+        text.replace(&format!("{acknowledgement}\n"), ""),
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}:11:8: tenant `default` lets `process.executable.path` out readable",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GDPR Art. 9"), "{stderr}");
+}
+
 #[test]
 fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
-    let directory = directory_with_master_key();
-    let policy = directory.path().join("kubernetes.toml");
-    fs::copy(examples().join("kubernetes.toml"), &policy).expect("copy example");
+    let policy = examples().join("kubernetes.toml");
     let output = Command::new(SCRIM)
         .args(["policy", "explain"])
         .arg(&policy)
@@ -67,15 +158,20 @@ fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
     let text = String::from_utf8_lossy(&output.stdout);
     for expected in [
         "Events no tenant selects: dropped.",
-        "Never captured, dropped in the kernel: namespace kube-system.",
+        "Never captured, dropped in the kernel: namespace `kube-system`.",
         "## Tenant `payments`",
-        "- Legal basis: legal obligation, GDPR Art. 6(1)(c) (PCI DSS 10)",
-        "- Keeps: network events for 30d, process events for 90d, syscall events for 30d",
+        "- Legal basis: compliance with a legal obligation, Art. 6(1)(c): PCI DSS requirement \
+         10: log and monitor all access to cardholder data",
+        "- DPIA: DPIA-2026-03 (an example reference, name your own assessment)",
+        "- Selects: namespace `payments`, namespace `payments-*`",
+        "- Captures: process events, network events, syscalls (`openat`, `connect`, `execve`, \
+         `setuid`, `ptrace`)",
+        "- Keeps: network events for `30d`, process events for `90d`, syscall events for `30d`",
         "| `network.peer.address` | quasi-identifier | truncated to /24 (IPv4) or /48 (IPv6) | yes (asked for) |",
         "| `process.real_user.id` | identifier | pseudonymised (keyed BLAKE3) | always |",
         "Never read in the kernel: `process.executable.name`, `scrim.syscall.fd`",
         "## Tenant `web`",
-        "| `time` | quasi-identifier | rounded down to 1m | always |",
+        "| `time` | quasi-identifier | rounded down to `1m` | always |",
         "Never read in the kernel: `process.executable.path`, `scrim.process.executable.path_truncated`, `process.command_args`",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
@@ -138,16 +234,15 @@ except jsonschema.ValidationError:
 }
 
 #[test]
-fn every_shipped_example_passes_its_cases() {
-    let directory = directory_with_master_key();
+fn every_shipped_example_passes_its_cases_with_no_key_anywhere() {
     for (file, cases) in [
         ("default.toml", "default"),
         ("kubernetes.toml", "kubernetes"),
         ("kubernetes.yaml", "kubernetes"),
         ("strict.toml", "strict"),
     ] {
-        let policy = directory.path().join(file);
-        fs::copy(examples().join(file), &policy).expect("copy example");
+        let policy = examples().join(file);
+        assert!(!examples().join("master.key").exists());
         let output = Command::new(SCRIM)
             .args(["policy", "test"])
             .arg(&policy)
@@ -224,7 +319,12 @@ fn environment_overrides_set_deployment_paths_and_are_checked() {
         "{}",
         String::from_utf8_lossy(&moved.stderr)
     );
-    let missing = check("SCRIM_POLICY_MASTER_KEY_FILE", "/nonexistent/master.key");
+    let missing = Command::new(SCRIM)
+        .args(["policy", "check", "--with-keys"])
+        .arg(&policy)
+        .env("SCRIM_POLICY_MASTER_KEY_FILE", "/nonexistent/master.key")
+        .output()
+        .expect("run scrim policy check");
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success());
     // The problem is reported at the setting the variable overrides.
@@ -328,11 +428,23 @@ fn the_processing_report_says_what_the_policy_does_and_leaves_the_controller_bla
         format!("- **Policy hash (BLAKE3):** `{hash}`"),
         "- **Name and contact details of the controller:** ⟨to be filled in by the controller⟩"
             .to_owned(),
-        "- **Never captured, for any tenant:** namespace kube-system".to_owned(),
+        "- **Never captured, for any tenant:** namespace `kube-system`".to_owned(),
         "## Processing activity: tenant `payments`".to_owned(),
         "- **Purpose (Art. 30(1)(b)):** fraud and intrusion detection for the payments platform"
             .to_owned(),
-        "- **Legal basis (Art. 6):** legal obligation, GDPR Art. 6(1)(c) (PCI DSS 10)".to_owned(),
+        "- **Legal basis (Art. 6(1)):** compliance with a legal obligation, Art. 6(1)(c): PCI \
+         DSS requirement 10: log and monitor all access to cardholder data"
+            .to_owned(),
+        "- **Data protection impact assessment (Art. 35):** DPIA-2026-03 (an example \
+         reference, name your own assessment)"
+            .to_owned(),
+        "- **Special categories of data (Art. 9):** command lines are scrubbed of secrets"
+            .to_owned(),
+        "- Access (Art. 15) and erasure (Art. 17) over `/var/lib/scrim/archive`: answered by \
+         scrim, with `scrim archive export --policy POLICY --tenant payments --subject \
+         uid=UID` and `scrim archive erase`"
+            .to_owned(),
+        "- Objection (Art. 21(1)) does not apply to this legal basis".to_owned(),
         "| secret-bearing (may hold credentials verbatim) | `process.command_args` |".to_owned(),
         "| identifier (names a user directly) | `process.real_user.id` |".to_owned(),
         "Pseudonymised with keyed BLAKE3 (a key of this tenant's, changing every 30d): \
@@ -348,12 +460,108 @@ fn the_processing_report_says_what_the_policy_does_and_leaves_the_controller_bla
         "| OTLP backend (HTTP/protobuf) | `https://otel-gateway.example.internal:4318` | \
          encrypted in transit (TLS) |"
             .to_owned(),
+        "- **Legitimate-interest assessment:** LIA-2026-08".to_owned(),
+        "- Objection (Art. 21(1)): data subjects may object to this processing.".to_owned(),
     ] {
         assert!(
             markdown.contains(&expected),
             "missing {expected:?} in:\n{markdown}"
         );
     }
+}
+
+/// A tenant whose records go to OTLP backends only: scrim holds nothing
+/// of them once delivered, so its section says the backend answers
+/// access and erasure, and enforces retention, and never points at
+/// `scrim archive`.
+#[test]
+fn an_otlp_only_tenants_rights_are_the_backends_to_answer() {
+    let markdown = report(&examples().join("kubernetes.toml"), "md");
+    let web = markdown
+        .split("## Processing activity: tenant `web`")
+        .nth(1)
+        .expect("the web tenant's section");
+    for expected in [
+        "- Access and erasure over what the OTLP backends \
+         `https://otel-gateway.example.internal:4318` received: answered by each backend's \
+         operator, not by scrim.",
+        "This tenant's records go to OTLP backends only: scrim keeps no archive of them, so \
+         these periods are the backends' to enforce.",
+        "once the collectors reload the policy, their events are dropped in the kernel",
+        "Opted out now: namespace `kube-system`.",
+    ] {
+        assert!(web.contains(expected), "missing {expected:?} in:\n{web}");
+    }
+    assert!(!web.contains("scrim archive export"), "{web}");
+    assert!(!web.contains("Enforced on scrim's archives"), "{web}");
+}
+
+/// Globs and other values from the policy are literal text: `/team/**`
+/// is no emphasis in HTML (the DOM Chromium builds holds it, in code)
+/// nor in Markdown.
+#[test]
+fn globs_and_values_are_rendered_literally_in_html_and_markdown() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let policy = directory.path().join("team.toml");
+    fs::write(
+        &policy,
+        r#"version = 1
+[[tenant]]
+name = "team"
+purpose = "watch *all* <b>team</b> jobs & [more](x)"
+legal_basis = "contract"
+match = { cgroup_path = ["/team/**", "/_x_/*"] }
+capture = ["process"]
+retention = { process = "1d" }
+sinks = [{ jsonl = { path = "/srv/a_b*c*" } }]
+[tenant.fields]
+"event.name" = "keep"
+"#,
+    )
+    .expect("write policy");
+    let markdown = report(&policy, "md");
+    for expected in [
+        "people (users and service accounts) whose processes run in: cgroup `/team/**`, \
+         cgroup `/_x_/*`",
+        "- **Purpose (Art. 30(1)(b)):** watch \\*all\\* \\<b\\>team\\</b\\> jobs \\& \\[more\\](x)",
+        "| JSON-lines archive | `/srv/a_b*c*` |",
+    ] {
+        assert!(
+            markdown.contains(expected),
+            "missing {expected:?} in:\n{markdown}"
+        );
+    }
+    let html = report(&policy, "html");
+    assert!(!html.contains("<strong></strong>"), "{html}");
+    assert!(html.contains("cgroup <code>/team/**</code>"), "{html}");
+    let test = "globs_and_values_are_rendered_literally_in_html_and_markdown";
+    if !scrim_testkit::archive::program_or_skip(test, "chromium") {
+        return;
+    }
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-reports");
+    fs::create_dir_all(&screenshots).expect("screenshot directory");
+    let page = screenshots.join("literal-globs.html");
+    fs::write(&page, &html).expect("page");
+    let screenshot = screenshots.join("literal-globs.png");
+    let _ = fs::remove_file(&screenshot);
+    let (rendered, log) =
+        headless_chromium(&page, &[format!("--screenshot={}", screenshot.display())]);
+    assert!(rendered, "{log}");
+    let png = fs::read(&screenshot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (dumped, dom) = headless_chromium(&page, &["--dump-dom".to_owned()]);
+    assert!(dumped, "{dom}");
+    // The DOM as Chromium parsed it: the glob in code, no empty emphasis,
+    // the purpose's markup as text.
+    assert!(dom.contains("cgroup <code>/team/**</code>"), "{dom}");
+    assert!(dom.contains("cgroup <code>/_x_/*</code>"), "{dom}");
+    assert!(!dom.contains("<strong></strong>"), "{dom}");
+    assert!(!dom.contains("<b>"), "{dom}");
+    assert!(
+        dom.contains("watch *all* &lt;b&gt;team&lt;/b&gt; jobs &amp; [more](x)"),
+        "{dom}"
+    );
+    assert!(dom.contains("<code>/srv/a_b*c*</code>"), "{dom}");
 }
 
 #[test]

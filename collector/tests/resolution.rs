@@ -43,7 +43,7 @@ fn tenant(name: &str, selector: &str, sink: &Path) -> String {
 [[tenant]]
 name = "{name}"
 purpose = "testing resolution"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ {selector} }}
 capture = ["process"]
 retention = {{ process = "1d" }}

@@ -10,8 +10,8 @@ use std::{
 };
 
 use common::{
-    SCRIM, entry_names, policy_file, start_capturing, start_with_policy, start_with_policy_and,
-    summary_numbers, two_sinks,
+    SCRIM, entry_names, policy_file, start_capturing, start_capturing_with_env,
+    start_with_policy, start_with_policy_and, summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{
@@ -184,7 +184,8 @@ rotation = "30d"
 [[tenant]]
 name = "e2e"
 purpose = "testing scrim"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["{cgroup_glob}"] }}
 capture = [{capture}]
 retention = {{ process = "1d", network = "1d", syscall = "1d" }}
@@ -481,7 +482,8 @@ fn tenants_are_isolated_and_an_opted_out_cgroup_never_leaves_the_kernel() {
             r#"[[tenant]]
 name = "{name}"
 purpose = "testing isolation"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/scrim-test-iso-{name}-{me}-*"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}
@@ -635,7 +637,8 @@ fn a_tenant_flooding_at_ten_times_its_quota_costs_the_others_nothing() {
             r#"[[tenant]]
 name = "{name}"
 purpose = "testing quotas"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/scrim-test-quota-{name}-{me}-*"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}
@@ -800,4 +803,83 @@ fn after_a_kill_9_mid_write_every_visible_file_reads_and_the_next_start_cleans_u
             .expect("list")
             .is_empty()
     );
+}
+
+/// The record of processing states what runs: made with the same
+/// `SCRIM_POLICY_*` overrides as a collector, its hash is the one the
+/// collector stamps on every row, and its recipient is the overridden
+/// archive, where the rows are. Without the override, the policy's
+/// relative archive path is relative to the policy file.
+#[test]
+fn the_record_of_processing_states_the_hash_a_run_with_overrides_stamps() {
+    let test = "the_record_of_processing_states_the_hash_a_run_with_overrides_stamps";
+    let policy = policy_file(&test_tenant_policy(
+        &format!("/scrim-test-e2e-report-{}-*", std::process::id()),
+        r#""process""#,
+        r#""time" = "keep"
+"event.name" = "keep"
+"process.pid" = "keep""#,
+    ));
+    let policy_path = policy.path().join("policy.toml");
+    let sinks = tempfile::tempdir().expect("tempdir");
+    let archive = sinks.path().join("overridden");
+    let variable = "SCRIM_POLICY_SINKS__E2E__PARQUET";
+    let report = |env: Option<&Path>| {
+        let mut command = Command::new(SCRIM);
+        command
+            .args(["policy", "report", "--format", "md"])
+            .arg(&policy_path);
+        if let Some(value) = env {
+            command.env(variable, value);
+        }
+        let output = command.output().expect("run scrim policy report");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    // As written, `path = "unused"` is relative to the policy file.
+    let as_written = report(None);
+    let relative = policy.path().join("unused");
+    assert!(
+        as_written.contains(&format!("| Parquet archive | `{}` |", relative.display())),
+        "{as_written}"
+    );
+    let record = report(Some(&archive));
+    let stated = |record: &str| {
+        record
+            .lines()
+            .find_map(|line| line.strip_prefix("- **Policy hash (BLAKE3):** `"))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no hash in:\n{record}"))
+    };
+    let hash = stated(&record);
+    assert_ne!(hash, stated(&as_written), "the hash covers the overrides");
+    assert!(
+        record.contains(&format!("| Parquet archive | `{}` |", archive.display())),
+        "{record}"
+    );
+
+    let Some(collector) = start_capturing_with_env(
+        test,
+        None,
+        &["--policy", policy_path.to_str().expect("utf-8 path")],
+        &[(variable, archive.as_os_str())],
+    ) else {
+        return;
+    };
+    let tenant = TestCgroup::create("e2e-report").expect("create a cgroup");
+    thread::sleep(Duration::from_millis(200));
+    let (pid, code) = tenant.run(&["/bin/true"]).expect("run the workload");
+    assert_eq!(code, Some(0));
+    thread::sleep(Duration::from_millis(300));
+    let (status, summary) = collector.stop();
+    assert!(status.success(), "{summary}");
+    let rows = parquet_rows(&archive).expect("read the overridden archive");
+    assert!(!rows_of(&rows, pid, "process.exec").is_empty(), "{rows:#?}");
+    assert!(
+        rows.iter().all(|row| row["scrim.policy.hash"] == hash),
+        "the report says {hash}; the rows carry {:?}",
+        rows.first().map(|row| &row["scrim.policy.hash"])
+    );
+    assert!(!relative.exists(), "nothing went to the policy's own path");
 }

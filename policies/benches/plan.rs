@@ -46,7 +46,7 @@ rotation = "30d"
 [[tenant]]
 name = "bench"
 purpose = "benchmark"
-legal_basis = "benchmark"
+legal_basis = "legitimate_interests"
 match = { cgroup_path = ["/**"] }
 capture = ["network"]
 retention = { network = "1d" }

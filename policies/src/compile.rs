@@ -41,12 +41,19 @@ pub struct CompiledPolicy {
     master_key: Option<Arc<MasterKey>>,
     rotation: Duration,
     scrubber: Arc<Scrubber>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl CompiledPolicy {
-    /// The BLAKE3 hash of the policy file's bytes, in hex.
+    /// The BLAKE3 hash of the policy file's bytes (and of its overrides,
+    /// if any), in hex: every record's `scrim.policy.hash`.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// What the checks advise without refusing the policy.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
     }
 
     pub fn tenants(&self) -> &[TenantPolicy] {
@@ -88,14 +95,16 @@ impl CompiledPolicy {
 }
 
 /// Builds the runnable policy from a checked one (`source` is the TOML its
-/// spans point into, `hash` what records will carry); `base` is the
-/// directory relative paths start from. Fails with diagnostics for what only running
-/// it shows (a key file owned by someone else).
+/// spans point into, `hash` what records will carry), its paths resolved.
+/// Pseudonyms are made with `test_key` if given, else with the master key
+/// file, whose reading fails with diagnostics for what only reading it
+/// shows (a key file owned by someone else).
 pub(crate) fn compile(
     policy: &PolicyFile,
     source: &str,
     hash: &str,
-    base: &Path,
+    test_key: Option<[u8; 32]>,
+    warnings: Vec<Diagnostic>,
 ) -> Result<CompiledPolicy, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut error = |span: Range<usize>, message: String| {
@@ -103,7 +112,11 @@ pub(crate) fn compile(
     };
     let (master_key, rotation) = match &policy.keys {
         Some(keys) => {
-            let master = match MasterKey::load(&base.join(keys.master_key_file.get_ref())) {
+            let loaded = match test_key {
+                Some(bytes) => MasterKey::from_bytes(bytes.to_vec()),
+                None => MasterKey::load(Path::new(keys.master_key_file.get_ref())),
+            };
+            let master = match loaded {
                 Ok(master) => Some(Arc::new(master)),
                 Err(problem) => {
                     error(keys.master_key_file.span(), problem.to_string());
@@ -149,6 +162,7 @@ pub(crate) fn compile(
         master_key,
         rotation,
         scrubber: shared_scrubber(),
+        warnings,
     })
 }
 

@@ -1,15 +1,21 @@
 //! scrim's policy files: what each tenant's events may carry, why, how long
 //! they are kept and where they go.
 //!
-//! [`load`] reads a policy (TOML, or YAML for `.yaml` and `.yml` files) and
-//! checks it in full, returning the policy or every problem found, each with
-//! its file, line and column. [`compile`] goes on to what runs: keys loaded,
-//! every tenant's plans built, the file hashed.
+//! [`PolicyText`] reads a policy (TOML, or YAML for `.yaml` and `.yml`
+//! files); [`PolicyText::effective`] checks it in full, returning the policy
+//! as it would run or every problem found, each with its file, line and
+//! column, and [`PolicyText::compile`] goes on to what runs: keys loaded (or
+//! a test key), every tenant's plans built, the file hashed.
+//!
+//! Every relative path in a policy (its master key file, its archive
+//! directories, and the overrides of them) is relative to the policy
+//! file's directory, wherever scrim is started.
 pub mod cases;
 mod compile;
 mod diagnostic;
 pub mod model;
 mod overrides;
+mod paths;
 mod placement;
 mod plan;
 mod record_plan;
@@ -21,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use compile::{CompiledPolicy, TenantPolicy};
 pub use diagnostic::{Diagnostic, PolicyError};
-pub use model::PolicyFile;
+pub use model::{LegalBasis, PolicyFile};
 pub use overrides::{ENV_PREFIX, Overrides, OverridesError, SinkOverrides};
 pub use placement::{Placed, Placement, PodFacts, Rule, UidRule, Workload};
 pub use plan::CapturePlan;
@@ -97,11 +103,6 @@ impl PolicyText {
         })
     }
 
-    /// The file's text, exactly as read.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Refuses a file that anyone but root or scrim's user could change:
     /// its owner and mode as read, and every directory on the way to it.
     /// `scrim run` takes no other policy, since a policy decides whose
@@ -112,79 +113,110 @@ impl PolicyText {
     }
 
     /// Checks and compiles the policy into what runs, with the
-    /// `SCRIM_POLICY_*` environment overrides applied.
-    pub fn compile(&self) -> Result<CompiledPolicy, PolicyError> {
-        let in_file = |diagnostics| PolicyError {
-            path: self.path.clone(),
-            diagnostics,
-        };
-        let overrides = Overrides::from_env().map_err(|error| {
-            in_file(vec![Diagnostic {
-                line: 1,
-                column: 1,
-                message: error.to_string(),
-            }])
-        })?;
+    /// `SCRIM_POLICY_*` environment overrides applied; `keys` says whether
+    /// the master key file is read.
+    pub fn compile(&self, keys: KeyUse) -> Result<CompiledPolicy, PolicyError> {
         compile_text(
             &self.source,
             Syntax::of(&self.path),
             base_of(&self.path),
-            &overrides,
+            &self.overrides()?,
+            keys,
         )
-        .map_err(in_file)
+        .map_err(|diagnostics| self.error(diagnostics))
     }
 
-    /// Parses and validates the policy; with `key_base`, its master key
-    /// file is checked too, relative to that directory.
-    fn load(&self, key_base: Option<&Path>) -> Result<PolicyFile, PolicyError> {
-        let in_file = |diagnostics| PolicyError {
+    /// The policy as [`PolicyText::compile`] would run it (the same
+    /// overrides, paths and checks, and so the same hash), for readers of
+    /// a policy (its explanation, its record of processing) who need not
+    /// hold its master key: the key file is never touched.
+    pub fn effective(&self) -> Result<EffectivePolicy, PolicyError> {
+        let overrides = self.overrides()?;
+        let prepared = prepare(
+            &self.source,
+            Syntax::of(&self.path),
+            base_of(&self.path),
+            &overrides,
+            KeyUse::Test,
+        )
+        .map_err(|diagnostics| self.error(diagnostics))?;
+        Ok(EffectivePolicy {
+            policy: prepared.policy,
+            hash: prepared.hash,
+            overridden: !overrides.is_empty(),
+        })
+    }
+
+    /// This process's `SCRIM_POLICY_*` variables: read here alone, so that
+    /// what runs and what is reported are one reading of them.
+    fn overrides(&self) -> Result<Overrides, PolicyError> {
+        Overrides::from_env().map_err(|error| {
+            self.error(vec![Diagnostic {
+                line: 1,
+                column: 1,
+                message: error.to_string(),
+            }])
+        })
+    }
+
+    fn error(&self, diagnostics: Vec<Diagnostic>) -> PolicyError {
+        PolicyError {
             path: self.path.clone(),
             diagnostics,
-        };
-        let source = &self.source;
-        let toml = as_toml(source, Syntax::of(&self.path))
-            .map_err(|diagnostic| in_file(vec![diagnostic]))?;
-        let text = toml.text(source);
-        let policy =
-            parse_unchecked(text).map_err(|diagnostics| in_file(toml.locate(diagnostics)))?;
-        let diagnostics = validate::validate(&policy, text, key_base);
-        if diagnostics.is_empty() {
-            Ok(policy)
-        } else {
-            Err(in_file(toml.locate(diagnostics)))
         }
     }
-
-    /// [`crate::load`] for readers of a policy (its explanation, its
-    /// report) who need not hold its master key: every check but reading
-    /// the key file.
-    pub fn load_without_key(&self) -> Result<PolicyFile, PolicyError> {
-        self.load(None)
-    }
 }
 
-/// Reads, parses and validates the policy at `path`. Relative paths inside
-/// it (the master key file) are relative to its directory.
-pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
-    PolicyText::read(path)?.load(Some(base_of(path)))
+/// What is done with a policy's master key file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Read it, as `scrim run` must: it has to exist, be private to
+    /// scrim's user and hold at least 32 bytes.
+    Read,
+    /// Never touch it, and pseudonymise with a public test key instead:
+    /// `scrim policy check` and `scrim policy test` run where the real key
+    /// must never be (a Git CI job), and a case expects `"<pseudonym>"`,
+    /// never a particular one.
+    Test,
 }
 
-/// [`load`] for readers of a policy (its explanation, its report) who
-/// need not hold its master key: every check but reading the key file.
-pub fn load_without_key(path: &Path) -> Result<PolicyFile, PolicyError> {
-    PolicyText::read(path)?.load_without_key()
+/// The key `KeyUse::Test` pseudonymises with: derived from a public
+/// string, so it is no secret, and never the key of a real collector.
+fn test_master_key() -> [u8; 32] {
+    blake3::derive_key("scrim policy test key v1; public, for checks only", b"")
+}
+
+/// A policy as it would run, not compiled: what explaining and reporting
+/// it read.
+#[derive(Debug)]
+pub struct EffectivePolicy {
+    /// The file with its overrides applied and its relative paths made
+    /// relative to its directory.
+    pub policy: PolicyFile,
+    /// What [`CompiledPolicy::hash`] would be: every row's
+    /// `scrim.policy.hash`.
+    pub hash: String,
+    /// Whether `SCRIM_POLICY_*` overrides were applied.
+    pub overridden: bool,
 }
 
 /// Reads, checks and compiles the policy at `path` into what runs, with
-/// the `SCRIM_POLICY_*` environment overrides applied.
+/// the `SCRIM_POLICY_*` environment overrides applied and its master key
+/// read.
 pub fn compile(path: &Path) -> Result<CompiledPolicy, PolicyError> {
-    PolicyText::read(path)?.compile()
+    PolicyText::read(path)?.compile(KeyUse::Read)
 }
 
 /// [`compile`] for TOML text without overrides, with relative paths
 /// starting at `base`.
 pub fn compile_source(source: &str, base: &Path) -> Result<CompiledPolicy, Vec<Diagnostic>> {
-    compile_text(source, Syntax::Toml, base, &Overrides::default())
+    compile_text(
+        source,
+        Syntax::Toml,
+        base,
+        &Overrides::default(),
+        KeyUse::Read,
+    )
 }
 
 /// [`compile`] for policy text. The hash is the BLAKE3 of `source` (what
@@ -195,17 +227,52 @@ pub fn compile_text(
     syntax: Syntax,
     base: &Path,
     overrides: &Overrides,
+    keys: KeyUse,
 ) -> Result<CompiledPolicy, Vec<Diagnostic>> {
+    let prepared = prepare(source, syntax, base, overrides, keys)?;
+    let text = prepared.toml.text(source);
+    let key = match keys {
+        KeyUse::Read => None,
+        KeyUse::Test => Some(test_master_key()),
+    };
+    compile::compile(
+        &prepared.policy,
+        text,
+        &prepared.hash,
+        key,
+        prepared.warnings,
+    )
+    .map_err(|diagnostics| prepared.toml.locate(diagnostics))
+}
+
+/// A policy parsed, with its overrides applied, its paths resolved and
+/// checked, and hashed: the one reading that running, checking, testing,
+/// explaining and reporting a policy share.
+struct Prepared {
+    toml: TomlText,
+    policy: PolicyFile,
+    hash: String,
+    warnings: Vec<Diagnostic>,
+}
+
+fn prepare(
+    source: &str,
+    syntax: Syntax,
+    base: &Path,
+    overrides: &Overrides,
+    keys: KeyUse,
+) -> Result<Prepared, Vec<Diagnostic>> {
     let toml = as_toml(source, syntax).map_err(|diagnostic| vec![diagnostic])?;
     let text = toml.text(source);
     let mut policy = parse_unchecked(text).map_err(|diagnostics| toml.locate(diagnostics))?;
-    let problems = overrides.apply(&mut policy);
+    let mut problems = overrides.apply(&mut policy);
+    problems.extend(paths::resolve(&mut policy, base));
     if !problems.is_empty() {
         return Err(problems);
     }
-    let diagnostics = validate::validate(&policy, text, Some(base));
-    if !diagnostics.is_empty() {
-        return Err(toml.locate(diagnostics));
+    let checked = validate::validate(&policy, text, keys == KeyUse::Read);
+    if !checked.errors.is_empty() {
+        return Err(toml.locate(checked.errors));
     }
     let mut hasher = blake3::Hasher::new();
     hasher.update(source.as_bytes());
@@ -213,9 +280,14 @@ pub fn compile_text(
         hasher.update(b"\n# overrides\n");
         hasher.update(overrides.canonical().as_bytes());
     }
-    let hash = hasher.finalize();
-    compile::compile(&policy, text, hash.to_hex().as_str(), base)
-        .map_err(|diagnostics| toml.locate(diagnostics))
+    let hash = hasher.finalize().to_hex().to_string();
+    let warnings = toml.locate(checked.warnings);
+    Ok(Prepared {
+        toml,
+        policy,
+        hash,
+        warnings,
+    })
 }
 
 /// A policy's TOML: the source itself, or the TOML a YAML source became.
@@ -269,15 +341,17 @@ pub fn default_policy() -> Result<CompiledPolicy, PolicyError> {
     })
 }
 
-/// Parses and validates TOML policy text.
+/// Parses and checks TOML policy text (its key file included), with
+/// relative paths starting at `base`.
 pub fn parse(source: &str, base: &Path) -> Result<PolicyFile, Vec<Diagnostic>> {
-    let policy = parse_unchecked(source)?;
-    let diagnostics = validate::validate(&policy, source, Some(base));
-    if diagnostics.is_empty() {
-        Ok(policy)
-    } else {
-        Err(diagnostics)
-    }
+    prepare(
+        source,
+        Syntax::Toml,
+        base,
+        &Overrides::default(),
+        KeyUse::Read,
+    )
+    .map(|prepared| prepared.policy)
 }
 
 /// Parses TOML policy text, with no checks beyond its shape.

@@ -10,7 +10,11 @@
 //! [[tenant]]
 //! name = "acme"
 //! purpose = "security monitoring"
-//! legal_basis = "legitimate interest, GDPR Art. 6(1)(f)"
+//! legal_basis = "legitimate_interests"
+//! legal_basis_detail = "detecting intrusions into our own systems (Recital 49)"
+//! lia = "LIA-2026-07"
+//! dpia = "DPIA-2026-03"
+//! special_categories = "paths can name health or union files; read by the SOC only"
 //! match = { cgroup_path = ["/acme/**"] }
 //! capture = ["process", "syscall:openat,connect"]
 //! retention = { process = "30d", syscall = "7d" }
@@ -77,8 +81,23 @@ pub struct Tenant {
     pub name: Spanned<String>,
     /// Why the data is processed (GDPR Art. 5(1)(b)).
     pub purpose: Spanned<String>,
-    /// On what ground (GDPR Art. 6).
-    pub legal_basis: Spanned<String>,
+    /// On which of the six grounds of GDPR Art. 6(1): a closed list, so a
+    /// typo or a made-up ground is an error rather than a record that
+    /// looks lawful.
+    pub legal_basis: Spanned<LegalBasis>,
+    /// The ground in words: the law, the contract, the interest weighed.
+    pub legal_basis_detail: Option<Spanned<String>>,
+    /// Where the data protection impact assessment (Art. 35) of this
+    /// processing is kept: a reference a reviewer can look up.
+    pub dpia: Option<Spanned<String>>,
+    /// Where the legitimate-interest assessment (the balancing test of
+    /// Art. 6(1)(f)) is kept.
+    pub lia: Option<Spanned<String>>,
+    /// The Art. 9 acknowledgement: paths, arguments and syscall text can
+    /// reveal special categories of data (health, religion, sex life,
+    /// union membership...); a tenant that lets them out says here how
+    /// that is handled. `scrim policy check` demands it then.
+    pub special_categories: Option<Spanned<String>>,
     #[serde(rename = "match")]
     pub selector: Spanned<Selector>,
     /// Event kinds: `"process"`, `"network"`, `"syscall:NAME,NAME"`.
@@ -96,6 +115,63 @@ pub struct Tenant {
     /// The group (a numeric gid) that may read this tenant's archive
     /// directories; nobody else but scrim can.
     pub archive_group: Option<u32>,
+}
+
+/// The six lawful bases of GDPR Art. 6(1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    Consent,
+    Contract,
+    LegalObligation,
+    VitalInterests,
+    PublicTask,
+    LegitimateInterests,
+}
+
+impl LegalBasis {
+    pub const ALL: [LegalBasis; 6] = [
+        LegalBasis::Consent,
+        LegalBasis::Contract,
+        LegalBasis::LegalObligation,
+        LegalBasis::VitalInterests,
+        LegalBasis::PublicTask,
+        LegalBasis::LegitimateInterests,
+    ];
+
+    /// How the policy writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+            LegalBasis::LegalObligation => "legal_obligation",
+            LegalBasis::VitalInterests => "vital_interests",
+            LegalBasis::PublicTask => "public_task",
+            LegalBasis::LegitimateInterests => "legitimate_interests",
+        }
+    }
+
+    /// The ground as GDPR Art. 6(1) states it, with its point.
+    pub fn article(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent of the data subject, Art. 6(1)(a)",
+            LegalBasis::Contract => "performance of a contract, Art. 6(1)(b)",
+            LegalBasis::LegalObligation => "compliance with a legal obligation, Art. 6(1)(c)",
+            LegalBasis::VitalInterests => "vital interests, Art. 6(1)(d)",
+            LegalBasis::PublicTask => "a task in the public interest, Art. 6(1)(e)",
+            LegalBasis::LegitimateInterests => "legitimate interests, Art. 6(1)(f)",
+        }
+    }
+
+    /// Whether data subjects have the right to object (Art. 21(1) covers
+    /// points (e) and (f) only); under consent they withdraw it instead
+    /// (Art. 7(3)).
+    pub fn can_be_objected_to(self) -> bool {
+        matches!(
+            self,
+            LegalBasis::PublicTask | LegalBasis::LegitimateInterests
+        )
+    }
 }
 
 /// A tenant's event budget: a token bucket.

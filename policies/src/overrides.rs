@@ -189,7 +189,7 @@ rotation = "30d"
 [[tenant]]
 name = "team-a"
 purpose = "p"
-legal_basis = "b"
+legal_basis = "contract"
 match = { cgroup_path = ["/a/**"] }
 capture = ["process"]
 retention = { process = "1d" }

@@ -5,10 +5,13 @@
 use scrim_event::{EventKind, field};
 use serde_json::{Value, json};
 
+use crate::model::LegalBasis;
+
 /// The schema of version-1 policies.
 pub fn json_schema() -> Value {
     let field_names: Vec<&str> = field::ALL.iter().map(|field| field.name).collect();
     let kinds: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+    let bases: Vec<&str> = LegalBasis::ALL.iter().map(|basis| basis.as_str()).collect();
     let strings = json!({ "type": "array", "items": { "type": "string" } });
     let duration = json!({
         "type": "string",
@@ -110,7 +113,14 @@ pub fn json_schema() -> Value {
                     "properties": {
                         "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$" },
                         "purpose": { "type": "string", "minLength": 1 },
-                        "legal_basis": { "type": "string", "minLength": 1 },
+                        "legal_basis": {
+                            "description": "The ground of GDPR Art. 6(1): consent (a), contract (b), legal_obligation (c), vital_interests (d), public_task (e) or legitimate_interests (f).",
+                            "enum": bases
+                        },
+                        "legal_basis_detail": { "description": "The ground in words: the law, the contract, the interest weighed.", "type": "string", "minLength": 1 },
+                        "dpia": { "description": "Where the data protection impact assessment (Art. 35) is kept.", "type": "string", "minLength": 1 },
+                        "lia": { "description": "Where the legitimate-interest assessment is kept.", "type": "string", "minLength": 1 },
+                        "special_categories": { "description": "Art. 9 acknowledgement: how paths, arguments and syscall text that can reveal special categories of data are handled; required when they leave readable.", "type": "string", "minLength": 1 },
                         "match": criteria(json!({
                             "k8s_pod_labels": { "type": "object", "additionalProperties": { "type": "string" } },
                             "uid_range": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "minItems": 2, "maxItems": 2 }

@@ -14,14 +14,14 @@ use std::{
 
 use scrim_event::{
     EventKind,
-    field::{self, Field, FieldType},
+    field::{self, DataCategory, Field, FieldType},
     syscall_number,
 };
 use toml::Spanned;
 
 use crate::{
     diagnostic::{Diagnostic, with_suggestion},
-    model::{Action, PolicyFile, Quota, Sink, Tenant, VERSION},
+    model::{Action, LegalBasis, PolicyFile, Quota, Sink, Tenant, VERSION},
 };
 
 /// Bytes a master key needs at least.
@@ -44,6 +44,7 @@ const MAX_TENANTS: usize = scrim_abi::TENANT_SLOTS as usize - 1;
 struct Checker<'a> {
     source: &'a str,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
@@ -51,19 +52,27 @@ impl Checker<'_> {
         self.diagnostics
             .push(Diagnostic::at(self.source, span, message));
     }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.warnings
+            .push(Diagnostic::at(self.source, span, message));
+    }
 }
 
-/// `key_base`: where a relative master key file is looked for; `None`
-/// checks everything but the key file itself (for readers of a policy
-/// who do not hold its key).
-pub(crate) fn validate(
-    policy: &PolicyFile,
-    source: &str,
-    key_base: Option<&Path>,
-) -> Vec<Diagnostic> {
+/// What the checks found: errors refuse the policy, warnings do not.
+pub(crate) struct Checked {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `read_key_file`: whether the master key file is looked at too (its
+/// path already resolved); without it everything else is checked, for
+/// checks that run where the key must never be.
+pub(crate) fn validate(policy: &PolicyFile, source: &str, read_key_file: bool) -> Checked {
     let mut checker = Checker {
         source,
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
     if *policy.version.get_ref() != VERSION {
         checker.error(
@@ -78,8 +87,8 @@ pub(crate) fn validate(
     check_unknown_tenant(&mut checker, policy);
     if let Some(keys) = &policy.keys {
         check_duration(&mut checker, &keys.rotation, "key rotation");
-        if let Some(base) = key_base {
-            check_key_file(&mut checker, &keys.master_key_file, base);
+        if read_key_file {
+            check_key_file(&mut checker, &keys.master_key_file);
         }
     }
     for opt_out in &policy.opt_outs {
@@ -114,7 +123,11 @@ pub(crate) fn validate(
         check_tenant(&mut checker, tenant);
     }
     checker.diagnostics.sort_by_key(|d| (d.line, d.column));
-    checker.diagnostics
+    checker.warnings.sort_by_key(|d| (d.line, d.column));
+    Checked {
+        errors: checker.diagnostics,
+        warnings: checker.warnings,
+    }
 }
 
 fn check_tenant_names(checker: &mut Checker, policy: &PolicyFile) {
@@ -202,8 +215,8 @@ fn check_duration(checker: &mut Checker, value: &Spanned<String>, what: &str) ->
     }
 }
 
-fn check_key_file(checker: &mut Checker, file: &Spanned<String>, base: &Path) {
-    let path = base.join(file.get_ref());
+fn check_key_file(checker: &mut Checker, file: &Spanned<String>) {
+    let path = Path::new(file.get_ref());
     let problem = match std::fs::metadata(&path) {
         Err(error) => Some(format!(
             "master key file {} cannot be read: {error}",
@@ -322,14 +335,21 @@ fn check_uid_rules(checker: &mut Checker, policy: &PolicyFile) {
 
 fn check_tenant(checker: &mut Checker, tenant: &Tenant) {
     let name = tenant.name.get_ref();
-    for (value, what) in [
-        (&tenant.purpose, "purpose"),
-        (&tenant.legal_basis, "legal_basis"),
-    ] {
+    let optional = [
+        (&tenant.legal_basis_detail, "legal_basis_detail"),
+        (&tenant.dpia, "dpia"),
+        (&tenant.lia, "lia"),
+        (&tenant.special_categories, "special_categories"),
+    ];
+    let given = optional
+        .into_iter()
+        .filter_map(|(value, what)| Some((value.as_ref()?, what)));
+    for (value, what) in [(&tenant.purpose, "purpose")].into_iter().chain(given) {
         if value.get_ref().trim().is_empty() {
             checker.error(value.span(), format!("tenant `{name}` has an empty {what}"));
         }
     }
+    check_accountability(checker, tenant);
     let selector = tenant.selector.get_ref();
     check_cgroup_globs(checker, &selector.cgroup_path);
     if selector.cgroup_path.is_empty()
@@ -371,6 +391,50 @@ fn check_tenant(checker: &mut Checker, tenant: &Tenant) {
         }
     }
     check_sinks(checker, tenant);
+}
+
+/// What a reviewer needs on record: the balancing test behind a
+/// legitimate interest, and an Art. 9 acknowledgement wherever paths,
+/// arguments or syscall text leave readable.
+fn check_accountability(checker: &mut Checker, tenant: &Tenant) {
+    let name = tenant.name.get_ref();
+    if *tenant.legal_basis.get_ref() == LegalBasis::LegitimateInterests && tenant.lia.is_none() {
+        checker.warn(
+            tenant.legal_basis.span(),
+            format!(
+                "tenant `{name}` relies on legitimate interests but names no assessment: add \
+                 lia = \"<where the legitimate-interest assessment is kept>\""
+            ),
+        );
+    }
+    if tenant.special_categories.is_some() {
+        return;
+    }
+    let revealing: Vec<&str> = tenant
+        .fields
+        .iter()
+        .filter(|(_, action)| !matches!(action.get_ref(), Action::Drop | Action::Pseudonymize))
+        .filter_map(|(field_name, _)| field::named(field_name.get_ref()))
+        .filter(|field| {
+            matches!(
+                field.category,
+                DataCategory::Content | DataCategory::SecretBearing
+            )
+        })
+        .map(|field| field.name)
+        .collect();
+    if !revealing.is_empty() {
+        checker.error(
+            tenant.name.span(),
+            format!(
+                "tenant `{name}` lets `{}` out readable: paths, arguments and syscall text can \
+                 reveal special categories of personal data (GDPR Art. 9: health, religion, \
+                 sex life, trade union membership...); say how that is handled in \
+                 special_categories = \"...\" (or drop or pseudonymize them)",
+                revealing.join("`, `")
+            ),
+        );
+    }
 }
 
 /// The event kinds a tenant captures, checking each `capture` entry.

@@ -274,7 +274,7 @@ defaults:
 tenant:
   - name: acme
     purpose: security monitoring
-    legal_basis: "legitimate interest"
+    legal_basis: legitimate_interests
     match:
       cgroup_path: ["/acme/**"]
     capture: [process, "syscall:openat"]

@@ -25,7 +25,8 @@ rotation = "30d"
 [[tenant]]
 name = "acme"
 purpose = "testing"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/acme/**"] }}
 capture = ["process", "network", "syscall:openat"]
 retention = {{ process = "1d", network = "1d", syscall = "1d" }}
@@ -166,7 +167,8 @@ fn kinds_a_tenant_does_not_capture_become_no_record() {
 [[tenant]]
 name = "acme"
 purpose = "testing"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = { cgroup_path = ["/**"] }
 capture = ["network"]
 retention = { network = "1d" }
@@ -394,7 +396,7 @@ fn yaml_errors_point_into_the_yaml() {
     let path = directory.path().join("policy.yaml");
     std::fs::write(
         &path,
-        "version: 1\ntenant:\n  - name: acme\n    purpose: p\n    legal_basis: b\n    match: { cgroup_path: [\"/a/**\"] }\n    capture: [process]\n    retention: { process: 1d }\n    sinks: [{ parquet: { path: out } }]\n    fields:\n      process.executable.pth: keep\n      time: { coarsen: soon }\n",
+        "version: 1\ntenant:\n  - name: acme\n    purpose: p\n    legal_basis: contract\n    match: { cgroup_path: [\"/a/**\"] }\n    capture: [process]\n    retention: { process: 1d }\n    sinks: [{ parquet: { path: out } }]\n    fields:\n      process.executable.pth: keep\n      time: { coarsen: soon }\n",
     )
     .expect("write policy");
     let error = scrim_policies::load(&path).expect_err("invalid");

@@ -2,7 +2,7 @@
 //! its expected line, column and message.
 use std::{fs, os::unix::fs::PermissionsExt as _, path::Path};
 
-use scrim_policies::{Diagnostic, load, parse};
+use scrim_policies::{Diagnostic, KeyUse, PolicyText, compile, parse};
 use scrim_testkit::keys::directory_with_master_key;
 
 #[test]
@@ -19,7 +19,7 @@ fn every_shipped_example_is_valid() {
             .path()
             .join(example.file_name().expect("file name"));
         fs::copy(&example, &copy).expect("copy example");
-        if let Err(error) = load(&copy) {
+        if let Err(error) = compile(&copy) {
             panic!("{} is invalid:\n{error}", example.display());
         }
         checked += 1;
@@ -43,12 +43,12 @@ rotation = "30d"
 [[tenant]]
 name = "acme"
 purpose = "security monitoring"
-legal_basis = "legitimate interest"
+legal_basis = "legitimate_interests"
 match = { cgroup_path = ["/acme/**"] }
 capture = ["process", "network", "syscall:openat,connect"]
 retention = { process = "30d", network = "7d", syscall = "7d" }
 sinks = [{ parquet = { path = "/var/lib/scrim" } }]
-
+special_categories = "test data only"
 [tenant.fields]
 "process.executable.path" = "keep"
 "process.real_user.id" = "pseudonymize"
@@ -386,6 +386,35 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "not a cgroup path glob",
     ),
     (
+        "legal basis not one of the six",
+        "legal_basis = \"legitimate_interests\"",
+        "legal_basis = \"because we can\"",
+        "13:15",
+        "unknown variant `because we can`, expected one of `consent`, `contract`, \
+         `legal_obligation`, `vital_interests`, `public_task`, `legitimate_interests`",
+    ),
+    (
+        "legal basis misspelt",
+        "legal_basis = \"legitimate_interests\"",
+        "legal_basis = \"legitimate_interest\"",
+        "13:15",
+        "did you mean `legitimate_interests`?",
+    ),
+    (
+        "paths and arguments kept without the Art. 9 acknowledgement",
+        "special_categories = \"test data only\"\n",
+        "\n",
+        "11:8",
+        "special categories of personal data (GDPR Art. 9",
+    ),
+    (
+        "an empty DPIA reference",
+        "special_categories = \"test data only\"\n",
+        "special_categories = \"test data only\"\ndpia = \"\"\n",
+        "19:8",
+        "empty dpia",
+    ),
+    (
         "generalize prefix without a wildcard",
         "{ generalize = { depth = 2 } }",
         "{ generalize = { prefixes = [\"/home\"] } }",
@@ -431,7 +460,7 @@ fn overlapping_selectors_are_an_error_at_the_second_claim() {
 [[tenant]]
 name = "other"
 purpose = "p"
-legal_basis = "b"
+legal_basis = "contract"
 match = { cgroup_path = ["/acme/**"] }
 capture = ["process"]
 retention = { process = "1d" }
@@ -456,7 +485,7 @@ fn overlapping_uid_ranges_are_an_error_at_the_second_tenant() {
 [[tenant]]
 name = "other"
 purpose = "p"
-legal_basis = "b"
+legal_basis = "contract"
 match = { uid_range = [1500, 2500] }
 capture = ["process"]
 retention = { process = "1d" }
@@ -539,12 +568,74 @@ fn a_key_readable_by_others_is_refused() {
     );
 }
 
+/// A policy is checked where its master key must never be (a Git CI
+/// job): pseudonyms are then made with a public test key.
+#[test]
+fn every_shipped_example_is_valid_without_its_master_key() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in [
+        "default.toml",
+        "kubernetes.toml",
+        "kubernetes.yaml",
+        "strict.toml",
+    ] {
+        let example = examples.join(name);
+        assert!(!examples.join("master.key").exists());
+        let text = PolicyText::read(&example).expect("read the example");
+        if let Err(error) = text.compile(KeyUse::Test) {
+            panic!("{name} needs its key to be checked:\n{error}");
+        }
+        let error = text.compile(KeyUse::Read).err();
+        assert_eq!(
+            error.is_some(),
+            name != "default.toml",
+            "{name}: without the file, reading the key fails: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn legitimate_interests_without_an_assessment_is_a_warning() {
+    let directory = directory_with_master_key();
+    let path = directory.path().join("policy.toml");
+    fs::write(&path, VALID).expect("write");
+    let text = PolicyText::read(&path).expect("read");
+    let compiled = text
+        .compile(KeyUse::Read)
+        .expect("a warning refuses nothing");
+    let warnings: Vec<String> = compiled
+        .warnings()
+        .iter()
+        .map(|warning| format!("{}:{} {}", warning.line, warning.column, warning.message))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("13:15 tenant `acme` relies on legitimate interests"),
+        "{warnings:?}"
+    );
+    fs::write(
+        &path,
+        VALID.replace(
+            "legal_basis = \"legitimate_interests\"\n",
+            "legal_basis = \"legitimate_interests\"\nlia = \"LIA-1\"\n",
+        ),
+    )
+    .expect("write");
+    let text = PolicyText::read(&path).expect("read");
+    assert!(
+        text.compile(KeyUse::Read)
+            .expect("valid")
+            .warnings()
+            .is_empty()
+    );
+}
+
 #[test]
 fn load_names_the_file_in_every_error() {
     let directory = directory_with_master_key();
     let path = directory.path().join("bad.toml");
     fs::write(&path, VALID.replace("version = 1", "version = 9")).expect("write");
-    let error = load(&path).expect_err("bad version accepted");
+    let error = compile(&path).expect_err("bad version accepted");
     assert_eq!(
         error.to_string(),
         format!(

@@ -13,7 +13,7 @@ fn policy_with_tenants(count: usize, name_of: impl Fn(usize) -> String, sink: &s
     let mut source = String::from("version = 1\n");
     for index in 0..count {
         source.push_str(&format!(
-            "\n[[tenant]]\nname = \"{name}\"\npurpose = \"p\"\nlegal_basis = \"b\"\n\
+            "\n[[tenant]]\nname = \"{name}\"\npurpose = \"p\"\nlegal_basis = \"contract\"\n\
              match = {{ cgroup_path = [\"/t{index}/**\"] }}\ncapture = [\"process\"]\n\
              retention = {{ process = \"1d\" }}\nsinks = [{sink}]\n",
             name = name_of(index),

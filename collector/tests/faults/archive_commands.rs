@@ -46,7 +46,7 @@ impl Fixture {
 [[tenant]]
 name = "acme"
 purpose = "testing archive commands under faults"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/acme/**"] }}
 capture = ["process"]
 retention = {{ process = "30d" }}

@@ -41,7 +41,7 @@ unknown_tenant = "drop"
 [[tenant]]
 name = "burst"
 purpose = "testing a burst"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/scrim-test-burst-{}-*"] }}
 capture = ["syscall:read,write"]
 retention = {{ syscall = "1d" }}

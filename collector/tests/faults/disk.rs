@@ -27,7 +27,8 @@ unknown_tenant = "drop"
 [[tenant]]
 name = "storm"
 purpose = "testing a full disk"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["/scrim-test-storm-{sink}-{}-*"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}

@@ -117,7 +117,7 @@ fn a_symlink_planted_in_an_archive_the_tenants_group_may_write_is_never_followed
 [[tenant]]
 name = "acme"
 purpose = "testing"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = {{ cgroup_path = ["/**"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}

@@ -152,7 +152,8 @@ unknown_tenant = "drop"
 [[tenant]]
 name = "e2e"
 purpose = "testing scrim"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test data only"
 match = {{ cgroup_path = ["{glob}"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}
