@@ -99,7 +99,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             kubernetes,
             node_name,
         } => place::run(
-            &read(&file)?.compile()?,
+            &read(&file)?.compile(KeyUse::Test)?,
             &file,
             format,
             kubernetes,

@@ -10,6 +10,8 @@
 //! Every relative path in a policy (its master key file, its archive
 //! directories, and the overrides of them) is relative to the policy
 //! file's directory, wherever scrim is started.
+// The JSON Schema is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
 pub mod cases;
 mod compile;
 mod diagnostic;

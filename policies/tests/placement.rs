@@ -99,7 +99,7 @@ fn a_trailing_double_star_places_the_directory_itself_and_everything_below() {
 
 #[test]
 fn each_placement_names_the_rule_that_made_it() {
-    let policy = policy(POLICY);
+    let compiled = policy(POLICY);
     let labels = BTreeMap::new();
     let pod = |namespace| Workload {
         cgroup_path: "/kubepods/pod1/c1",
@@ -108,13 +108,13 @@ fn each_placement_names_the_rule_that_made_it() {
             labels: &labels,
         }),
     };
-    let placed = policy.place_explained(&pod("shop-eu"));
+    let placed = compiled.place_explained(&pod("shop-eu"));
     assert_eq!(placed.placement, Placement::Tenant(1));
     assert_eq!(placed.to_string(), r#"k8s_namespace "shop-*""#);
-    let placed = policy.place_explained(&pod("kube-system"));
+    let placed = compiled.place_explained(&pod("kube-system"));
     assert_eq!(placed.to_string(), r#"opt_out k8s_namespace "kube-system""#);
     assert_eq!(
-        policy.place_explained(&by_path("/team/x")).to_string(),
+        compiled.place_explained(&by_path("/team/x")).to_string(),
         r#"cgroup_path "/team/**""#
     );
     // The uid rules: an opt-out wins over any cgroup; a uid_range takes

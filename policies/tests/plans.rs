@@ -399,7 +399,7 @@ fn yaml_errors_point_into_the_yaml() {
         "version: 1\ntenant:\n  - name: acme\n    purpose: p\n    legal_basis: contract\n    match: { cgroup_path: [\"/a/**\"] }\n    capture: [process]\n    retention: { process: 1d }\n    sinks: [{ parquet: { path: out } }]\n    fields:\n      process.executable.pth: keep\n      time: { coarsen: soon }\n",
     )
     .expect("write policy");
-    let error = scrim_policies::load(&path).expect_err("invalid");
+    let error = scrim_policies::compile(&path).expect_err("invalid");
     let text = error.to_string();
     assert!(
         text.contains(&format!(
