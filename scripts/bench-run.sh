@@ -20,7 +20,7 @@ unknown_tenant = "drop"
 [[tenant]]
 name = "load"
 purpose = "load test"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
 match = { cgroup_path = ["/scrim-bench-run-$$"] }
 capture = ["process", "syscall:openat"]
 retention = { process = "1d", syscall = "1d" }

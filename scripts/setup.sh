@@ -26,6 +26,7 @@ APT_PACKAGES=(
   zlib1g-dev
   systemd
   chromium
+  time
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -54,7 +54,8 @@ fn two_tenants(parent: &str) -> String {
             r#"[[tenant]]
 name = "{name}"
 purpose = "testing placement"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test paths only"
 match = {{ cgroup_path = ["{glob}"] }}
 capture = ["process"]
 retention = {{ process = "1d" }}

@@ -164,8 +164,8 @@ fn explains_what_each_tenant_collects_and_what_the_kernel_never_reads() {
          10: log and monitor all access to cardholder data",
         "- DPIA: DPIA-2026-03 (an example reference, name your own assessment)",
         "- Selects: namespace `payments`, namespace `payments-*`",
-        "- Captures: process events, network events, syscalls (`openat`, `connect`, `execve`, \
-         `setuid`, `ptrace`)",
+        "- Captures: process events, syscalls (`connect`, `execve`, `ptrace`, `setuid`, \
+         `openat`), network events",
         "- Keeps: network events for `30d`, process events for `90d`, syscall events for `30d`",
         "| `network.peer.address` | quasi-identifier | truncated to /24 (IPv4) or /48 (IPv6) | yes (asked for) |",
         "| `process.real_user.id` | identifier | pseudonymised (keyed BLAKE3) | always |",

@@ -10,8 +10,8 @@ use std::{
 };
 
 use common::{
-    SCRIM, entry_names, policy_file, start_capturing, start_capturing_with_env,
-    start_with_policy, start_with_policy_and, summary_numbers, two_sinks,
+    SCRIM, entry_names, policy_file, start_capturing, start_capturing_with_env, start_with_policy,
+    start_with_policy_and, summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{

@@ -217,7 +217,7 @@ fn check_duration(checker: &mut Checker, value: &Spanned<String>, what: &str) ->
 
 fn check_key_file(checker: &mut Checker, file: &Spanned<String>) {
     let path = Path::new(file.get_ref());
-    let problem = match std::fs::metadata(&path) {
+    let problem = match std::fs::metadata(path) {
         Err(error) => Some(format!(
             "master key file {} cannot be read: {error}",
             path.display()
@@ -413,7 +413,7 @@ fn check_accountability(checker: &mut Checker, tenant: &Tenant) {
     let revealing: Vec<&str> = tenant
         .fields
         .iter()
-        .filter(|(_, action)| !matches!(action.get_ref(), Action::Drop | Action::Pseudonymize))
+        .filter(|(_, action)| !hides_special_categories(action.get_ref()))
         .filter_map(|(field_name, _)| field::named(field_name.get_ref()))
         .filter(|field| {
             matches!(
@@ -430,10 +430,23 @@ fn check_accountability(checker: &mut Checker, tenant: &Tenant) {
                 "tenant `{name}` lets `{}` out readable: paths, arguments and syscall text can \
                  reveal special categories of personal data (GDPR Art. 9: health, religion, \
                  sex life, trade union membership...); say how that is handled in \
-                 special_categories = \"...\" (or drop or pseudonymize them)",
+                 special_categories = \"...\" (or drop or pseudonymize them, or cut paths to two levels)",
                 revealing.join("`, `")
             ),
         );
+    }
+}
+
+/// Whether what leaves after `action` can no longer name a health, faith
+/// or union matter: nothing, a pseudonym, or a path cut to two levels
+/// (`/home/alice`, not `/home/alice/therapy-notes`).
+fn hides_special_categories(action: &Action) -> bool {
+    match action {
+        Action::Drop | Action::Pseudonymize => true,
+        Action::Generalize {
+            depth: Some(depth), ..
+        } => *depth <= 2,
+        _ => false,
     }
 }
 

@@ -20,7 +20,8 @@ uid = [7]
 [[tenant]]
 name = "team"
 purpose = "testing placement"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test paths only"
 match = { cgroup_path = ["/team/**", "/also/team"] }
 capture = ["process", "syscall:openat"]
 retention = { process = "1d", syscall = "1d" }
@@ -34,7 +35,8 @@ sinks = [{ jsonl = { path = "unused" } }]
 [[tenant]]
 name = "shop"
 purpose = "testing placement"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test paths only"
 match = { k8s_namespace = ["shop-*"], uid_range = [1000, 1999] }
 capture = ["network"]
 retention = { network = "1d" }
@@ -43,7 +45,8 @@ sinks = [{ jsonl = { path = "unused" } }]
 [[tenant]]
 name = "everything"
 purpose = "testing placement"
-legal_basis = "testing"
+legal_basis = "legitimate_interests"
+special_categories = "test paths only"
 match = { cgroup_path = ["/**"] }
 capture = ["process"]
 retention = { process = "1d" }

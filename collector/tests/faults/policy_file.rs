@@ -38,15 +38,18 @@ struct Ended {
 
 #[expect(
     clippy::zombie_processes,
-    reason = "reaped by wait4, which also gives its peak memory"
+    reason = "reaped by waitpid, without blocking, until the deadline"
 )]
 fn run_within(command: &mut Command, deadline: Duration) -> Ended {
-    // A shell forks the command, rather than this test process: a child
-    // forked from here starts with this (multi-threaded, busy) process's
-    // peak memory as its own, which wait4 would report.
-    let mut wrapped = Command::new("/bin/sh");
+    // GNU time forks the command and reports its peak memory alone. A
+    // child forked from here, or from a shell forked from here, would
+    // start with this (multi-threaded, busy) process's peak memory as its
+    // own, and wait4 would report that.
+    let measured = tempfile::NamedTempFile::new().expect("time's output file");
+    let mut wrapped = Command::new("/usr/bin/time");
     wrapped
-        .args(["-c", "\"$@\"; status=$?; exit $status", "sh"])
+        .args(["-f", "%M", "-o"])
+        .arg(measured.path())
         .arg(command.get_program())
         .args(command.get_args());
     for (key, value) in command.get_envs() {
@@ -69,12 +72,10 @@ fn run_within(command: &mut Command, deadline: Duration) -> Ended {
     let reader = thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: rusage is plain data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: wait4 on our own child, with a status and rusage to fill.
-        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        assert!(waited >= 0, "wait4: {}", std::io::Error::last_os_error());
+        // SAFETY: waitpid on our own child, with a status to fill.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(waited >= 0, "waitpid: {}", std::io::Error::last_os_error());
         if waited == pid {
             break;
         }
@@ -83,7 +84,7 @@ fn run_within(command: &mut Command, deadline: Duration) -> Ended {
             // and the command), the child not yet reaped.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             // SAFETY: as above, now blocking.
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            unsafe { libc::waitpid(pid, &mut status, 0) };
             break;
         }
         thread::sleep(Duration::from_millis(10));
@@ -91,7 +92,14 @@ fn run_within(command: &mut Command, deadline: Duration) -> Ended {
     Ended {
         status: ExitStatus::from_raw(status),
         took: started.elapsed(),
-        max_rss_kib: usage.ru_maxrss,
+        // Its last line: before it, time says how the command ended. A
+        // command killed at the deadline leaves no figure: 0.
+        max_rss_kib: std::fs::read_to_string(measured.path())
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .and_then(|line| line.trim().parse().ok())
+            .unwrap_or(0),
         stderr: reader.join().expect("stderr reader"),
     }
 }
