@@ -37,6 +37,7 @@ use crate::{
     capture::{audit_log_path, default_state_dir},
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::PolicySource,
+    reach::{self, Reach},
     retention::{ArchiveAt, TenantRetention},
     tenant_pipeline::unix_now,
 };
@@ -227,6 +228,16 @@ impl SubjectRequest {
         })
     }
 
+    /// Reaches the state directory's collector and the tenant's spools
+    /// (see [`crate::reach`]); nothing to reach when no row can be the
+    /// subject's.
+    fn reach(&self, state_dir: &Path, erase: bool) -> anyhow::Result<Option<Reach>> {
+        self.subject
+            .as_ref()
+            .map(|subject| reach::reach(state_dir, &self.tenant, &reach::marks_of(subject), erase))
+            .transpose()
+    }
+
     /// Every Parquet file of the tenant: on disk, in buckets, and staged
     /// for a bucket but not up yet; and what the walk skipped.
     fn files(&self) -> anyhow::Result<(Vec<ArchiveFile<'_>>, Vec<Skipped>)> {
@@ -318,6 +329,8 @@ pub fn subject(
 fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> anyhow::Result<()> {
     let request = SubjectRequest::new(location, args)?;
     request.audit.check_appendable()?;
+    // First: a running collector completes the tenant's open files.
+    let reach = request.reach(&location.state_dir, false)?;
     let (files, mut skipped) = match &request.subject {
         Some(_) => request.files()?,
         None => Default::default(),
@@ -342,6 +355,13 @@ fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> 
             }
         }
     }
+    // The spans scrim still holds: one line each, apart from the rows.
+    for span in reach.iter().flat_map(|reach| &reach.spans) {
+        let mut line = serde_json::to_vec(&json!({ "otlp.span": span }))
+            .context("cannot write a span of the export")?;
+        line.push(b'\n');
+        out.write(&line)?;
+    }
     let written = out.finish()?;
     let recorded = request.audit.append(
         "archive.export",
@@ -351,6 +371,9 @@ fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> 
             "rows": rows,
             "files": exported,
             "skipped": skipped_names(&skipped),
+            "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
+            "spans": reach.as_ref().map_or(0, |reach| reach.spans.len()),
+            "not_reached": reach.as_ref().map(Reach::unreached_record),
         }),
         unix_now(),
     );
@@ -370,6 +393,7 @@ fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> 
         request.tenant,
         never_held(&request)
     );
+    report_reach(&request.tenant, reach.as_ref(), "exported");
     fail_on_skipped("export", &skipped)
 }
 
@@ -500,6 +524,8 @@ fn fail_on_skipped(command: &str, skipped: &[Skipped]) -> anyhow::Result<()> {
 fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
     let request = SubjectRequest::new(location, args)?;
     request.audit.check_appendable()?;
+    // First: a running collector completes the tenant's open files.
+    let reach = request.reach(&location.state_dir, true)?;
     let (files, mut skipped) = match &request.subject {
         Some(_) => request.files()?,
         None => Default::default(),
@@ -542,6 +568,10 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
             "files_removed": removed,
             "files_read": files.len(),
             "skipped": skipped_names(&skipped),
+            "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
+            "files_completed_first": reach.as_ref().map_or(0, |reach| reach.files_completed),
+            "spans_erased": reach.as_ref().map_or(0, |reach| reach.spans_erased),
+            "not_reached": reach.as_ref().map(Reach::unreached_record),
         }),
         unix_now(),
     )?;
@@ -555,7 +585,33 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
         read as f64 / seconds / 1e6,
         never_held(&request)
     );
+    report_reach(&request.tenant, reach.as_ref(), "erased");
     fail_on_skipped("erase", &skipped)
+}
+
+/// Says what the request did beyond the archive files, and what scrim
+/// cannot reach.
+fn report_reach(tenant: &str, reach: Option<&Reach>, done: &str) {
+    let Some(reach) = reach else {
+        return;
+    };
+    if reach.collector_running {
+        eprintln!(
+            "scrim: the running collector completed {} open files of tenant `{tenant}` first",
+            reach.files_completed
+        );
+    }
+    let spans = if done == "erased" {
+        reach.spans_erased
+    } else {
+        reach.spans.len() as u64
+    };
+    eprintln!(
+        "scrim: {done} {spans} spans of tenant `{tenant}` held by scrim (spooled or not yet sent)"
+    );
+    for line in reach.unreached_lines() {
+        eprintln!("scrim: tenant `{tenant}`'s spans were {line}");
+    }
 }
 
 fn never_held(request: &SubjectRequest) -> String {

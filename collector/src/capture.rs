@@ -29,12 +29,13 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli_values,
+    control::{self, ControlServer},
     dispatch::Dispatcher,
     logging::{self, LogFormat, LogLevel},
     metrics::{self, MetricsServer, Scrape},
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::{Loading, PolicySource},
-    privileges,
+    privileges, status,
     summary::Summary,
     tenancy::{PlacementCounts, Tenancy},
     tenant_pipeline::{PipelineSettings, unix_now},
@@ -245,6 +246,15 @@ impl Steering {
         Ok(())
     }
 
+    /// Where the policy in force came from, as `scrim status` says it.
+    fn origin(&self) -> String {
+        self.source
+            .path()
+            .map_or("built-in default".to_owned(), |path| {
+                path.display().to_string()
+            })
+    }
+
     fn describe(&self, policy: &CompiledPolicy) {
         let origin = self
             .source
@@ -420,6 +430,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     scrim_files::create_private_dir_all(&args.state_dir)?;
     check_private(&args.state_dir, None).context("the state directory (--state-dir)")?;
     let _state_lock = StateLock::acquire(&args.state_dir)?;
+    // Subject requests (`scrim archive export|erase`) ask here first.
+    let control = ControlServer::bind(&args.state_dir)?;
+    let (control_requests, mut control_queue) = tokio::sync::mpsc::unbounded_channel();
     // Loads, retention removals and erasures are recorded there: a log that
     // cannot be appended stops the start, before anything is captured.
     let audit = AuditLog::at(&audit_log_path(&args.state_dir));
@@ -571,6 +584,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         queue_capacity: queue_bytes,
                     });
                     tokio::spawn(metrics::respond(stream, body));
+                }
+                false
+            }
+            connection = control.accept() => {
+                if let Ok(stream) = connection {
+                    tokio::spawn(control::serve(stream, control_requests.clone()));
+                }
+                false
+            }
+            Some(request) = control_queue.recv() => {
+                match request {
+                    control::Request::Subject { question, answer } => {
+                        // What the kernel holds of the subject is written
+                        // before the tenant's files are completed.
+                        probes.drain(&mut batch);
+                        received += batch.len() as u64;
+                        dispatcher.dispatch(&mut batch);
+                        tracing::info!(
+                            tenant = question.tenant,
+                            "a subject request on `{}`: completing the tenant's files",
+                            question.marks.field
+                        );
+                        let matches = question.marks.span_match();
+                        dispatcher.subject(&question.tenant, matches, question.erase, answer);
+                    }
+                    control::Request::Status { json, answer } => {
+                        let report = dispatcher.report();
+                        let summary = summary(received, report.stats, &probes, &steering);
+                        let view = status::View {
+                            origin: steering.origin(),
+                            hash: &steering.policy_hash,
+                            summary: &summary,
+                            tenants: &report.tenants,
+                            tenancy: &steering.tenancy,
+                        };
+                        let _ = answer.send(status::render(&view, json));
+                    }
+                    control::Request::Release { tenant } => dispatcher.release(&tenant),
                 }
                 false
             }

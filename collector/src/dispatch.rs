@@ -26,10 +26,11 @@ use std::{
 };
 
 use anyhow::Context as _;
-use scrim_otlp::OtlpStats;
+use scrim_otlp::{OtlpStats, SpanMatch};
 use scrim_probes::Captured;
 
 use crate::{
+    control::Held,
     metrics::LatencyHistogram,
     outputs::{OutputStats, PolicyOutputs, TenantCounts, TenantOutputs},
     tenant_pipeline::{PipelineSettings, TenantPipeline, TenantReport, add_otlp, add_stats},
@@ -44,6 +45,14 @@ enum TenantMessage {
     /// Complete files whose roll interval has passed, send spans that
     /// waited, retry spools.
     Tick,
+    /// A data subject's request: see [`TenantPipeline::hold_for_subject`].
+    Subject {
+        matches: Arc<SpanMatch>,
+        erase: bool,
+        answer: tokio::sync::oneshot::Sender<Result<Held, String>>,
+    },
+    /// The request is done.
+    Release,
 }
 
 /// A queue's depth, shared by the reader (who adds) and the worker (who
@@ -162,6 +171,41 @@ impl Dispatcher {
         self.retired.extend(previous);
         self.route = policy.tenant_of_slot;
         Ok(())
+    }
+
+    /// Hands a data subject's request to the tenant's worker, after the
+    /// events already queued for it (so their rows are in the files it
+    /// completes); the worker answers on `answer`.
+    pub fn subject(
+        &self,
+        tenant: &str,
+        matches: Arc<SpanMatch>,
+        erase: bool,
+        answer: tokio::sync::oneshot::Sender<Result<Held, String>>,
+    ) {
+        let Some(worker) = self.workers.iter().find(|worker| worker.name == tenant) else {
+            let _ = answer.send(Err(format!(
+                "this collector's policy has no tenant `{tenant}`"
+            )));
+            return;
+        };
+        let message = TenantMessage::Subject {
+            matches,
+            erase,
+            answer,
+        };
+        if let Err(mpsc::SendError(TenantMessage::Subject { answer, .. })) =
+            worker.sender.send(message)
+        {
+            let _ = answer.send(Err(format!("tenant `{tenant}`'s pipeline has stopped")));
+        }
+    }
+
+    /// Ends a request's hold on the tenant's uploads.
+    pub fn release(&self, tenant: &str) {
+        if let Some(worker) = self.workers.iter().find(|worker| worker.name == tenant) {
+            let _ = worker.sender.send(TenantMessage::Release);
+        }
     }
 
     /// Asks every worker to complete files whose roll interval has
@@ -342,6 +386,20 @@ fn work(
                 queued.bytes.fetch_sub(bytes, Ordering::Relaxed);
             }
             TenantMessage::Install(outputs) => report(pipeline.install(*outputs)),
+            TenantMessage::Subject {
+                matches,
+                erase,
+                answer,
+            } => {
+                let held = pipeline
+                    .hold_for_subject(matches, erase)
+                    .map_err(|error| format!("{error:#}"));
+                if let Err(Ok(_)) = answer.send(held) {
+                    // Nobody waits for it: let go of the hold at once.
+                    pipeline.release_subject_hold();
+                }
+            }
+            TenantMessage::Release => pipeline.release_subject_hold(),
             TenantMessage::Tick => {
                 let (outcome, failures) = pipeline.tick(Instant::now());
                 report(outcome);

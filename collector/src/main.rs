@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod capture;
 mod cli_values;
+mod control;
 mod dispatch;
 mod erase_bench;
 mod explain;
@@ -18,10 +19,12 @@ mod policy;
 mod policy_source;
 mod privileges;
 mod processing;
+mod reach;
 mod redact;
 mod report;
 mod report_text;
 mod retention;
+mod status;
 mod stdio;
 mod summary;
 mod tenancy;
@@ -66,6 +69,10 @@ enum Command {
     Archive(archive::ArchiveArgs),
     /// Verify the audit log.
     Audit(audit::AuditArgs),
+    /// Ask the collector running on a state directory what it is doing:
+    /// its policy, its counts, and where it placed each of this host's
+    /// cgroups (and by which rule).
+    Status(status::StatusArgs),
     /// Scrub secrets from stdin to stdout, line by line, as `scrub_secrets` does.
     ///
     /// One line out for each line in, whatever the input holds, each with
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys::run(args),
         Command::Archive(args) => archive::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Status(args) => status::run(args),
         Command::Redact { detectors } => redact::run(detectors),
         Command::Fields => stdio::print(&fields::catalogue()).map_err(anyhow::Error::from),
     };

@@ -31,7 +31,7 @@ pub enum PlaceFormat {
 }
 
 /// One cgroup as placed.
-struct Row<'p> {
+pub(crate) struct Row<'p> {
     path: String,
     placed: Placed<'p>,
     /// `namespace/name`, when the API told it.
@@ -92,31 +92,44 @@ pub fn run(
         };
         (HashMap::new(), said.to_owned())
     };
-    let mut rows: Vec<Row> = cgroups
-        .into_iter()
-        .map(|cgroup| {
-            let pod_uid = pod_cgroup::parse(&cgroup.path).map(|pod| pod.pod_uid);
-            let placed = tenancy::placement(policy, &pods, &cgroup.path, pod_uid.as_deref());
-            let pod = pod_uid
-                .and_then(|uid| pods.get(&uid))
-                .map(|pod| format!("{}/{}", pod.namespace, pod.name));
-            Row {
-                path: cgroup.path,
-                placed,
-                pod,
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| (a.order(), &a.path).cmp(&(b.order(), &b.path)));
+    let rows = rows(policy, &pods, cgroups.into_iter().map(|cgroup| cgroup.path));
     let mut stdout = Stdout::lock();
     match format {
-        PlaceFormat::Text => text(&mut stdout, policy, policy_path, &rows)?,
+        PlaceFormat::Text => {
+            let heading = format!("policy place {}", policy_path.display());
+            for line in text(policy, &heading, &rows) {
+                stdout.line(format_args!("{line}"))?;
+            }
+        }
         PlaceFormat::Json => {
-            let value = as_json(policy, policy_path, &rows, &pods_said);
+            let origin = policy_path.display().to_string();
+            let value = as_json(policy, &origin, &rows, &pods_said);
             stdout.line(format_args!("{value:#}"))?;
         }
     }
     Ok(stdout.finish()?)
+}
+
+/// Each cgroup of `paths` as `policy` places it, with `pods` known; in
+/// the order they are listed in.
+pub(crate) fn rows<'p>(
+    policy: &'p CompiledPolicy,
+    pods: &HashMap<String, PodMetadata>,
+    paths: impl IntoIterator<Item = String>,
+) -> Vec<Row<'p>> {
+    let mut rows: Vec<Row> = paths
+        .into_iter()
+        .map(|path| {
+            let pod_uid = pod_cgroup::parse(&path).map(|pod| pod.pod_uid);
+            let placed = tenancy::placement(policy, pods, &path, pod_uid.as_deref());
+            let pod = pod_uid
+                .and_then(|uid| pods.get(&uid))
+                .map(|pod| format!("{}/{}", pod.namespace, pod.name));
+            Row { path, placed, pod }
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.order(), &a.path).cmp(&(b.order(), &b.path)));
+    rows
 }
 
 /// The first listing of `node`'s pods, or why there is none.
@@ -163,12 +176,9 @@ fn rule_of(policy: &CompiledPolicy, placed: Placed) -> String {
     }
 }
 
-fn text(
-    stdout: &mut Stdout,
-    policy: &CompiledPolicy,
-    policy_path: &Path,
-    rows: &[Row],
-) -> anyhow::Result<()> {
+/// The rows as lines: tenant, rule, cgroup (and pod); the uid rules;
+/// and a count, after `heading`.
+pub(crate) fn text(policy: &CompiledPolicy, heading: &str, rows: &[Row]) -> Vec<String> {
     let cells: Vec<(&str, String)> = rows
         .iter()
         .map(|row| (tenant_of(policy, row.placed), rule_of(policy, row.placed)))
@@ -176,37 +186,37 @@ fn text(
     let tenant_width = cells.iter().map(|(tenant, _)| tenant.len()).max();
     let rule_width = cells.iter().map(|(_, rule)| rule.len()).max();
     let (tenant_width, rule_width) = (tenant_width.unwrap_or(0), rule_width.unwrap_or(0));
+    let mut lines = Vec::with_capacity(rows.len() + 1);
     for (row, (tenant, rule)) in rows.iter().zip(&cells) {
         let pod = row
             .pod
             .as_ref()
             .map_or(String::new(), |pod| format!("  (pod {pod})"));
-        stdout.line(format_args!(
+        lines.push(format!(
             "{tenant:tenant_width$}  {rule:rule_width$}  {}{pod}",
             row.path
-        ))?;
+        ));
     }
     for rule in policy.uid_rules() {
         let (tenant, which, placed) = uid_rule(policy, rule);
         let placed = placed.to_string();
-        stdout.line(format_args!(
+        lines.push(format!(
             "{tenant:tenant_width$}  {placed:rule_width$}  (any process with {which})"
-        ))?;
+        ));
     }
     let count = |wanted: fn(Placement) -> bool| {
         rows.iter()
             .filter(|row| wanted(row.placed.placement))
             .count()
     };
-    stdout.line(format_args!(
-        "policy place {}: {} cgroups, {} placed in a tenant, {} opted out, {} unclaimed",
-        policy_path.display(),
+    lines.push(format!(
+        "{heading}: {} cgroups, {} placed in a tenant, {} opted out, {} unclaimed",
         rows.len(),
         count(|placement| matches!(placement, Placement::Tenant(_))),
         count(|placement| placement == Placement::OptedOut),
         count(|placement| placement == Placement::Unclaimed),
-    ))?;
-    Ok(())
+    ));
+    lines
 }
 
 /// A uid rule as a line: its tenant column, which processes it takes,
@@ -232,9 +242,9 @@ fn uid_rule<'p>(
     (tenant_of(policy, placed), which, placed)
 }
 
-fn as_json(
+pub(crate) fn as_json(
     policy: &CompiledPolicy,
-    policy_path: &Path,
+    origin: &str,
     rows: &[Row],
     pods_said: &str,
 ) -> serde_json::Value {
@@ -273,7 +283,7 @@ fn as_json(
         })
         .collect();
     json!({
-        "policy": policy_path.display().to_string(),
+        "policy": origin,
         "hash": policy.hash(),
         "unknown_tenant": policy.unknown_tenant().map(|index| policy.tenants()[index].name.as_str()),
         "pods": pods_said,

@@ -267,6 +267,18 @@ impl Tenancy {
         Ok(by_tenant)
     }
 
+    /// The policy in force, the paths of the cgroups known, and the pods:
+    /// what `scrim status` lists, placed as they were placed here.
+    pub fn known(&self) -> Option<(&CompiledPolicy, Vec<String>, &HashMap<String, PodMetadata>)> {
+        let policy = self.policy.as_deref()?;
+        let paths = self
+            .cgroups
+            .values()
+            .map(|known| known.path.clone())
+            .collect();
+        Some((policy, paths, &self.pods))
+    }
+
     /// How many cgroups are placed where, and how many pods are known.
     pub fn counts(&self) -> (PlacementCounts, usize) {
         let mut counts = PlacementCounts::default();

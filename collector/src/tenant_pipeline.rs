@@ -12,11 +12,12 @@ use std::{
 use anyhow::Context as _;
 use scrim_audit::AuditLog;
 use scrim_event::{Event, EventKind};
-use scrim_otlp::{BackendNews, OtlpSink, OtlpStats, OtlpTarget, Resources};
+use scrim_otlp::{BackendNews, OtlpSink, OtlpStats, OtlpTarget, Resources, SpanMatch};
 use scrim_policies::RecordPlan;
 use scrim_sinks::{Archive, ArchiveOptions, ArchiveStats, Bucket, remove_interrupted};
 
 use crate::{
+    control::Held,
     outputs::{ArchiveTarget, TenantCounts, TenantOutputs},
     retention::{ArchiveAt, TenantRetention},
     upload::{UploadStats, Uploader},
@@ -318,6 +319,44 @@ impl TenantPipeline {
         report
     }
 
+    /// Does a running collector's part of a data subject's request (see
+    /// [`crate::control`]): completes every open file, so the request finds
+    /// their rows; holds the uploads until [`Self::release_subject_hold`],
+    /// so none sends a file the request rewrites; and erases (or gathers)
+    /// the subject's spans in every OTLP sink.
+    pub fn hold_for_subject(
+        &mut self,
+        matches: Arc<SpanMatch>,
+        erase: bool,
+    ) -> anyhow::Result<Held> {
+        let mut held = Held::default();
+        let archives = self.archives.iter_mut().chain(&mut self.retired);
+        for (_, archive) in archives {
+            let before = archive.stats().files_committed;
+            archive.complete_open()?;
+            held.files_completed += archive.stats().files_committed - before;
+        }
+        for (_, sink) in &mut self.otlp {
+            if erase {
+                held.spans_erased += sink.erase(Arc::clone(&matches))?;
+            } else {
+                held.spans.extend(sink.matching(&*matches)?);
+            }
+        }
+        // Last: nothing after it can fail and leave uploads held.
+        for uploader in &self.uploaders {
+            uploader.hold();
+        }
+        Ok(held)
+    }
+
+    /// The request is done: uploads go on.
+    pub fn release_subject_hold(&mut self) {
+        for uploader in &self.uploaders {
+            uploader.release();
+        }
+    }
+
     /// Completes every open file and closes every OTLP sink (open spans
     /// are sent as incomplete).
     pub fn close(mut self) -> (TenantReport, anyhow::Result<()>) {
@@ -464,6 +503,7 @@ pub fn add_otlp(a: OtlpStats, b: OtlpStats) -> OtlpStats {
     OtlpStats {
         exported: a.exported + b.exported,
         spooled: a.spooled + b.spooled,
+        erased: a.erased + b.erased,
         dropped: a.dropped + b.dropped,
         failed_requests: a.failed_requests + b.failed_requests,
         open: a.open + b.open,

@@ -5,7 +5,7 @@
 use std::{
     path::PathBuf,
     sync::{
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
         mpsc::{self, RecvTimeoutError},
     },
     thread,
@@ -43,8 +43,24 @@ impl UploadStats {
 pub struct Uploader {
     bucket: Arc<Bucket>,
     stats: Arc<Mutex<UploadStats>>,
+    gate: Arc<Gate>,
     stop: mpsc::Sender<()>,
     thread: thread::JoinHandle<()>,
+}
+
+/// Keeps uploads from starting while a data subject's request rewrites
+/// the staged files (an upload of a file being rewritten could send the
+/// rows the request removes).
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    holds: usize,
+    uploading: bool,
 }
 
 impl Uploader {
@@ -52,21 +68,49 @@ impl Uploader {
     /// with what an earlier run left there.
     pub fn start(bucket: Arc<Bucket>, staging: PathBuf, tenant: &str) -> anyhow::Result<Self> {
         let stats = Arc::new(Mutex::new(UploadStats::default()));
+        let gate = Arc::new(Gate::default());
         let (stop, stopped) = mpsc::channel();
         let thread = {
-            let (bucket, stats, name) =
-                (Arc::clone(&bucket), Arc::clone(&stats), tenant.to_owned());
+            let (bucket, stats, gate, name) = (
+                Arc::clone(&bucket),
+                Arc::clone(&stats),
+                Arc::clone(&gate),
+                tenant.to_owned(),
+            );
             thread::Builder::new()
                 .name(format!("scrim-upload-{tenant}"))
-                .spawn(move || upload_until_stopped(&bucket, &staging, &name, &stats, &stopped))
+                .spawn(move || {
+                    upload_until_stopped(&bucket, &staging, &name, &stats, &gate, &stopped);
+                })
                 .with_context(|| format!("cannot start the upload thread of tenant `{tenant}`"))?
         };
         Ok(Uploader {
             bucket,
             stats,
+            gate,
             stop,
             thread,
         })
+    }
+
+    /// Holds uploads: returns once none is under way, and none starts
+    /// until as many [`Self::release`] as holds.
+    pub fn hold(&self) {
+        let mut state = self.gate.lock();
+        state.holds += 1;
+        while state.uploading {
+            state = self
+                .gate
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    pub fn release(&self) {
+        let mut state = self.gate.lock();
+        state.holds = state.holds.saturating_sub(1);
+        self.gate.changed.notify_all();
     }
 
     pub fn bucket(&self) -> &Arc<Bucket> {
@@ -78,11 +122,39 @@ impl Uploader {
     }
 
     /// Makes a last pass over staging (call once the archives are closed)
-    /// and stops.
+    /// and stops; a hold still in place is let go (the collector is
+    /// stopping: what the request did not reach waits for the next start).
     pub fn close(self) -> UploadStats {
+        self.gate.lock().holds = 0;
+        self.gate.changed.notify_all();
         let _ = self.stop.send(());
         let _ = self.thread.join();
         read(&self.stats)
+    }
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits while uploads are held, then marks one under way.
+    fn enter(&self) {
+        let mut state = self.lock();
+        while state.holds > 0 {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.uploading = true;
+    }
+
+    fn leave(&self) {
+        self.lock().uploading = false;
+        self.changed.notify_all();
     }
 }
 
@@ -99,6 +171,7 @@ fn upload_until_stopped(
     staging: &std::path::Path,
     tenant: &str,
     stats: &Mutex<UploadStats>,
+    gate: &Gate,
     stopped: &mpsc::Receiver<()>,
 ) {
     let mut wait = PASS_INTERVAL;
@@ -108,7 +181,9 @@ fn upload_until_stopped(
             Err(RecvTimeoutError::Timeout) => false,
             Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
         };
+        gate.enter();
         let (uploaded, outcome) = bucket.upload_staged(staging, tenant);
+        gate.leave();
         if let Ok(mut stats) = stats.lock() {
             stats.files += uploaded.files;
             stats.bytes += uploaded.bytes;

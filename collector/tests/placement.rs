@@ -178,6 +178,107 @@ fn policy_place_lists_two_tenants_placed_by_path_and_an_unclaimed_cgroup() {
     assert_eq!(listing["unknown_tenant"], serde_json::Value::Null);
 }
 
+/// The rows of `listing` (text of `policy place` or `status`) under `root`.
+fn rows_under<'a>(listing: &'a str, root: &str) -> Vec<Vec<&'a str>> {
+    listing
+        .lines()
+        .filter(|line| line.contains(root))
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .collect()
+        })
+        .collect()
+}
+
+fn status(state: &Path, format: &str) -> (bool, String, String) {
+    let output = Command::new(SCRIM)
+        .args(["status", "--format", format, "--state-dir"])
+        .arg(state)
+        .output()
+        .expect("run scrim status");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn status_lists_where_a_running_collector_placed_two_tenants_and_an_unclaimed_cgroup() {
+    let test = "status_lists_where_a_running_collector_placed_two_tenants_and_an_unclaimed_cgroup";
+    if !gate::root_or_skip(test) {
+        return;
+    }
+    let Some(parent) = gate::or_skip(test, TestCgroup::create("status")) else {
+        return;
+    };
+    let _before = Children::make(&parent, &["team-a", "other"]);
+    let root = parent.relative_path().expect("relative path");
+    let policy = policy_file(&two_tenants(&root));
+    let state = tempfile::tempdir().expect("state");
+    let (ok, _, said) = status(state.path(), "text");
+    assert!(!ok && said.contains("no collector runs on"), "{said}");
+
+    let Some(collector) = start_with_policy_and(
+        test,
+        &policy,
+        None,
+        &["--state-dir", state.path().to_str().expect("utf-8")],
+    ) else {
+        return;
+    };
+    // One made while it runs: followed, and listed too.
+    let _after = Children::make(&parent, &["team-b"]);
+    thread::sleep(Duration::from_millis(300));
+    let (ok, stdout, stderr) = status(state.path(), "text");
+    assert!(ok, "{stderr}");
+    let policy_path = policy.path().join("policy.toml");
+    assert!(
+        stdout.starts_with(&format!(
+            "collector pid {}, policy {} (hash ",
+            collector.child.id(),
+            policy_path.display()
+        )),
+        "{stdout}"
+    );
+    let unclaimed = "unclaimed, dropped in the kernel";
+    let a_rule = format!("cgroup_path \"{root}/team-a/**\"");
+    let b_rule = format!("cgroup_path \"{root}/team-b\"");
+    let (team_a, team_b, other) = (
+        format!("{root}/team-a"),
+        format!("{root}/team-b"),
+        format!("{root}/other"),
+    );
+    assert_eq!(
+        rows_under(&stdout, &root),
+        [
+            vec!["a", a_rule.as_str(), team_a.as_str()],
+            vec!["b", b_rule.as_str(), team_b.as_str()],
+            vec!["-", unclaimed, root.as_str()],
+            vec!["-", unclaimed, other.as_str()],
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("tenant `a`: 0 received"), "{stdout}");
+
+    let (ok, stdout, stderr) = status(state.path(), "json");
+    assert!(ok, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let placed = value["placement"]["cgroups"]
+        .as_array()
+        .expect("cgroups")
+        .iter()
+        .find(|entry| entry["cgroup"] == team_b)
+        .cloned()
+        .unwrap_or_else(|| panic!("{team_b} not listed: {stdout}"));
+    assert_eq!(placed["tenant"], "b", "{stdout}");
+    assert_eq!(value["tenants"]["b"]["lost"], 0, "{stdout}");
+    let (status, _) = collector.stop();
+    assert!(status.success());
+}
+
 #[test]
 fn a_run_that_only_saw_unclaimed_cgroups_says_so_and_logs_each_placement() {
     let test = "a_run_that_only_saw_unclaimed_cgroups_says_so_and_logs_each_placement";

@@ -67,6 +67,27 @@ impl SpanAssembler {
         self.processes.len() + self.connections.len()
     }
 
+    /// The open spans `matches` picks, as they stand.
+    pub fn open_matching(&self, matches: &dyn Fn(&Span) -> bool) -> Vec<Span> {
+        let processes = self.processes.values().map(|open| &open.span);
+        let connections = self.connections.values().map(|open| &open.span);
+        processes
+            .chain(connections)
+            .filter(|span| matches(span))
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the open spans `matches` picks (a subject's erasure): what
+    /// their processes and connections do next begins a new span, marked
+    /// [`START_UNSEEN`]. Returns how many were forgotten.
+    pub fn forget(&mut self, matches: &dyn Fn(&Span) -> bool) -> u64 {
+        let before = self.open_spans();
+        self.processes.retain(|_, open| !matches(&open.span));
+        self.connections.retain(|_, open| !matches(&open.span));
+        (before - self.open_spans()) as u64
+    }
+
     /// Takes one event and the record its tenant's policy made of it;
     /// pushes the spans it completes onto `done`. A record without `time`
     /// cannot be placed in time and is skipped (policies with OTLP sinks

@@ -5,6 +5,7 @@
 //! of the sink's own, so an unreachable backend never holds up events.
 mod assemble;
 mod export;
+mod sent;
 mod shipper;
 mod sink;
 mod span;
@@ -14,8 +15,13 @@ use std::path::PathBuf;
 
 pub use assemble::{INCOMPLETE, START_UNSEEN, SpanAssembler};
 pub use export::{OtlpTarget, Protocol, Resources};
+pub use sent::SentRecord;
 pub use sink::{BackendNews, OtlpSink, OtlpStats};
 pub use span::{Attribute, AttributeValue, Span, SpanEvent, SpanRole};
+pub use spool::Spool;
+
+/// Picks a subject's spans (see [`OtlpSink::erase`]).
+pub type SpanMatch = dyn Fn(&Span) -> bool + Send + Sync;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {

@@ -5,17 +5,18 @@
 //! answer costs disk, not memory or events); the spool is sent, oldest
 //! first, once the backend answers again.
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use scrim_event::{Event, record::Record};
 
 use crate::{
-    OtlpError,
+    OtlpError, SpanMatch,
     assemble::SpanAssembler,
     export::{Exporter, OtlpTarget, Resources},
+    sent::SentRecord,
     shipper::{Batch, Delivery, Shipper},
     span::Span,
     spool::Spool,
@@ -49,6 +50,9 @@ pub struct OtlpStats {
     /// Spans handed to the backend straight from the assembler, not
     /// answered yet.
     pub in_flight: u64,
+    /// Spans a data subject's erasure removed before they were sent
+    /// (spooled, waiting for a batch, or still open).
+    pub erased: u64,
 }
 
 /// A change in how the backend answers, for the log: said once when it
@@ -83,6 +87,16 @@ pub struct OtlpSink {
     flushed_at: Instant,
     stats: OtlpStats,
     news: Option<BackendNews>,
+    /// The spool's directory, where `sent` is kept.
+    spool_directory: PathBuf,
+    endpoint: String,
+    /// When the backend took spans (this run and earlier ones), and
+    /// whether that changed since it was last written.
+    sent: Option<SentRecord>,
+    sent_changed: bool,
+    /// Erasures made while fresh batches were in flight: a batch that
+    /// comes back unsent is spooled without what they pick.
+    erasures: Vec<Arc<SpanMatch>>,
 }
 
 impl OtlpSink {
@@ -96,6 +110,8 @@ impl OtlpSink {
     ) -> Result<Self, OtlpError> {
         let mut id_key = [0; 32];
         getrandom::fill(&mut id_key).map_err(|error| OtlpError::Random(error.to_string()))?;
+        let spool_directory = spool.to_path_buf();
+        let sent = SentRecord::read(spool)?;
         let spool = Spool::open(spool, spool_max_bytes)?;
         // What a previous run left goes at the first tick (where a batch
         // it cannot read is an error to log, not a sink that fails to open).
@@ -111,6 +127,11 @@ impl OtlpSink {
             flushed_at: Instant::now(),
             stats: OtlpStats::default(),
             news: None,
+            spool_directory,
+            endpoint: target.endpoint.clone(),
+            sent,
+            sent_changed: false,
+            erasures: Vec::new(),
         })
     }
 
@@ -130,7 +151,45 @@ impl OtlpSink {
         if !self.completed.is_empty() && now.duration_since(self.flushed_at) >= FLUSH_INTERVAL {
             outcome = outcome.and(self.flush(now));
         }
-        outcome.and(self.pump(now))
+        outcome.and(self.pump(now)).and(self.write_sent())
+    }
+
+    /// Removes a data subject's spans from everything this sink holds:
+    /// spans waiting for a batch, open spans (what their processes do next
+    /// begins a new span), the spool (batches being sent included), and
+    /// fresh batches in flight if they come back unsent. What the backend
+    /// already took is out of reach: see [`Self::sent_record`]. Returns
+    /// the spans removed now.
+    pub fn erase(&mut self, matches: Arc<SpanMatch>) -> Result<u64, OtlpError> {
+        let before = self.completed.len();
+        self.completed.retain(|span| !matches(span));
+        let in_memory = (before - self.completed.len()) as u64 + self.assembler.forget(&*matches);
+        self.stats.erased += in_memory;
+        if self.fresh_in_flight > 0 {
+            self.erasures.push(Arc::clone(&matches));
+        }
+        // The spool counts its own.
+        let spooled = self.spool.erase(&*matches)?;
+        Ok(in_memory + spooled)
+    }
+
+    /// A data subject's spans this sink holds (see [`Self::erase`]), for
+    /// an access request.
+    pub fn matching(&self, matches: &SpanMatch) -> Result<Vec<Span>, OtlpError> {
+        let mut found: Vec<Span> = self
+            .completed
+            .iter()
+            .filter(|span| matches(span))
+            .cloned()
+            .collect();
+        found.extend(self.assembler.open_matching(matches));
+        found.extend(self.spool.matching(matches)?);
+        Ok(found)
+    }
+
+    /// When the backend took spans from this sink, this run or before.
+    pub fn sent_record(&self) -> Option<&SentRecord> {
+        self.sent.as_ref()
     }
 
     /// Ends every open span as it stands (marked incomplete), waits for
@@ -157,6 +216,7 @@ impl OtlpSink {
             }
             outcome = outcome.and(self.settle(now));
         }
+        outcome = outcome.and(self.write_sent());
         let stats = self.stats();
         self.shipper.stop();
         (stats, outcome)
@@ -166,6 +226,7 @@ impl OtlpSink {
         OtlpStats {
             spooled: self.spool.spans() + self.spooled_in_flight,
             dropped: self.stats.dropped + self.spool.dropped_spans(),
+            erased: self.stats.erased + self.spool.erased_spans(),
             open: self.assembler.open_spans() as u64,
             in_flight: self.fresh_in_flight,
             ..self.stats
@@ -285,13 +346,19 @@ impl OtlpSink {
         match delivery {
             Delivery::Sent => {
                 self.stats.exported += batch.spans().len() as u64;
+                self.mark_sent();
                 if matches!(self.backend, Backend::Failing { .. }) {
                     self.news = Some(BackendNews::AnsweringAgain);
                 }
                 self.backend = Backend::Answering;
                 match batch {
                     Batch::Spooled(lease, _) => self.spool.sent(lease),
-                    Batch::Fresh(_) => Ok(()),
+                    Batch::Fresh(_) => {
+                        if self.fresh_in_flight == 0 {
+                            self.erasures.clear();
+                        }
+                        Ok(())
+                    }
                 }
             }
             Delivery::Failed(error) => {
@@ -327,8 +394,50 @@ impl OtlpSink {
     /// A batch that did not go through waits in the spool.
     fn take_back(&mut self, batch: Batch) -> Result<(), OtlpError> {
         match batch {
-            Batch::Fresh(spans) => self.spool_fresh(&spans),
+            Batch::Fresh(mut spans) => {
+                let before = spans.len();
+                for matches in &self.erasures {
+                    spans.retain(|span| !matches(span));
+                }
+                self.stats.erased += (before - spans.len()) as u64;
+                if self.fresh_in_flight == 0 {
+                    // No batch is left that went before an erasure.
+                    self.erasures.clear();
+                }
+                self.spool_fresh(&spans)
+            }
             Batch::Spooled(lease, _) => self.spool.put_back(lease),
+        }
+    }
+
+    /// The backend took a batch now.
+    fn mark_sent(&mut self) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_nanos()).ok())
+            .unwrap_or_default();
+        match &mut self.sent {
+            Some(record) => record.last = now.max(record.last),
+            None => {
+                self.sent = Some(SentRecord {
+                    endpoint: self.endpoint.clone(),
+                    first: now,
+                    last: now,
+                });
+            }
+        }
+        self.sent_changed = true;
+    }
+
+    /// Keeps when the backend took spans, at most once a tick.
+    fn write_sent(&mut self) -> Result<(), OtlpError> {
+        match &self.sent {
+            Some(record) if self.sent_changed => {
+                self.sent_changed = false;
+                record.write(&self.spool_directory)
+            }
+            _ => Ok(()),
         }
     }
 

@@ -44,56 +44,70 @@ fn event(name: &str, at: i64, pid: i64, more: &[(&str, FixtureValue)]) -> Event 
 
 /// A shell that runs curl: two processes, a syscall, a connection.
 fn workload(pid: i64) -> Vec<Event> {
+    workload_of(pid, None)
+}
+
+/// [`workload`], each event carrying `uid` if given.
+fn workload_of(pid: i64, uid: Option<i64>) -> Vec<Event> {
     let text = |value: &str| FixtureValue::Text(value.into());
     let child = pid + 1;
-    vec![
-        event(
+    let events: [(&str, i64, i64, Vec<(&str, FixtureValue)>); 6] = [
+        (
             "process.exec",
             0,
             pid,
-            &[("process.executable.name", text("sh"))],
+            vec![("process.executable.name", text("sh"))],
         ),
-        event(
+        (
             "process.exec",
             SECOND / 10,
             child,
-            &[
+            vec![
                 ("process.parent_pid", FixtureValue::Int(pid)),
                 ("process.executable.name", text("curl")),
             ],
         ),
-        event(
+        (
             "syscall",
             SECOND / 5,
             child,
-            &[
+            vec![
                 ("scrim.syscall.name", text("openat")),
                 ("file.path", text("/etc/hosts")),
             ],
         ),
-        event(
+        (
             "network.close",
             SECOND,
             child,
-            &[
+            vec![
                 ("network.peer.address", text("203.0.113.7")),
                 ("network.peer.port", FixtureValue::Int(443)),
                 ("scrim.network.duration", FixtureValue::Int(SECOND / 2)),
             ],
         ),
-        event(
+        (
             "process.exit",
             2 * SECOND,
             child,
-            &[("process.exit.code", FixtureValue::Int(0))],
+            vec![("process.exit.code", FixtureValue::Int(0))],
         ),
-        event(
+        (
             "process.exit",
             3 * SECOND,
             pid,
-            &[("process.exit.code", FixtureValue::Int(0))],
+            vec![("process.exit.code", FixtureValue::Int(0))],
         ),
-    ]
+    ];
+    events
+        .into_iter()
+        .map(|(name, at, pid, mut more)| {
+            if let Some(uid) = uid {
+                more.push(("process.real_user.id", FixtureValue::Int(uid)));
+            }
+            event(name, at, pid, &more)
+        })
+        .collect()
 }
 
 fn sink(receiver_endpoint: String, protocol: Protocol, spool: &std::path::Path) -> OtlpSink {
@@ -347,4 +361,82 @@ fn closing_on_a_backend_that_hangs_waits_once_and_keeps_the_spans_for_the_next_r
     receiver.resume().expect("resume");
     let next_run = sink(receiver.grpc_endpoint(), Protocol::Grpc, spool.path());
     close_and_check_every_span_arrived_once(next_run, &receiver, 3);
+}
+
+/// Whether a received span carries `uid` as `process.real_user.id`.
+fn of_uid(span: &ReceivedSpan, uid: i64) -> bool {
+    span.attributes().get("process.real_user.id") == Some(&uid.to_string())
+}
+
+#[test]
+fn a_subjects_erasure_reaches_the_spool_the_batches_away_and_the_open_spans() {
+    const SUBJECT: i64 = 1000;
+    let (mut receiver, spool, mut sink) = sink_of_a_backend_that_hangs(Duration::from_secs(300));
+    let mut now = Instant::now();
+    // Twelve rounds, every other one the subject's: the first four
+    // batches hang on their way, the rest wait in the spool.
+    for round in 0..12 {
+        let uid = if round % 2 == 0 { SUBJECT } else { 2000 };
+        feed(&mut sink, &workload_of(800 + round * 10, Some(uid)));
+        now += Duration::from_secs(2);
+        sink.tick(now).expect("tick");
+    }
+    // And a process of theirs still running.
+    feed(&mut sink, &workload_of(990, Some(SUBJECT))[..1]);
+    let before = sink.stats();
+    assert_eq!((before.in_flight, before.spooled, before.open), (12, 24, 1));
+
+    let subject = |span: &scrim_otlp::Span| {
+        span.attributes.iter().any(|attribute| {
+            attribute.key == "process.real_user.id"
+                && attribute.value == scrim_otlp::AttributeValue::Int(SUBJECT)
+        })
+    };
+    let found = sink.matching(&subject).expect("matching");
+    // Spooled: rounds 4, 6, 8, 10; open: one. Away in memory: not found.
+    assert_eq!(found.len(), 13);
+    let erased = sink.erase(Arc::new(subject)).expect("erase");
+    assert_eq!(erased, 13);
+    let after = sink.stats();
+    assert_eq!((after.spooled, after.open, after.erased), (12, 0, 13));
+    // No spooled byte holds the subject any more.
+    let mut spooled_text = String::new();
+    for entry in std::fs::read_dir(spool.path()).expect("spool") {
+        let path = entry.expect("entry").path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "spans")
+        {
+            spooled_text += &std::fs::read_to_string(&path).expect("batch");
+        }
+    }
+    assert!(
+        spooled_text.contains(r#"{"Int":2000}"#),
+        "the others' spans stay"
+    );
+    assert!(
+        !spooled_text.contains(&format!(r#"{{"Int":{SUBJECT}}}"#)),
+        "{spooled_text}"
+    );
+
+    // The hung requests fail when the backend comes back: the subject's
+    // spans among them are not spooled again, everyone else's arrive once.
+    receiver.resume().expect("resume");
+    tick_until(&mut sink, &mut now, |stats| {
+        stats.in_flight == 0 && stats.spooled == 0
+    });
+    let (stats, outcome) = sink.close();
+    outcome.expect("close");
+    assert_eq!((stats.exported, stats.erased, stats.dropped), (18, 19, 0));
+    let received = receiver.spans();
+    assert_eq!(received.len(), 18);
+    assert!(received.iter().all(|span| of_uid(span, 2000)));
+    assert!(!received.iter().any(|span| of_uid(span, SUBJECT)));
+
+    // What the backend took, it holds: the sink says when.
+    let sent = scrim_otlp::SentRecord::read(spool.path())
+        .expect("sent record")
+        .expect("the backend took spans");
+    assert_eq!(sent.endpoint, receiver.grpc_endpoint());
+    assert!(sent.first <= sent.last && sent.first > START, "{sent:?}");
 }

@@ -249,14 +249,21 @@ impl Archive {
         self.complete_all(expired)
     }
 
-    /// Completes every open file: call before exiting.
-    pub fn close(mut self) -> (ArchiveStats, Result<(), SinkError>) {
+    /// Completes every open file now: a data subject's request finds rows
+    /// in completed files only, so a running collector completes its files
+    /// before one is answered.
+    pub fn complete_open(&mut self) -> Result<(), SinkError> {
         let files: Vec<OpenFile> = self
             .open_files
             .drain()
             .flat_map(|(_, files)| files)
             .collect();
-        let outcome = self.complete_all(files);
+        self.complete_all(files)
+    }
+
+    /// Completes every open file: call before exiting.
+    pub fn close(mut self) -> (ArchiveStats, Result<(), SinkError>) {
+        let outcome = self.complete_open();
         (self.stats, outcome)
     }
 

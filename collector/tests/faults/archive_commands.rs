@@ -508,3 +508,134 @@ fn an_audit_log_that_cannot_be_appended_stops_export_erase_and_retention_before_
         }
     }
 }
+
+#[test]
+fn a_collector_that_holds_the_state_directory_and_does_not_answer_makes_export_and_erase_refuse() {
+    let fixture = Fixture::new(&[2], 2);
+    let files = fixture.files();
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(file).expect("read"))
+        .collect();
+    std::fs::create_dir(&fixture.state).expect("state");
+    std::fs::set_permissions(&fixture.state, std::fs::Permissions::from_mode(0o700))
+        .expect("private");
+    // A collector of its own (an older scrim, or one that hangs): it holds
+    // the lock, and what listened on the socket is gone.
+    let lock = fixture.state.join("lock");
+    std::fs::write(&lock, "4242\n").expect("lock file");
+    // --close: the lock is flock's own, not its child's, and goes with it.
+    let mut holder = Command::new("flock")
+        .args(["--exclusive", "--close"])
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock");
+    let socket = fixture.state.join("control.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("a socket nobody serves"));
+    // Until flock holds the lock, scrim would take it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Command::new("flock")
+        .args(["--exclusive", "--nonblock"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("flock")
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flock never held the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let to = fixture.directory.path().join("subject.jsonl");
+    for (command, extra) in [
+        ("erase", vec![]),
+        ("export", vec!["--to", to.to_str().expect("utf-8")]),
+    ] {
+        let (ok, said) = fixture.archive(command, &extra);
+        assert!(!ok, "{command}: {said}");
+        assert!(
+            said.contains("a collector (pid 4242) runs on")
+                && said.contains("does not answer on its control socket"),
+            "{command}: {said}"
+        );
+        assert!(!to.exists(), "{command}");
+    }
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(file).expect("read"))
+        .collect();
+    assert_eq!(after, before, "nothing erased");
+    let log = std::fs::read_to_string(fixture.audit_log()).unwrap_or_default();
+    assert!(!log.contains("archive."), "nothing recorded as done: {log}");
+
+    // Once it is gone, the erasure goes ahead.
+    holder.kill().expect("kill");
+    holder.wait().expect("wait");
+    let (ok, said) = fixture.archive("erase", &[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("erased 2 rows"), "{said}");
+}
+
+#[test]
+fn with_no_collector_running_an_erasure_rewrites_the_spools_and_names_the_backends_it_cannot_reach()
+{
+    use scrim_otlp::{Attribute, AttributeValue, SentRecord, Span, SpanRole, Spool};
+    let fixture = Fixture::new(&[2], 1);
+    let span = |number: u8, uid: i64| Span {
+        trace_id: [number; 16],
+        span_id: [number; 8],
+        parent_span_id: None,
+        name: format!("process {number}"),
+        role: SpanRole::Process,
+        start: 1_795_000_000_000_000_000,
+        end: 1_795_000_001_000_000_000,
+        attributes: vec![Attribute {
+            key: "process.real_user.id".into(),
+            value: AttributeValue::Int(uid),
+        }],
+        events: Vec::new(),
+        cgroup_id: 7,
+    };
+    let backend = fixture.state.join("spool/tenant=acme/127.0.0.1_4317");
+    let mut spool = Spool::open(&backend, u64::MAX).expect("spool");
+    spool
+        .push(&[span(1, SUBJECT), span(2, OTHER)])
+        .expect("a batch of both");
+    spool.push(&[span(3, SUBJECT)]).expect("a batch of theirs");
+    drop(spool);
+    SentRecord {
+        endpoint: "http://127.0.0.1:4317".into(),
+        first: 1_795_000_000_000_000_000,
+        last: 1_795_003_600_000_000_000,
+    }
+    .write(&backend)
+    .expect("sent record");
+
+    let (ok, said) = fixture.archive("erase", &[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("erased 2 spans of tenant `acme`"), "{said}");
+    assert!(
+        said.contains(
+            "were sent to http://127.0.0.1:4317 between 2026-11-18T11:06:40Z and \
+             2026-11-18T12:06:40Z: erase it there"
+        ),
+        "{said}"
+    );
+    let mut spool = Spool::open(&backend, u64::MAX).expect("spool");
+    let (lease, spans) = spool.take_oldest().expect("read").expect("a batch");
+    assert_eq!(spans, [span(2, OTHER)]);
+    spool.sent(lease).expect("sent");
+    assert!(
+        spool.take_oldest().expect("read").is_none(),
+        "the subject's batch is gone"
+    );
+    let log = std::fs::read_to_string(fixture.audit_log()).expect("audit log");
+    assert!(
+        log.contains(r#""not_reached":[{"backend":"http://127.0.0.1:4317""#),
+        "{log}"
+    );
+    assert!(log.contains(r#""spans_erased":2"#), "{log}");
+}
