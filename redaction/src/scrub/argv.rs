@@ -169,17 +169,16 @@ impl Command<'_, '_> {
                 self.row_flag(row, index, end, builtin)
             };
         }
-        let mut switches = String::new();
-        for text in &self.texts[1..end] {
-            if text.len() > 1 && text.starts_with('-') && !text.starts_with("--") {
-                switches.push_str(&text[1..]);
-            }
-        }
-        if !row.positional.is_empty()
-            && row
-                .positional_needs
-                .is_none_or(|switch| switches.contains(switch))
-        {
+        // `htpasswd -b`, also bundled (`-nbB`).
+        let switched = |switch: char| {
+            self.texts[1..end].iter().any(|text| {
+                text.len() > 1
+                    && text.starts_with('-')
+                    && !text.starts_with("--")
+                    && text[1..].contains(switch)
+            })
+        };
+        if !row.positional.is_empty() && row.positional_needs.is_none_or(switched) {
             let positionals: Vec<usize> = tools::positionals(row, &self.texts[..end])
                 .skip(row.subcommand.len())
                 .collect();
