@@ -79,6 +79,10 @@ const SECRET_COMPOUNDS: &[&str] = &[
     "smtppass",
     "ftppass",
     "mailpass",
+    // Redis's password directives, set with `CONFIG SET`
+    // (https://redis.io/docs/latest/operate/oss_and_stack/management/config-file/).
+    "requirepass",
+    "masterauth",
 ];
 
 /// Words after a secret word that still mean the secret itself.

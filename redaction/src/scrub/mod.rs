@@ -621,6 +621,19 @@ impl Scrubber {
             argv::scan(&list, &mut found, 0, &|text, out| {
                 self.text_findings(text, out)
             });
+            // A list split from a shell line keeps its control operators
+            // as arguments (`echo h | xargs mysql -pX`): each command
+            // between them is read too, as the line's tokenizer reads it.
+            let operator = |arg: &tokens::Arg<'_>| {
+                matches!(arg.text.as_ref(), "|" | "||" | "&&" | ";" | "&" | "|&")
+            };
+            if list.iter().any(operator) {
+                for command in list.split(operator) {
+                    argv::scan(command, &mut found, 0, &|text, out| {
+                        self.text_findings(text, out)
+                    });
+                }
+            }
             self.text_findings(joined, &mut found);
             if found.is_empty() {
                 return None;
@@ -772,6 +785,11 @@ fn precheck_pattern() -> String {
     let mut tools: Vec<&str> = tools::TOOLS
         .iter()
         .flat_map(|row| row.names.iter().copied())
+        .chain(
+            tools::CONFIG_KEYS
+                .iter()
+                .flat_map(|key| key.tools.iter().copied()),
+        )
         .collect();
     tools.sort_unstable();
     tools.dedup();

@@ -404,3 +404,69 @@ fn the_prefilter_runs_only_the_rules_whose_literals_occur() {
         .collect();
     assert_eq!(vendors, ["github_token"]);
 }
+
+/// Each rule added from a tool's documentation, with a benign twin.
+#[test]
+fn documented_conventions_and_their_twins() {
+    let secret = [
+        (
+            "ncftpput -u ops -p Xq7pass ftp.example.test /in f",
+            "Xq7pass",
+        ),
+        ("busybox ftpget -u b -p Xq7pass host l r", "Xq7pass"),
+        ("lftp -e 'open -u bob,Xq7pass host; ls'", "Xq7pass"),
+        ("curlftpfs -o user=bob:Xq7pass,ro host /mnt", "Xq7pass"),
+        ("gh secret set HOOK Xq7pass", "Xq7pass"),
+        ("gh secret set HOOK -bXq7pass", "Xq7pass"),
+        ("fly secrets set BLOB=Xq7pass", "Xq7pass"),
+        ("dotnet user-secrets set Smtp:Pin 482913", "482913"),
+        ("az keyvault secret set --name n --value Xq7pass", "Xq7pass"),
+        ("glab variable set URL -v Xq7pass", "Xq7pass"),
+        ("poetry config http-basic.repo ci Xq7pass", "Xq7pass"),
+        ("composer config github-oauth.github.com Xq7pass", "Xq7pass"),
+        (
+            "bundle config set --global gems.example.test ci:Xq7pass",
+            "Xq7pass",
+        ),
+        (
+            "rclone config create nas ftp user ci pass Xq7pass",
+            "Xq7pass",
+        ),
+        ("redis-cli config set requirepass Xq7pass", "Xq7pass"),
+        (
+            "ngrok config add-authtoken Xq7passXq7passXq7pass",
+            "Xq7passXq7passXq7pass",
+        ),
+        (
+            "security add-generic-password -a a -s s -w Xq7pass",
+            "Xq7pass",
+        ),
+        ("systemd-run --unit u -p Nice=5 mysql -pXq7pass", "Xq7pass"),
+        ("setsid -f mysql -pXq7pass", "Xq7pass"),
+    ];
+    for (line, value) in secret {
+        let out = scrubbed(line);
+        assert!(!out.contains(value), "{line} -> {out}");
+        let args = Scrubber::new().scrub_args(&shlex(line)).unwrap_or_default();
+        assert!(
+            args.iter().all(|arg| !arg.contains(value)),
+            "{line} -> {args:?}"
+        );
+    }
+    // Pipes split from a line stay command boundaries in the argv view.
+    let args = shlex("cat hosts | xargs -I{} sshpass -p Xq7pass ssh root@{}");
+    let out = Scrubber::new().scrub_args(&args).unwrap_or_default();
+    assert!(out.iter().all(|arg| !arg.contains("Xq7pass")), "{out:?}");
+    for line in [
+        "ncftpput -P 2121 -u anonymous host /in f",
+        "docker secret create db_pass db_pass.txt",
+        "wrangler secret put API_TOKEN --env production",
+        "gh secret set HOOK --body \"$HOOK\"",
+        "bundle config set --global mirror.https://rubygems.org https://mirror.example.test",
+        "redis-cli config get requirepass",
+        "setsid -f sleep 100",
+        "sort -t '|' -k2 data.psv",
+    ] {
+        assert_eq!(scrubbed(line), line);
+    }
+}

@@ -564,10 +564,36 @@ pub(crate) const VENDOR_RULES: &[VendorRule] = &[
         "atlassian_api_token",
         "Atlassian",
         ["atatt3"],
-        r#"gitleaks rule "atlassian-api-token" (cmd/generate/config/rules/atlassian.go), its ATATT3 branch"#,
+        r#"gitleaks rule "atlassian-api-token" (cmd/generate/config/rules/atlassian.go), its ATATT3 branch, its 186 characters taken as a floor: Atlassian documents the prefix (ATATT3xFfGF0), not a length"#,
         wb!(),
-        r"(?P<secret>ATATT3[0-9A-Za-z_=-]{186})",
-        r"(?:[^0-9A-Za-z_=-]|$)"
+        r"ATATT3[0-9A-Za-z_=-]{186,}"
+    ),
+    rule!(
+        "atlassian_access_token",
+        "Atlassian",
+        ["atctt3"],
+        r#"Atlassian community, "Can we confirm BitBucket's token prefixes?" (https://community.atlassian.com/forums/Bitbucket-questions/Can-we-confirm-BitBucket-s-token-prefixes/qaq-p/3093481): project, workspace and repository access tokens start ATCTT3xFfGN0, API tokens ATATT3xFfGF0; the alphabet and a length floor as for API tokens"#,
+        wb!(),
+        r"(?P<secret>ATCTT3[0-9A-Za-z_=-]{100,})"
+    ),
+    rule!(
+        "bitbucket_app_password",
+        "Atlassian",
+        ["atbb"],
+        "Nosey Parker rule np.bitbucket.1 (praetorian-inc/noseyparker default rules), citing https://support.atlassian.com/bitbucket-cloud/docs/app-passwords/",
+        wb!(),
+        r"ATBB[0-9A-Za-z]{32}",
+        wb!()
+    ),
+    rule!(
+        "atlassian_legacy_api_token",
+        "Atlassian",
+        ["atlassian", "confluence", "jira"],
+        r#"gitleaks rule "atlassian-api-token" (cmd/generate/config/rules/atlassian.go), its keyword branch: 24 characters right after an atlassian, confluence or jira key"#,
+        r"(?i-u:atlassian|confluence|jira)",
+        assign!(),
+        r"(?P<secret>[a-z0-9]{20}[a-f0-9]{4})",
+        r#"(?:[\s'"`;]|$)"#
     ),
     rule!(
         "postman_api_key",
@@ -1326,6 +1352,18 @@ mod tests {
         ("intra42_client_secret", "FT_SECRET=[[s-s4t2ud-{h64}]]"),
         ("settlemint_token", "SETTLEMINT_TOKEN=[[sm_pat_{a16}]]"),
         ("atlassian_api_token", "JIRA_API_TOKEN=[[ATATT3{w186}]]"),
+        (
+            "atlassian_access_token",
+            "curl -H 'Authorization: Bearer [[ATCTT3xFfGN0{w180}]]' https://api.bitbucket.org/2.0/user",
+        ),
+        (
+            "bitbucket_app_password",
+            "git clone https://bob:[[ATBB{a32}]]@bitbucket.org/team/repo.git",
+        ),
+        (
+            "atlassian_legacy_api_token",
+            "export CONFLUENCE_API=[[{x20}{h4}]] ",
+        ),
         ("postman_api_key", "X-Api-Key: [[PMAK-{h24}-{h34}]]"),
         ("linear_api_key", "Authorization: [[lin_api_{a40}]]"),
         ("notion_token", "NOTION_TOKEN=[[ntn_{d11}{a35}]]"),
