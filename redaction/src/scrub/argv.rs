@@ -355,13 +355,17 @@ impl Command<'_, '_> {
         let count = self.texts.len();
         let Some(verb) = (1..count).find(|&index| {
             let text = self.texts[index];
+            if is_store_verb(text) {
+                return index > 1 && is_secret_noun(self.texts[index - 1]);
+            }
             // `eas secret:create`, `firebase functions:secrets:set`: a
             // joined form names no file, so `create` counts there.
-            let joined = text.rsplit_once(':').is_some_and(|(noun, verb)| {
-                is_secret_noun(noun.rsplit(':').next().unwrap_or(noun))
-                    && (is_store_verb(verb) || verb.eq_ignore_ascii_case("create"))
-            });
-            joined || (index > 1 && is_secret_noun(self.texts[index - 1]) && is_store_verb(text))
+            !text.starts_with('-')
+                && text.contains(':')
+                && text.rsplit_once(':').is_some_and(|(noun, verb)| {
+                    is_secret_noun(noun.rsplit(':').next().unwrap_or(noun))
+                        && (is_store_verb(verb) || verb.eq_ignore_ascii_case("create"))
+                })
         }) else {
             return;
         };
@@ -525,19 +529,17 @@ fn is_set_verb(text: &str) -> bool {
 /// A secret store's noun (`gh secret`, `doppler secrets`, `dotnet
 /// user-secrets`, `firebase functions:secrets:set`).
 fn is_secret_noun(text: &str) -> bool {
-    matches!(
-        text.to_ascii_lowercase().as_str(),
-        "secret" | "secrets" | "user-secrets"
-    )
+    ["secret", "secrets", "user-secrets"]
+        .iter()
+        .any(|noun| noun.eq_ignore_ascii_case(text))
 }
 
 /// The verbs that give a secret store a value (`create` is not one:
 /// `docker secret create NAME FILE` names a file).
 fn is_store_verb(text: &str) -> bool {
-    matches!(
-        text.to_ascii_lowercase().as_str(),
-        "set" | "add" | "put" | "update"
-    )
+    ["set", "add", "put", "update"]
+        .iter()
+        .any(|verb| verb.eq_ignore_ascii_case(text))
 }
 
 /// Whether a positional argument is a key naming a secret, written as a

@@ -431,10 +431,39 @@ fn may_name_secret(name: &str) -> bool {
     })
 }
 
+/// What a one-word name (`--password`, `TOKEN`, `-pass`) says, told
+/// without splitting it; `None` when the name has more than one word.
+fn one_word_strength(name: &str) -> Option<Strength> {
+    let word = name.trim_start_matches('-').as_bytes();
+    let mut lower = [0u8; 24];
+    let one_case =
+        word.iter().all(u8::is_ascii_lowercase) || word.iter().all(u8::is_ascii_uppercase);
+    if word.is_empty() || word.len() > lower.len() || !one_case {
+        return None;
+    }
+    for (into, byte) in lower.iter_mut().zip(word) {
+        *into = byte.to_ascii_lowercase();
+    }
+    let word = std::str::from_utf8(&lower[..word.len()]).ok()?;
+    Some(if word == "key" || WEAK_WORDS.contains(&word) {
+        Strength::Weak
+    } else if SECRET_WORDS.contains(&word)
+        || SECRET_COMPOUNDS.contains(&word)
+        || SECRET_SUFFIXES.iter().any(|suffix| word.ends_with(suffix))
+    {
+        Strength::Secret
+    } else {
+        Strength::None
+    })
+}
+
 /// What a flag's or key's name says about its value.
 pub(crate) fn strength(name: &str) -> Strength {
     if !may_name_secret(name) {
         return Strength::None;
+    }
+    if let Some(strength) = one_word_strength(name) {
+        return strength;
     }
     let mut words = words(name);
     // `GITHUB_TOKEN_RO`, `--db-password-prod`, `API_KEY_2`.
@@ -679,6 +708,38 @@ mod tests {
             assert!(may_name_secret(&word.to_ascii_uppercase()), "{word}");
         }
         assert!(!may_name_secret("--dbname"));
+        // The one-word shortcut agrees with splitting.
+        for name in [
+            "--password",
+            "PASSWORD",
+            "-pass",
+            "token",
+            "--key",
+            "signature",
+            "--apikey",
+            "requirepass",
+            "bypass",
+            "--passwords",
+            "secretary",
+        ] {
+            let split = {
+                let words = words(name);
+                let word = words[0].as_str();
+                if word == "key" || WEAK_WORDS.contains(&word) {
+                    Strength::Weak
+                } else if SECRET_WORDS.contains(&word)
+                    || SECRET_COMPOUNDS.contains(&word)
+                    || SECRET_SUFFIXES.iter().any(|suffix| word.ends_with(suffix))
+                {
+                    Strength::Secret
+                } else {
+                    Strength::None
+                }
+            };
+            assert_eq!(one_word_strength(name), Some(split), "{name}");
+        }
+        assert_eq!(one_word_strength("--db-password"), None);
+        assert_eq!(one_word_strength("dbPassword"), None);
         assert!(!may_name_secret("--username"));
     }
 
