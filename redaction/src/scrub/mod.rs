@@ -160,7 +160,10 @@ impl Detector {
             }
             Builtin::PositionalSecret => {
                 "the argument after a positional key that names a secret (`aws configure set \
-                 aws_secret_access_key SECRET`, `redis-cli SET api_token SECRET`)"
+                 aws_secret_access_key SECRET`, `redis-cli SET api_token SECRET`), the value \
+                 given to a secret store (`gh secret set NAME SECRET`, `fly secrets set \
+                 NAME=SECRET`), and documented credential keys (`poetry config \
+                 http-basic.REPO USER SECRET`, `composer config github-oauth.HOST SECRET`)"
             }
             Builtin::UrlPassword => {
                 "the password in a URL's userinfo, any scheme (`https://user:x@host`, \
