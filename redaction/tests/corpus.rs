@@ -21,7 +21,7 @@ const TRAIN_MIN_RECALL: f64 = 99.0;
 /// Share of train's benign lines that may be changed, in percent.
 const TRAIN_MAX_BENIGN_CHANGED: f64 = 1.0;
 /// The same two figures on lines the rules were not written against: a
-/// floor under what the rules reach (98.9% recall, 0.45% changed on
+/// floor under what the rules reach (99.0% recall, 0.45% changed on
 /// 2026-12-08; 96.3% the day before), so that a change that loses ground
 /// fails. The target is 97%: the report prints how far off it is.
 const HELDOUT_MIN_RECALL: f64 = 98.5;

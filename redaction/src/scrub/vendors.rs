@@ -150,6 +150,15 @@ pub(crate) const VENDOR_RULES: &[VendorRule] = &[
         r"ya29\.[0-9A-Za-z_-]{10,}"
     ),
     rule!(
+        "google_oauth_client_secret",
+        "Google",
+        ["gocspx-"],
+        "GitHub secret scanning's supported patterns, Google google_oauth_client_secret (https://docs.github.com/en/code-security/secret-scanning/introduction/supported-secret-scanning-patterns): the GOCSPX- prefix Google Cloud stamps on OAuth client secrets, 28 characters of base64url after it",
+        wb!(),
+        r"(?P<secret>GOCSPX-[0-9A-Za-z_-]{28})",
+        end!()
+    ),
+    rule!(
         "azure_ad_client_secret",
         "Microsoft Azure",
         ["q~"],
@@ -1244,6 +1253,10 @@ mod tests {
             "Authorization: Bearer [[ya29.{w60}]]",
         ),
         (
+            "google_oauth_client_secret",
+            "oauth2l fetch --credentials x --client_secret [[GOCSPX-{w28}]] --scope email",
+        ),
+        (
             "azure_ad_client_secret",
             "AZURE_CLIENT_SECRET=\"[[{a3}8Q~{a32}]]\"",
         ),
@@ -1313,7 +1326,7 @@ mod tests {
         ),
         ("dynatrace_token", "Api-Token [[dt0c01.{u24}.{u64}]]"),
         ("new_relic_user_api_key", "NEW_RELIC_API_KEY=[[NRAK-{u27}]]"),
-        ("new_relic_insert_key", "X-Insert-Key: [[NRII-{w32}]]"),
+        ("new_relic_insert_key", "X-Insert-Key: [[NRII-{a32}]]"),
         (
             "new_relic_browser_api_token",
             "licenseKey: '[[NRJS-{h19}]]'",
@@ -1845,6 +1858,7 @@ mod tests {
             ("sendgrid_api_key", "SG.{w22}.{w44}"),
             ("twilio_api_key", "SK{h33}"),
             ("mailgun_api_key", "key-{h40}"),
+            ("google_oauth_client_secret", "GOCSPX-{w34}"),
         ];
         for (index, (name, template)) in longer.iter().enumerate() {
             let (line, _) = expand(&format!("x [[{template}]] y"), 500 + index as u64);
