@@ -21,10 +21,10 @@ const TRAIN_MIN_RECALL: f64 = 99.0;
 /// Share of train's benign lines that may be changed, in percent.
 const TRAIN_MAX_BENIGN_CHANGED: f64 = 1.0;
 /// The same two figures on lines the rules were not written against: a
-/// floor under what the rules reach (96.3% recall, 0.45% changed on
-/// 2026-12-07), so that a change that loses ground fails. The issue's
-/// target is 97%: the report prints how far off it is.
-const HELDOUT_MIN_RECALL: f64 = 96.0;
+/// floor under what the rules reach (99.0% recall, 0.45% changed on
+/// 2026-12-08; 96.3% the day before), so that a change that loses ground
+/// fails. The target is 97%: the report prints how far off it is.
+const HELDOUT_MIN_RECALL: f64 = 98.5;
 const HELDOUT_TARGET_RECALL: f64 = 97.0;
 const HELDOUT_MAX_BENIGN_CHANGED: f64 = 1.0;
 /// Lines whose line and argv views may disagree, per thousand: none on

@@ -131,6 +131,19 @@ impl Command<'_, '_> {
                 _ => None,
             },
             Value::Openssl => text.strip_prefix("pass:").map(|_| 5..text.len()),
+            Value::UserOption => {
+                let mut at = 0;
+                let mut range = None;
+                for option in text.split(',') {
+                    if let Some(credentials) = option.strip_prefix("user=")
+                        && let Some(colon) = credentials.find(':')
+                    {
+                        range = Some(at + 5 + colon + 1..at + option.len());
+                    }
+                    at += option.len() + 1;
+                }
+                range
+            }
             Value::Cookies => {
                 if text.contains('=') {
                     for range in key_value::cookies(text, 0..text.len()) {
@@ -169,17 +182,16 @@ impl Command<'_, '_> {
                 self.row_flag(row, index, end, builtin)
             };
         }
-        let mut switches = String::new();
-        for text in &self.texts[1..end] {
-            if text.len() > 1 && text.starts_with('-') && !text.starts_with("--") {
-                switches.push_str(&text[1..]);
-            }
-        }
-        if !row.positional.is_empty()
-            && row
-                .positional_needs
-                .is_none_or(|switch| switches.contains(switch))
-        {
+        // `htpasswd -b`, also bundled (`-nbB`).
+        let switched = |switch: char| {
+            self.texts[1..end].iter().any(|text| {
+                text.len() > 1
+                    && text.starts_with('-')
+                    && !text.starts_with("--")
+                    && text[1..].contains(switch)
+            })
+        };
+        if !row.positional.is_empty() && row.positional_needs.is_none_or(switched) {
             let positionals: Vec<usize> = tools::positionals(row, &self.texts[..end])
                 .skip(row.subcommand.len())
                 .collect();
@@ -314,17 +326,156 @@ impl Command<'_, '_> {
             if row.is_some_and(|row| row.pattern_and_files) {
                 break;
             }
-            let verb = index > 1
-                && ["set", "put"]
-                    .iter()
-                    .any(|verb| self.texts[index - 1].eq_ignore_ascii_case(verb));
+            let verb = index > 1 && is_set_verb(self.texts[index - 1]);
             if names_secret_positionally(key, verb)
                 && !value.starts_with('-')
                 && !flags::plainly_not_secret(value)
+                && !is_file_name(value)
                 && row.is_none_or(|row| !row.keywords.contains(&key))
             {
                 self.claimed[index + 1] = true;
                 self.report(index + 1, 0..value.len(), Builtin::PositionalSecret);
+            }
+        }
+        if row.is_none_or(|row| !row.pattern_and_files) {
+            self.secret_store();
+            self.config_keys();
+        }
+    }
+
+    /// `gh secret set NAME VALUE`, `doppler secrets set NAME VALUE`,
+    /// `dotnet user-secrets set KEY VALUE`, `fly secrets set NAME=VALUE`,
+    /// `az keyvault secret set --name N --value V`: after a secret store's
+    /// set verb, the value is a secret whatever the name says (a number
+    /// too: a PIN), unless it is a reference or a path.
+    fn secret_store(&mut self) {
+        let not_secret = |value: &str| {
+            flags::is_reference(value) || flags::is_path(value) || value.starts_with('-')
+        };
+        let count = self.texts.len();
+        let Some(verb) = (1..count).find(|&index| {
+            let text = self.texts[index];
+            if is_store_verb(text) {
+                return index > 1 && is_secret_noun(self.texts[index - 1]);
+            }
+            // `eas secret:create`, `firebase functions:secrets:set`: a
+            // joined form names no file, so `create` counts there.
+            !text.starts_with('-')
+                && text.contains(':')
+                && text.rsplit_once(':').is_some_and(|(noun, verb)| {
+                    is_secret_noun(noun.rsplit(':').next().unwrap_or(noun))
+                        && (is_store_verb(verb) || verb.eq_ignore_ascii_case("create"))
+                })
+        }) else {
+            return;
+        };
+        let mut index = verb + 1;
+        let mut name_seen = false;
+        while index < count {
+            let text = self.texts[index];
+            if self.claimed[index] {
+                index += 1;
+                continue;
+            }
+            if let Some((name, inline)) = flags::split_flag(text) {
+                // The value flags of secret stores (`--value`, `--body`).
+                let value_flag = matches!(name, "--value" | "--body" | "--data");
+                match inline {
+                    Some((offset, value)) if value_flag && !not_secret(value) => {
+                        self.claimed[index] = true;
+                        self.report(index, offset..text.len(), Builtin::PositionalSecret);
+                    }
+                    None if value_flag && index + 1 < count => {
+                        let value = self.texts[index + 1];
+                        if !self.claimed[index + 1] && !not_secret(value) {
+                            self.claimed[index + 1] = true;
+                            self.report(index + 1, 0..value.len(), Builtin::PositionalSecret);
+                        }
+                        index += 1;
+                    }
+                    // A flag of unknown arity: what follows may be its value.
+                    None if !name_seen => index += 1,
+                    // The value comes right after the name, or not at all.
+                    _ if name_seen => return,
+                    _ => {}
+                }
+                index += 1;
+                continue;
+            }
+            if let Some((name, value)) = text.split_once('=')
+                && !name.is_empty()
+                && wrappers::is_assignment(text)
+            {
+                if !not_secret(value) {
+                    self.claimed[index] = true;
+                    self.report(index, name.len() + 1..text.len(), Builtin::PositionalSecret);
+                }
+                name_seen = true;
+            } else if !name_seen {
+                name_seen = true;
+            } else {
+                if !not_secret(text) {
+                    self.claimed[index] = true;
+                    self.report(index, 0..text.len(), Builtin::PositionalSecret);
+                }
+                return;
+            }
+            index += 1;
+        }
+    }
+
+    /// Configuration keys whose documented values are credentials though
+    /// their names do not say so (`poetry config http-basic.REPO USER
+    /// PASS`, `composer config github-oauth.HOST TOKEN`, `bundle config set
+    /// HOST USER:PASS`, `rclone config create NAME TYPE pass PASS`).
+    fn config_keys(&mut self) {
+        let tool = base_name(self.texts[0]);
+        let Some(config) = self.texts.iter().position(|text| *text == "config") else {
+            return;
+        };
+        let positionals: Vec<usize> = (config + 1..self.texts.len())
+            .filter(|&index| !self.texts[index].starts_with('-') && !self.claimed[index])
+            .collect();
+        let report = |command: &mut Self, index: usize, value: Value| {
+            command.claimed[index] = true;
+            command.report_value(index, 0, value, Builtin::PositionalSecret);
+        };
+        for (at, &index) in positionals.iter().enumerate() {
+            let key = self.texts[index];
+            // Bundler's other dotted keys (`mirror.URL`, `build.GEM`,
+            // `local.GEM`) hold no credential.
+            let host = key.contains('.')
+                && !["mirror.", "build.", "local."]
+                    .iter()
+                    .any(|prefix| key.starts_with(prefix));
+            let Some(rule) = tools::CONFIG_KEYS.iter().find(|rule| {
+                rule.tools.contains(&tool)
+                    && if rule.prefix.is_empty() {
+                        host
+                    } else {
+                        key.starts_with(rule.prefix)
+                    }
+            }) else {
+                continue;
+            };
+            if let Some(&value) = positionals.get(at + 1 + rule.secret)
+                && !self.texts[value].contains("://")
+                && !flags::plainly_not_secret(self.texts[value])
+            {
+                report(self, value, rule.value);
+            }
+            return;
+        }
+        // `rclone config create|update|password NAME [TYPE] KEY VALUE ...`:
+        // a key naming a secret takes the value after it.
+        if tool == "rclone" {
+            for pair in positionals.windows(2) {
+                let (key, value) = (self.texts[pair[0]], pair[1]);
+                if flags::strength(key) == Strength::Secret
+                    && !flags::plainly_not_secret(self.texts[value])
+                {
+                    report(self, value, Value::Secret);
+                }
             }
         }
     }
@@ -368,17 +519,48 @@ impl Command<'_, '_> {
     }
 }
 
+/// `set` and `put`, alone or ending a joined subcommand (`env:set`,
+/// `config:set`).
+fn is_set_verb(text: &str) -> bool {
+    let verb = text.rsplit(':').next().unwrap_or(text);
+    verb.eq_ignore_ascii_case("set") || verb.eq_ignore_ascii_case("put")
+}
+
+/// A secret store's noun (`gh secret`, `doppler secrets`, `dotnet
+/// user-secrets`, `firebase functions:secrets:set`).
+fn is_secret_noun(text: &str) -> bool {
+    ["secret", "secrets", "user-secrets"]
+        .iter()
+        .any(|noun| noun.eq_ignore_ascii_case(text))
+}
+
+/// The verbs that give a secret store a value (`create` is not one:
+/// `docker secret create NAME FILE` names a file).
+fn is_store_verb(text: &str) -> bool {
+    ["set", "add", "put", "update"]
+        .iter()
+        .any(|verb| verb.eq_ignore_ascii_case(text))
+}
+
 /// Whether a positional argument is a key naming a secret, written as a
 /// key is (`db_password`, `API_TOKEN`, `dbPassword`, `Db:Password`,
 /// `app/db_password`, `user.password`), or any secret name after a `set`
 /// or `put` verb. A kebab-case word (`fix-password`, a branch; `db-password`,
 /// a Kubernetes secret's name) and a file name (`token.txt`) are not.
-fn names_secret_positionally(key: &str, after_verb: bool) -> bool {
+/// A file's name (`token.txt`, `db_pass.json`): it names where a secret
+/// is, not the secret (`docker secret create NAME FILE`).
+fn is_file_name(text: &str) -> bool {
     const FILE_EXTENSIONS: &[&str] = &[
         "txt", "json", "yaml", "yml", "pem", "key", "crt", "cer", "env", "conf", "cfg", "ini",
         "toml", "xml", "gpg", "asc", "enc", "age", "sh", "py", "js", "ts", "rs", "go", "md", "log",
         "csv", "db", "p12", "pfx", "jks", "der", "pub", "bak", "tmp", "html", "rb", "java",
     ];
+    text.rsplit_once('.').is_some_and(|(stem, extension)| {
+        !stem.is_empty() && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    })
+}
+
+fn names_secret_positionally(key: &str, after_verb: bool) -> bool {
     if key.is_empty()
         || key.starts_with('-')
         || flags::is_path(key)
@@ -388,9 +570,7 @@ fn names_secret_positionally(key: &str, after_verb: bool) -> bool {
     {
         return false;
     }
-    if let Some((_, extension)) = key.rsplit_once('.')
-        && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
-    {
+    if is_file_name(key) {
         return false;
     }
     if flags::strength(key) != Strength::Secret {

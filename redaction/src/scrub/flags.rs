@@ -79,6 +79,10 @@ const SECRET_COMPOUNDS: &[&str] = &[
     "smtppass",
     "ftppass",
     "mailpass",
+    // Redis's password directives, set with `CONFIG SET`
+    // (https://redis.io/docs/latest/operate/oss_and_stack/management/config-file/).
+    "requirepass",
+    "masterauth",
 ];
 
 /// Words after a secret word that still mean the secret itself.
@@ -379,7 +383,7 @@ pub(crate) fn words(name: &str) -> Vec<String> {
 /// describes it (`TOKEN_TTL`, `PASSWORD_FILE_PATH`).
 pub(crate) fn key_strength(name: &str) -> Strength {
     let strict = strength(name);
-    if strict != Strength::None {
+    if strict != Strength::None || !may_name_secret(name) {
         return strict;
     }
     let words = words(name);
@@ -405,8 +409,62 @@ pub(crate) fn key_strength(name: &str) -> Strength {
     }
 }
 
+/// Whether `name` holds, in any case, a piece every secret and weak word
+/// contains (`pass`, `pw`, `secret`, `token`, `key`, `cred`, `auth`,
+/// `psk`, `sig`, `cookie`, `session`, `hmac`): a name without one names
+/// nothing secret, and most flags are told so without being split.
+fn may_name_secret(name: &str) -> bool {
+    const PIECES: &[&[u8]] = &[
+        b"pass", b"pw", b"secret", b"token", b"key", b"cred", b"auth", b"psk", b"sig", b"cookie",
+        b"session", b"hmac",
+    ];
+    let bytes = name.as_bytes();
+    (0..bytes.len()).any(|at| {
+        matches!(
+            bytes[at].to_ascii_lowercase(),
+            b'p' | b's' | b't' | b'k' | b'c' | b'a' | b'h'
+        ) && PIECES.iter().any(|piece| {
+            bytes
+                .get(at..at + piece.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(piece))
+        })
+    })
+}
+
+/// What a one-word name (`--password`, `TOKEN`, `-pass`) says, told
+/// without splitting it; `None` when the name has more than one word.
+fn one_word_strength(name: &str) -> Option<Strength> {
+    let word = name.trim_start_matches('-').as_bytes();
+    let mut lower = [0u8; 24];
+    let one_case =
+        word.iter().all(u8::is_ascii_lowercase) || word.iter().all(u8::is_ascii_uppercase);
+    if word.is_empty() || word.len() > lower.len() || !one_case {
+        return None;
+    }
+    for (into, byte) in lower.iter_mut().zip(word) {
+        *into = byte.to_ascii_lowercase();
+    }
+    let word = std::str::from_utf8(&lower[..word.len()]).ok()?;
+    Some(if word == "key" || WEAK_WORDS.contains(&word) {
+        Strength::Weak
+    } else if SECRET_WORDS.contains(&word)
+        || SECRET_COMPOUNDS.contains(&word)
+        || SECRET_SUFFIXES.iter().any(|suffix| word.ends_with(suffix))
+    {
+        Strength::Secret
+    } else {
+        Strength::None
+    })
+}
+
 /// What a flag's or key's name says about its value.
 pub(crate) fn strength(name: &str) -> Strength {
+    if !may_name_secret(name) {
+        return Strength::None;
+    }
+    if let Some(strength) = one_word_strength(name) {
+        return strength;
+    }
     let mut words = words(name);
     // `GITHUB_TOKEN_RO`, `--db-password-prod`, `API_KEY_2`.
     while words.len() > 1
@@ -491,8 +549,7 @@ pub(crate) fn is_reference(value: &str) -> bool {
     if value.is_empty() {
         return true;
     }
-    let lower = value.to_ascii_lowercase();
-    if MODES.contains(&lower.as_str()) {
+    if MODES.iter().any(|mode| mode.eq_ignore_ascii_case(value)) {
         return true;
     }
     let first = value.as_bytes()[0];
@@ -509,15 +566,16 @@ pub(crate) fn is_reference(value: &str) -> bool {
     }
     // Key-file and environment references in the conventions of openssl
     // and keytool (`file:`, `env:`, `fd:`).
-    if ["file:", "env:", "fd:", "stdin:"]
-        .iter()
-        .any(|prefix| lower.starts_with(prefix))
-    {
+    if ["file:", "env:", "fd:", "stdin:"].iter().any(|prefix| {
+        value
+            .get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    }) {
         return true;
     }
     // A mask: `****`, `xxxx`, `•••`.
     value.chars().all(|c| matches!(c, '*' | '•' | '.' | '#'))
-        || (value.len() >= 3 && lower.chars().all(|c| c == 'x'))
+        || (value.len() >= 3 && value.bytes().all(|byte| matches!(byte, b'x' | b'X')))
 }
 
 /// A path: absolute, relative with `./`, `../` or `~/`, or a Windows
@@ -634,6 +692,55 @@ mod tests {
         assert_eq!(key_strength("PASSWORD_FILE_PATH"), Strength::None);
         assert_eq!(key_strength("TOKEN_TTL"), Strength::None);
         assert_eq!(strength("--signature"), Strength::Weak);
+    }
+
+    /// The quick test before a name is split must pass every word the
+    /// rule knows, or it would hide them.
+    #[test]
+    fn every_secret_word_passes_the_quick_test() {
+        for word in SECRET_WORDS
+            .iter()
+            .chain(SECRET_SUFFIXES)
+            .chain(SECRET_COMPOUNDS)
+            .chain(WEAK_WORDS)
+        {
+            assert!(may_name_secret(word), "{word}");
+            assert!(may_name_secret(&word.to_ascii_uppercase()), "{word}");
+        }
+        assert!(!may_name_secret("--dbname"));
+        // The one-word shortcut agrees with splitting.
+        for name in [
+            "--password",
+            "PASSWORD",
+            "-pass",
+            "token",
+            "--key",
+            "signature",
+            "--apikey",
+            "requirepass",
+            "bypass",
+            "--passwords",
+            "secretary",
+        ] {
+            let split = {
+                let words = words(name);
+                let word = words[0].as_str();
+                if word == "key" || WEAK_WORDS.contains(&word) {
+                    Strength::Weak
+                } else if SECRET_WORDS.contains(&word)
+                    || SECRET_COMPOUNDS.contains(&word)
+                    || SECRET_SUFFIXES.iter().any(|suffix| word.ends_with(suffix))
+                {
+                    Strength::Secret
+                } else {
+                    Strength::None
+                }
+            };
+            assert_eq!(one_word_strength(name), Some(split), "{name}");
+        }
+        assert_eq!(one_word_strength("--db-password"), None);
+        assert_eq!(one_word_strength("dbPassword"), None);
+        assert!(!may_name_secret("--username"));
     }
 
     #[test]

@@ -21,6 +21,33 @@ pub(crate) const CARD_NUMBER: &str =
 pub(crate) const IBAN: &str =
     r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)\b";
 
+/// Whether `text` has the 13 digits a [`CARD_NUMBER`] needs: a count,
+/// cheaper than the pattern's scan.
+pub(crate) fn may_hold_card_number(text: &[u8]) -> bool {
+    // Branch-free, so the count runs on vector registers.
+    text.iter()
+        .map(|byte| u32::from(byte.wrapping_sub(b'0') < 10))
+        .sum::<u32>()
+        >= 13
+}
+
+/// Whether `text` has the country code and check digits an [`IBAN`]
+/// starts with (`[A-Z]{2}\d{2}`): two capitals counted first, as most
+/// command lines have fewer.
+pub(crate) fn may_hold_iban(text: &[u8]) -> bool {
+    let capitals: u32 = text
+        .iter()
+        .map(|byte| u32::from(byte.wrapping_sub(b'A') < 26))
+        .sum();
+    capitals >= 2
+        && text.windows(4).any(|window| {
+            window[0].is_ascii_uppercase()
+                && window[1].is_ascii_uppercase()
+                && window[2].is_ascii_digit()
+                && window[3].is_ascii_digit()
+        })
+}
+
 /// The credentials of an authorization, unless prose (`basic settings`).
 pub(crate) fn authorization(captures: &Captures<'_>) -> Option<Range<usize>> {
     let secret = captures.name("secret").or_else(|| captures.name("other"))?;
@@ -142,6 +169,15 @@ fn passes_mod97(candidate: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_gate_cards_and_ibans() {
+        assert!(may_hold_card_number(b"4111 1111 1111 1111"));
+        assert!(!may_hold_card_number(b"port 8080 and 443 then 12"));
+        assert!(may_hold_iban(b"iban GB82 WEST"));
+        assert!(may_hold_iban(b"DE89370400440532013000"));
+        assert!(!may_hold_iban(b"GB8 and G82 and Gb82"));
+    }
 
     #[test]
     fn checks_cards_and_ibans() {

@@ -18,6 +18,13 @@ use super::{
 };
 use crate::scrub::entropy;
 
+/// The words one of which an [`ASSIGNMENT`]'s key holds: the literals
+/// the pre-filter looks for before the pattern runs.
+pub(crate) const ASSIGNMENT_WORDS: &[&str] = &[
+    "pass", "pwd", "pw", "secret", "token", "key", "cred", "auth", "psk", "sig", "cookie",
+    "session", "hmac",
+];
+
 /// A key holding one of the secret or weak words, an operator, and a
 /// quoted or bare value.
 pub(crate) const ASSIGNMENT: &str = r#"(?i)(?P<key>[a-z0-9_.\-]*(?:pass|pwd|pw|secret|token|key|cred|auth|psk|sig|cookie|session|hmac)[a-z0-9_.\-]*)["']?(?P<op>[ \t]*=>[ \t]*|[ \t]+=[ \t]*|=|[ \t]*:[ \t]*)(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s&;,'"<>)\]}]+))"#;
@@ -186,4 +193,17 @@ pub(crate) fn cookies(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
 pub(crate) fn url_password(captures: &Captures<'_>) -> Option<Range<usize>> {
     let secret = captures.name("secret")?;
     (!flags::is_reference(secret.as_str())).then(|| secret.range())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pre-filter skips [`ASSIGNMENT`] on a text without one of
+    /// [`ASSIGNMENT_WORDS`]: they must be the words of its key.
+    #[test]
+    fn assignment_words_are_the_patterns() {
+        let alternation = format!("(?:{})", ASSIGNMENT_WORDS.join("|"));
+        assert!(ASSIGNMENT.contains(&alternation), "{alternation}");
+    }
 }

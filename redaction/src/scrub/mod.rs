@@ -18,7 +18,9 @@
 //!
 //! Every pattern is a `regex` crate expression or a hand-written forward
 //! scanner: linear time whatever the input. One pre-check expression runs
-//! first; a line in which nothing is suspicious costs one scan.
+//! first; a line in which nothing is suspicious costs one scan. Past it,
+//! one Aho-Corasick pass over every text rule's literals picks the rules
+//! that can match, so a rule costs nothing on a line without its keyword.
 mod argv;
 mod entropy;
 mod flags;
@@ -31,7 +33,8 @@ mod wrappers;
 
 use std::{borrow::Cow, cell::RefCell, ops::Range};
 
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::bytes::{Regex, RegexBuilder};
 
 use vendors::VENDOR_RULES;
 
@@ -157,7 +160,10 @@ impl Detector {
             }
             Builtin::PositionalSecret => {
                 "the argument after a positional key that names a secret (`aws configure set \
-                 aws_secret_access_key SECRET`, `redis-cli SET api_token SECRET`)"
+                 aws_secret_access_key SECRET`, `redis-cli SET api_token SECRET`), the value \
+                 given to a secret store (`gh secret set NAME SECRET`, `fly secrets set \
+                 NAME=SECRET`), and documented credential keys (`poetry config \
+                 http-basic.REPO USER SECRET`, `composer config github-oauth.HOST SECRET`)"
             }
             Builtin::UrlPassword => {
                 "the password in a URL's userinfo, any scheme (`https://user:x@host`, \
@@ -323,9 +329,127 @@ struct TextRule {
     detector: Detector,
     regex: Regex,
     check: Check,
-    /// Literals (lowercase, any of them) without which the rule cannot
-    /// match: a cheaper test than the rule's own scan.
-    needs: &'static [&'static str],
+    needs: Needs,
+}
+
+/// What a text must hold for a rule to have a chance: a cheaper test
+/// than the rule's own scan, so that a line pays only for the rules whose
+/// literal it carries.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    /// One of these literals (lowercase; compared ASCII case-insensitively).
+    Literals(&'static [&'static str]),
+    /// A shape no literal describes, tested by a forward scan.
+    Shape(ShapeTest),
+}
+
+/// A forward scan saying whether a text may hold a shape.
+type ShapeTest = fn(&[u8]) -> bool;
+
+/// Room for one bit per text rule: every rule is a detector.
+const RULE_WORDS: usize = DETECTORS.div_ceil(64);
+
+/// A set of text rules, by their index in [`Scrubber::rules`].
+#[derive(Clone, Copy, Debug, Default)]
+struct RuleSet([u64; RULE_WORDS]);
+
+impl RuleSet {
+    fn insert(&mut self, index: usize) {
+        if let Some(word) = self.0.get_mut(index / 64) {
+            *word |= 1 << (index % 64);
+        }
+    }
+
+    fn union(&mut self, other: &RuleSet) {
+        for (word, other) in self.0.iter_mut().zip(other.0) {
+            *word |= other;
+        }
+    }
+
+    /// The indices in the set, ascending.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(at, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let bit = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    at * 64 + bit
+                })
+            })
+        })
+    }
+}
+
+/// Which text rules can match a text, found in one pass: an Aho-Corasick
+/// automaton over every rule's literals (vendor keywords and prefixes, the
+/// built-in rules' words), each literal mapped to the rules that need it.
+/// A vendor rule costs nothing on a line without its keyword, however many
+/// rules the table grows to; the pass is linear in the text.
+#[derive(Debug)]
+struct Prefilter {
+    literals: AhoCorasick,
+    /// For each literal of `literals`, the rules that need it.
+    owners: Vec<RuleSet>,
+    /// Rules tested by their shape, and the test.
+    shapes: Vec<(usize, ShapeTest)>,
+}
+
+impl Prefilter {
+    fn new(rules: &[TextRule]) -> Self {
+        let mut literals: Vec<&'static str> = Vec::new();
+        let mut owners: Vec<RuleSet> = Vec::new();
+        let mut shapes = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            match rule.needs {
+                Needs::Literals(needed) => {
+                    for &literal in needed {
+                        let at = match literals.iter().position(|known| *known == literal) {
+                            Some(at) => at,
+                            None => {
+                                literals.push(literal);
+                                owners.push(RuleSet::default());
+                                literals.len() - 1
+                            }
+                        };
+                        owners[at].insert(index);
+                    }
+                }
+                Needs::Shape(test) => shapes.push((index, test)),
+            }
+        }
+        // A full DFA: one table lookup a byte (the default, an NFA,
+        // costs several times that on a line).
+        let literals = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&literals)
+            // A few hundred short literals: far inside the automaton's limits.
+            .expect("text rule literals build an automaton");
+        Prefilter {
+            literals,
+            owners,
+            shapes,
+        }
+    }
+
+    /// The rules that may match in `text`.
+    fn candidates(&self, text: &[u8]) -> RuleSet {
+        let mut set = RuleSet::default();
+        // Overlapping: a literal inside another (`pw` in `apw_`) still counts.
+        for found in self.literals.find_overlapping_iter(text) {
+            if let Some(owners) = self.owners.get(found.pattern().as_usize()) {
+                set.union(owners);
+            }
+        }
+        for &(index, test) in &self.shapes {
+            if test(text) {
+                set.insert(index);
+            }
+        }
+        set
+    }
 }
 
 /// Finds and replaces secrets. Build one and share it: compiling the
@@ -336,11 +460,10 @@ pub struct Scrubber {
     /// Matches wherever any rule might: secret words, known tools in a
     /// command's place, a URL's userinfo, vendor keywords, the shapes.
     precheck: Regex,
-    /// The built-in text rules, each run when its literals are present.
+    /// The built-in text rules, then the vendor formats.
     rules: Vec<TextRule>,
-    /// The vendor formats, run through one set that says which match.
-    vendors: Vec<TextRule>,
-    any: RegexSet,
+    /// Which of `rules` a text can match.
+    prefilter: Prefilter,
 }
 
 impl Default for Scrubber {
@@ -358,73 +481,81 @@ impl Scrubber {
             check,
             needs,
         };
-        let rules = vec![
+        let literals = Needs::Literals;
+        let mut rules = vec![
             builtin(
                 Builtin::PrivateKey,
                 formats::PRIVATE_KEY,
                 Check::Whole,
-                &["-----begin"][..],
+                literals(&["-----begin"]),
             ),
             builtin(
                 Builtin::SecretAssignment,
                 key_value::ASSIGNMENT,
                 Check::Assignment,
-                &[],
+                literals(key_value::ASSIGNMENT_WORDS),
             ),
             builtin(
                 Builtin::UrlPassword,
                 key_value::URL_PASSWORD,
                 Check::UrlPassword,
-                &["://"],
+                literals(&["://"]),
             ),
             builtin(
                 Builtin::ConnectionString,
                 key_value::CONNECTION,
                 Check::Connection,
-                &[";"],
+                literals(&[";"]),
             ),
             builtin(
                 Builtin::Cookie,
                 key_value::COOKIE,
                 Check::Cookie,
-                &["cookie"],
+                literals(&["cookie"]),
             ),
             builtin(
                 Builtin::Authorization,
                 formats::AUTHORIZATION,
                 Check::Authorization,
-                &["bearer", "basic", "authorization"],
+                literals(&["bearer", "basic", "authorization"]),
             ),
-            builtin(Builtin::Jwt, formats::JWT, Check::Whole, &["eyj"]),
-            builtin(Builtin::Email, formats::EMAIL, Check::Email, &["@"]),
+            builtin(Builtin::Jwt, formats::JWT, Check::Whole, literals(&["eyj"])),
+            builtin(
+                Builtin::Email,
+                formats::EMAIL,
+                Check::Email,
+                literals(&["@"]),
+            ),
             builtin(
                 Builtin::CardNumber,
                 formats::CARD_NUMBER,
                 Check::CardNumber,
-                &[],
+                Needs::Shape(formats::may_hold_card_number),
             ),
-            builtin(Builtin::Iban, formats::IBAN, Check::Iban, &[]),
+            builtin(
+                Builtin::Iban,
+                formats::IBAN,
+                Check::Iban,
+                Needs::Shape(formats::may_hold_iban),
+            ),
         ];
-        let vendors: Vec<TextRule> = VENDOR_RULES
-            .iter()
-            .enumerate()
-            .map(|(index, vendor)| TextRule {
-                detector: Detector(Id::Vendor(index)),
-                regex: compile(vendor.pattern).expect("vendor pattern compiles"),
-                check: Check::Named,
-                needs: &[],
-            })
-            .collect();
-        let any = RegexSetBuilder::new(vendors.iter().map(|rule| rule.regex.as_str()))
-            .unicode(false)
-            .build()
-            .expect("vendor patterns compile");
+        rules.extend(
+            VENDOR_RULES
+                .iter()
+                .enumerate()
+                .map(|(index, vendor)| TextRule {
+                    detector: Detector(Id::Vendor(index)),
+                    regex: compile(vendor.pattern).expect("vendor pattern compiles"),
+                    check: Check::Named,
+                    needs: literals(vendor.keywords),
+                }),
+        );
+        let prefilter = Prefilter::new(&rules);
         let precheck = compile(&precheck_pattern()).expect("pre-check pattern compiles");
         Scrubber {
             precheck,
             rules,
-            vendors,
-            any,
+            prefilter,
         }
     }
 
@@ -493,6 +624,19 @@ impl Scrubber {
             argv::scan(&list, &mut found, 0, &|text, out| {
                 self.text_findings(text, out)
             });
+            // A list split from a shell line keeps its control operators
+            // as arguments (`echo h | xargs mysql -pX`): each command
+            // between them is read too, as the line's tokenizer reads it.
+            let operator = |arg: &tokens::Arg<'_>| {
+                matches!(arg.text.as_ref(), "|" | "||" | "&&" | ";" | "&" | "|&")
+            };
+            if list.iter().any(operator) {
+                for command in list.split(operator) {
+                    argv::scan(command, &mut found, 0, &|text, out| {
+                        self.text_findings(text, out)
+                    });
+                }
+            }
             self.text_findings(joined, &mut found);
             if found.is_empty() {
                 return None;
@@ -535,16 +679,13 @@ impl Scrubber {
         })
     }
 
-    /// The text rules' findings in `text`.
+    /// The text rules' findings in `text`: only the rules whose literal or
+    /// shape the text holds are run.
     fn text_findings(&self, text: &str, found: &mut Vec<Finding>) {
-        let lower = text.to_ascii_lowercase();
-        for rule in &self.rules {
-            if rule.needs.is_empty() || rule.needs.iter().any(|needed| lower.contains(needed)) {
+        for index in self.prefilter.candidates(text.as_bytes()).iter() {
+            if let Some(rule) = self.rules.get(index) {
                 rule.find(text, found);
             }
-        }
-        for index in self.any.matches(text.as_bytes()).iter() {
-            self.vendors[index].find(text, found);
         }
     }
 }
@@ -647,6 +788,11 @@ fn precheck_pattern() -> String {
     let mut tools: Vec<&str> = tools::TOOLS
         .iter()
         .flat_map(|row| row.names.iter().copied())
+        .chain(
+            tools::CONFIG_KEYS
+                .iter()
+                .flat_map(|key| key.tools.iter().copied()),
+        )
         .collect();
     tools.sort_unstable();
     tools.dedup();

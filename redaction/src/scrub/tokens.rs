@@ -82,8 +82,9 @@ impl<'a> Arg<'a> {
 /// The commands in `text`, each a list of arguments.
 pub(crate) fn commands(text: &str) -> Vec<Vec<Arg<'_>>> {
     let bytes = text.as_bytes();
-    let mut commands = Vec::new();
-    let mut current: Vec<Arg<'_>> = Vec::new();
+    // Room for a typical line's commands and arguments up front.
+    let mut commands = Vec::with_capacity(2);
+    let mut current: Vec<Arg<'_>> = Vec::with_capacity(16);
     let mut groups = 0usize; // open `$(` or `(`
     let mut at = 0;
     while at < bytes.len() {

@@ -31,6 +31,9 @@ pub(crate) enum Value {
     /// OpenSSL's pass phrase argument: `pass:SECRET` is one; `env:`,
     /// `file:`, `fd:` and `stdin` are references.
     Openssl,
+    /// A mount option list with `user=USER:PASSWORD` (curlftpfs): the
+    /// password, up to the next `,`.
+    UserOption,
 }
 
 #[derive(Debug)]
@@ -424,7 +427,11 @@ pub(crate) const TOOLS: &[Tool] = &[
     Tool {
         names: &["gh"],
         subcommand: &["secret", "set"],
-        flags: &[flag("-b", NEXT | EQUALS), flag("--body", NEXT | EQUALS)],
+        // pflag shorthands also take the value glued (`-bVALUE`).
+        flags: &[
+            flag("-b", NEXT | EQUALS | GLUED),
+            flag("--body", NEXT | EQUALS),
+        ],
         value_flags: &[
             "-R",
             "--repo",
@@ -673,6 +680,69 @@ pub(crate) const TOOLS: &[Tool] = &[
         ..ROW
     },
     // `htpasswd -b [-c] passwordfile username password`
+    // NcFTP's clients: `-u USER -p PASS`, `-P` the port, `-j` the account.
+    // source: https://www.ncftp.com/ncftp/doc/ncftpget.html
+    Tool {
+        names: &["ncftp", "ncftpget", "ncftpput", "ncftpls", "ncftpbatch"],
+        flags: &[flag("-p", NEXT | GLUED)],
+        value_flags: &["-u", "-P", "-j", "-t", "-m"],
+        ..ROW
+    },
+    // BusyBox `ftpget`/`ftpput [-cv] [-u USER] [-p PASS] [-P PORT] HOST ...`
+    // source: https://busybox.net/downloads/BusyBox.html#ftpget
+    Tool {
+        names: &["ftpget", "ftpput"],
+        flags: &[flag("-p", NEXT | GLUED), flag("--password", NEXT | EQUALS)],
+        value_flags: &["-u", "--username", "-P", "--port"],
+        ..ROW
+    },
+    // `ngrok config add-authtoken TOKEN`, `ngrok authtoken TOKEN` (agent v2)
+    // source: https://ngrok.com/docs/agent/cli/
+    Tool {
+        names: &["ngrok"],
+        subcommand: &["config", "add-authtoken"],
+        positional: &[0],
+        ..ROW
+    },
+    // source: https://ngrok.com/docs/agent/cli/
+    Tool {
+        names: &["ngrok"],
+        subcommand: &["authtoken"],
+        positional: &[0],
+        ..ROW
+    },
+    // `snyk auth [API_TOKEN]`
+    // source: https://docs.snyk.io/snyk-cli/commands/auth
+    Tool {
+        names: &["snyk"],
+        subcommand: &["auth"],
+        positional: &[0],
+        ..ROW
+    },
+    // `ansible-vault encrypt_string 'SECRET' --name 'the_secret'`
+    // source: https://docs.ansible.com/ansible/latest/vault_guide/vault_encrypting_content.html
+    Tool {
+        names: &["ansible-vault"],
+        subcommand: &["encrypt_string"],
+        value_flags: &[
+            "-n",
+            "--name",
+            "--stdin-name",
+            "--vault-id",
+            "--vault-password-file",
+            "--output",
+        ],
+        positional: &[0],
+        ..ROW
+    },
+    // `mosquitto_passwd -b passwordfile username password`
+    // source: https://mosquitto.org/man/mosquitto_passwd-1.html
+    Tool {
+        names: &["mosquitto_passwd"],
+        positional: &[2],
+        positional_needs: Some('b'),
+        ..ROW
+    },
     // source: https://httpd.apache.org/docs/2.4/programs/htpasswd.html
     Tool {
         names: &["htpasswd"],
@@ -841,6 +911,109 @@ pub(crate) const TOOLS: &[Tool] = &[
         value_flags: &["-p", "-e", "-f", "-c"],
         ..ROW
     },
+    // lftp's own commands, in the scripts of `lftp -e`/`-c` (read as
+    // command strings): `open -u user[,pass] site`, `user USER [PASS]`.
+    // source: https://lftp.yar.ru/lftp-man.html
+    Tool {
+        names: &["open"],
+        flags: &[user_flag("-u", NEXT, ','), flag("--password", NEXT)],
+        value_flags: &["-p", "--user", "-e", "-s"],
+        ..ROW
+    },
+    // source: https://lftp.yar.ru/lftp-man.html
+    Tool {
+        names: &["user"],
+        positional: &[1],
+        ..ROW
+    },
+    // `curlftpfs -o user=USER:PASSWORD ftp://host/ /mnt`
+    // source: https://linux.die.net/man/1/curlftpfs
+    Tool {
+        names: &["curlftpfs"],
+        flags: &[Flag {
+            name: "-o",
+            forms: NEXT | GLUED,
+            value: Value::UserOption,
+        }],
+        ..ROW
+    },
+    // `glab variable set KEY VALUE`, `-v`/`--value VALUE`: GitLab CI/CD
+    // variables, where pipelines keep their secrets (masked).
+    // source: https://docs.gitlab.com/cli/variable/set/
+    Tool {
+        names: &["glab"],
+        subcommand: &["variable", "set"],
+        flags: &[
+            flag("-v", NEXT | EQUALS | GLUED),
+            flag("--value", NEXT | EQUALS),
+        ],
+        value_flags: &[
+            "-s",
+            "--scope",
+            "-t",
+            "--type",
+            "-g",
+            "--group",
+            "-R",
+            "--repo",
+            "-d",
+            "--description",
+        ],
+        positional: &[1],
+        ..ROW
+    },
+    // `travis env set NAME VALUE` (private unless `--public`).
+    // source: https://github.com/travis-ci/travis.rb#env
+    Tool {
+        names: &["travis"],
+        subcommand: &["env", "set"],
+        value_flags: &["-r", "--repo", "-e", "--api-endpoint", "-t", "--token"],
+        positional: &[1],
+        ..ROW
+    },
+    // macOS keychains: `security add-generic-password -a ACCT -s SVC -w
+    // PASSWORD`, `add-internet-password ... -w PASSWORD`, `unlock-keychain
+    // -p PASSWORD`, `create-keychain -p PASSWORD`.
+    // source: https://ss64.com/mac/security.html
+    Tool {
+        names: &["security"],
+        subcommand: &["add-generic-password"],
+        flags: &[flag("-w", NEXT)],
+        value_flags: &["-a", "-s", "-l", "-c", "-C", "-D", "-j", "-T", "-G"],
+        ..ROW
+    },
+    // source: https://ss64.com/mac/security.html
+    Tool {
+        names: &["security"],
+        subcommand: &["add-internet-password"],
+        flags: &[flag("-w", NEXT)],
+        value_flags: &[
+            "-a", "-s", "-l", "-c", "-C", "-D", "-j", "-T", "-d", "-r", "-t", "-p", "-P",
+        ],
+        ..ROW
+    },
+    // source: https://ss64.com/mac/security.html
+    Tool {
+        names: &["security"],
+        subcommand: &["unlock-keychain"],
+        flags: &[flag("-p", NEXT)],
+        ..ROW
+    },
+    // source: https://ss64.com/mac/security.html
+    Tool {
+        names: &["security"],
+        subcommand: &["create-keychain"],
+        flags: &[flag("-p", NEXT)],
+        ..ROW
+    },
+    // `sops set FILE '["db"]["password"]' '"VALUE"'`
+    // source: https://github.com/getsops/sops#set-a-sub-part-in-a-document-tree
+    Tool {
+        names: &["sops"],
+        subcommand: &["set"],
+        positional: &[2],
+        ..ROW
+    },
     // VCS and package managers.
     // source: https://svnbook.red-bean.com/en/1.7/svn.ref.svn.html
     Tool {
@@ -979,6 +1152,91 @@ pub(crate) const TOOLS: &[Tool] = &[
 ];
 
 /// The row for the command `args` (`args[0]` is the tool), if any.
+/// A configuration key whose value is a credential though its name does
+/// not say so, after the tool's `config` subcommand.
+pub(crate) struct ConfigKey {
+    pub tools: &'static [&'static str],
+    /// How the key starts (`http-basic.`); empty: any key naming a host
+    /// (with a `.`), Bundler's convention.
+    pub prefix: &'static str,
+    /// Which of the positional arguments after the key is the secret.
+    pub secret: usize,
+    pub value: Value,
+}
+
+pub(crate) const CONFIG_KEYS: &[ConfigKey] = &[
+    // `poetry config http-basic.REPO USER PASS`, `poetry config pypi-token.REPO TOKEN`
+    // source: https://python-poetry.org/docs/repositories/#configuring-credentials
+    ConfigKey {
+        tools: &["poetry"],
+        prefix: "http-basic.",
+        secret: 1,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["poetry"],
+        prefix: "pypi-token.",
+        secret: 0,
+        value: Value::Secret,
+    },
+    // `composer config [--global] http-basic.HOST USER PASS`, `github-oauth.HOST
+    // TOKEN`, `gitlab-oauth.HOST TOKEN`, `gitlab-token.HOST TOKEN`,
+    // `bitbucket-oauth.HOST KEY SECRET`, `bearer.HOST TOKEN`
+    // source: https://getcomposer.org/doc/articles/authentication-for-private-packages.md
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "http-basic.",
+        secret: 1,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "bitbucket-oauth.",
+        secret: 1,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "github-oauth.",
+        secret: 0,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "gitlab-oauth.",
+        secret: 0,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "gitlab-token.",
+        secret: 0,
+        value: Value::Secret,
+    },
+    ConfigKey {
+        tools: &["composer"],
+        prefix: "bearer.",
+        secret: 0,
+        value: Value::Secret,
+    },
+    // `yarn config set npmAuthIdent user:password`
+    // source: https://yarnpkg.com/configuration/yarnrc#npmAuthIdent
+    ConfigKey {
+        tools: &["yarn"],
+        prefix: "npmAuthIdent",
+        secret: 0,
+        value: Value::Secret,
+    },
+    // `bundle config set --global gems.example.com user:password`
+    // source: https://bundler.io/man/bundle-config.1.html (credentials for gem sources)
+    ConfigKey {
+        tools: &["bundle", "bundler"],
+        prefix: "",
+        secret: 0,
+        value: Value::After(':'),
+    },
+];
+
 pub(crate) fn row(tool: &str, args: &[&str]) -> Option<&'static Tool> {
     TOOLS.iter().find(|row| {
         row.names.contains(&tool) && {
@@ -1038,7 +1296,11 @@ mod tests {
         assert!(tools.len() >= 40, "{} tools", tools.len());
         // Every row cites the tool's documentation on the line above it.
         let source = include_str!("tools.rs");
-        let cited = source.matches("\n    // source: http").count();
+        let table = source
+            .split("pub(crate) const CONFIG_KEYS")
+            .next()
+            .unwrap_or(source);
+        let cited = table.matches("\n    // source: http").count();
         assert_eq!(cited, TOOLS.len(), "rows without a `// source:` line");
         for row in TOOLS {
             assert!(

@@ -110,7 +110,6 @@ const WRAPPERS: &[Wrapper] = &[
             "exec",
             "command",
             "builtin",
-            "setsid",
             "unbuffer",
             "time",
             "caffeinate",
@@ -118,6 +117,83 @@ const WRAPPERS: &[Wrapper] = &[
             "catchsegv",
         ],
         value_flags: &["-f", "-o", "--format", "--output"],
+        mode: Mode::Command,
+    },
+    // setsid(1): `-c`, `-f` (fork), `-w` take no value.
+    // source: https://man7.org/linux/man-pages/man1/setsid.1.html
+    Wrapper {
+        names: &["setsid"],
+        value_flags: &[],
+        mode: Mode::Command,
+    },
+    // source: https://man7.org/linux/man-pages/man1/systemd-run.1.html
+    Wrapper {
+        names: &["systemd-run"],
+        value_flags: &[
+            "-u",
+            "--unit",
+            "-p",
+            "--property",
+            "-E",
+            "--setenv",
+            "-H",
+            "--host",
+            "-M",
+            "--machine",
+            "--description",
+            "--slice",
+            "--service-type",
+            "--uid",
+            "--gid",
+            "--nice",
+            "--working-directory",
+            "--on-active",
+            "--on-boot",
+            "--on-startup",
+            "--on-unit-active",
+            "--on-unit-inactive",
+            "--on-calendar",
+            "--timer-property",
+            "--path-property",
+            "--socket-property",
+        ],
+        mode: Mode::Command,
+    },
+    // nsenter(1), unshare(1), setpriv(1), prlimit(1)
+    // source: https://man7.org/linux/man-pages/man1/nsenter.1.html ;
+    // https://man7.org/linux/man-pages/man1/setpriv.1.html ;
+    // gosu https://github.com/tianon/gosu ; su-exec https://github.com/ncopa/su-exec ;
+    // chpst http://smarden.org/runit/chpst.8 ; pkexec(1)
+    // https://www.freedesktop.org/software/polkit/docs/latest/pkexec.1.html ;
+    // tini https://github.com/krallin/tini ; dumb-init https://github.com/Yelp/dumb-init
+    Wrapper {
+        names: &[
+            "nsenter",
+            "unshare",
+            "setpriv",
+            "prlimit",
+            "tini",
+            "dumb-init",
+        ],
+        value_flags: &["-t", "--target", "-S", "--setuid", "-G", "--setgid"],
+        mode: Mode::Command,
+    },
+    Wrapper {
+        names: &["pkexec"],
+        value_flags: &["--user"],
+        mode: Mode::Command,
+    },
+    Wrapper {
+        names: &["gosu", "su-exec", "s6-setuidgid"],
+        value_flags: &[],
+        mode: Mode::After(1),
+    },
+    Wrapper {
+        names: &["chpst"],
+        value_flags: &[
+            "-u", "-U", "-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c", "-r",
+            "-t",
+        ],
         mode: Mode::Command,
     },
     Wrapper {
@@ -168,7 +244,7 @@ const WRAPPERS: &[Wrapper] = &[
     },
     Wrapper {
         names: &[
-            "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox", "su", "runuser", "flock",
+            "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "su", "runuser", "flock",
         ],
         value_flags: &[
             "-o",
@@ -254,6 +330,14 @@ const WRAPPERS: &[Wrapper] = &[
             "--file",
         ],
         mode: Mode::Container(&["exec", "run"]),
+    },
+    // `busybox APPLET ARGS`: the applet is the tool (`busybox ftpget`,
+    // `busybox sh -c`).
+    // source: https://busybox.net/downloads/BusyBox.html
+    Wrapper {
+        names: &["busybox"],
+        value_flags: &[],
+        mode: Mode::Command,
     },
     Wrapper {
         names: &["sshpass"],
@@ -353,11 +437,17 @@ pub(crate) fn inner(tool: &str, args: &[&str]) -> Option<Inner> {
     }
 }
 
-/// Flags whose value is a command line run by a shell: rsync's remote
-/// shell (`-e "sshpass -p X ssh"`,
-/// https://download.samba.org/pub/rsync/rsync.1#opt--rsh).
+/// Flags whose value is a command line: rsync's remote shell (`-e
+/// "sshpass -p X ssh"`,
+/// https://download.samba.org/pub/rsync/rsync.1#opt--rsh), lftp's scripts.
 pub(crate) fn command_flag(tool: &str, flag: &str) -> bool {
-    tool == "rsync" && matches!(flag, "-e" | "--rsh")
+    match tool {
+        "rsync" => matches!(flag, "-e" | "--rsh"),
+        // lftp's scripts (`-e CMDS`, `-c CMDS`), `;`-separated commands
+        // (https://lftp.yar.ru/lftp-man.html).
+        "lftp" => matches!(flag, "-e" | "-c"),
+        _ => false,
+    }
 }
 
 /// A shell variable assignment before a command (`DB_HOST=x cmd`).
