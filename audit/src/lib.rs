@@ -7,7 +7,22 @@
 //!
 //! A chain shows edits and deletions in its middle; to show that entries
 //! were cut off its end, keep the last hash `scrim audit verify` prints
-//! somewhere else.
+//! somewhere else (`scrim audit verify --expect-head HASH` checks it).
+//!
+//! A chain alone does not stop whoever can write the file from rebuilding
+//! it: every hash can be recomputed. So each entry is also authenticated
+//! by a MAC (keyed BLAKE3 of its hash) under an [`AuditKey`], derived from
+//! the policy's master key for the audit log alone, and names that key by
+//! a public id. Verifying needs the key: a rebuilt or edited entry fails
+//! at its line. A policy without a master key writes entries with no MAC
+//! (plainly hashed, as every entry was before keying), and verify says
+//! they are unauthenticated. Once an entry is keyed, every later one must
+//! be: appending without a key is refused, and an unkeyed entry after a
+//! keyed one fails verification, so nobody can downgrade a keyed tail by
+//! rewriting it without MACs. Only unkeyed entries at the start of a log
+//! (a log from before keying, or written under policies without keys)
+//! verify unauthenticated; a kept head is what shows a log rebuilt
+//! entirely without MACs.
 //!
 //! An append cut short (a full disk, a crash) leaves a torn last line.
 //! Rather than refuse every later append until someone edits the file, the
@@ -28,11 +43,13 @@ use std::{
         },
     },
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use scrim_event::time::UtcDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 /// The `prev` of the first entry.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -85,6 +102,27 @@ pub enum AuditError {
         line: u64,
         problem: String,
     },
+
+    #[error(
+        "audit log {path}, line {line}: authenticated by audit key {key}, which is not among the \
+         keys given ({given}); give the policy that wrote it (--policy) or its master key file \
+         (--key)"
+    )]
+    UnknownKey {
+        path: PathBuf,
+        /// From 1.
+        line: u64,
+        /// The entry's key id.
+        key: String,
+        /// The ids of the keys that were given, for the message.
+        given: String,
+    },
+
+    #[error(
+        "audit log {path} is keyed (its last entry is authenticated by audit key {key}): an \
+         entry without a MAC would break it; use a policy with [keys] (its master key) to append"
+    )]
+    KeyNeeded { path: PathBuf, key: String },
 }
 
 /// One entry, as written.
@@ -97,10 +135,18 @@ pub struct Entry {
     /// `archive.export`, `audit.recovered`.
     pub action: String,
     pub details: Value,
+    /// The id of the [`AuditKey`] whose MAC authenticates the entry;
+    /// `None` in a plainly hashed entry (before keying, or a policy without
+    /// a master key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The previous entry's hash.
     pub prev: String,
-    /// BLAKE3 of `prev` and this entry's other fields.
+    /// BLAKE3 of `prev` and this entry's other fields but `mac`.
     pub hash: String,
+    /// Keyed BLAKE3 of `hash` under the key `key` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 impl Entry {
@@ -114,7 +160,50 @@ impl Entry {
         hasher.update(&[0]);
         // serde_json's maps are ordered: the same details, the same text.
         hasher.update(self.details.to_string().as_bytes());
+        // After the details' JSON, which never holds a NUL: an entry from
+        // before keying hashes as it always did.
+        if let Some(key) = &self.key {
+            hasher.update(b"\0key ");
+            hasher.update(key.as_bytes());
+        }
         hasher.finalize().to_hex().to_string()
+    }
+}
+
+/// The key audit entries are authenticated with: derived from a policy's
+/// master key for the audit log alone (`MasterKey::audit_key`), so it is
+/// never a pseudonym key and reveals none.
+#[derive(Clone)]
+pub struct AuditKey {
+    key: Zeroizing<[u8; 32]>,
+    id: String,
+}
+
+/// The context of a key id's derivation.
+const KEY_ID_CONTEXT: &str = "scrim audit key id v1";
+
+impl AuditKey {
+    pub fn new(key: Zeroizing<[u8; 32]>) -> Self {
+        // A one-way fingerprint: it names the key in every entry, and
+        // tells nobody anything about the key.
+        let id = blake3::derive_key(KEY_ID_CONTEXT, key.as_ref());
+        let id = blake3::Hash::from(id).to_hex()[..16].to_owned();
+        AuditKey { key, id }
+    }
+
+    /// The public id entries name the key by: 16 hex digits.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn mac(&self, hash: &str) -> blake3::Hash {
+        blake3::keyed_hash(&self.key, hash.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "AuditKey({})", self.id)
     }
 }
 
@@ -159,20 +248,52 @@ pub struct Verified {
     pub last_hash: String,
     /// The torn entries that appends moved aside, in the order of the log.
     pub recoveries: Vec<Recovery>,
+    /// How many entries have no MAC: lines 1 to this, all before the first
+    /// keyed entry (from before keying, or a policy without a master key).
+    pub unauthenticated: u64,
+    /// The ids of the keys the other entries were authenticated with, in
+    /// the order they were first used.
+    pub keys: Vec<String>,
+    /// Where the head [`verify`] was asked to look for is: `Some(n)`, the
+    /// hash of the entry `n` entries before the end (0: the last); `None`:
+    /// no entry has it, or no head was asked for.
+    pub entries_after_head: Option<u64>,
 }
 
 /// An audit log file, appended to.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    /// Shared by every clone: a collector's reload switches the key its
+    /// retention passes append with too.
+    key: Arc<Mutex<Option<AuditKey>>>,
 }
 
 impl AuditLog {
-    /// The log at `path`, created (mode 0600) on the first append.
+    /// The log at `path`, created (mode 0600) on the first append; its
+    /// entries are plainly hashed until [`AuditLog::set_key`] gives a key.
     pub fn at(path: &Path) -> Self {
         AuditLog {
             path: path.to_path_buf(),
+            key: Arc::default(),
         }
+    }
+
+    /// Authenticates this log's (and its clones') later entries with `key`,
+    /// or with none: checks first, as [`AuditLog::check_appendable`] does,
+    /// that entries can be appended with it, and refuses `None` if the log
+    /// is keyed already (that would downgrade it).
+    pub fn set_key(&self, key: Option<AuditKey>) -> Result<(), AuditError> {
+        self.check_appendable_with(key.as_ref())?;
+        *self.key.lock().unwrap_or_else(PoisonError::into_inner) = key;
+        Ok(())
+    }
+
+    fn key(&self) -> Option<AuditKey> {
+        self.key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -184,9 +305,15 @@ impl AuditLog {
     /// tail. Commands call it before they act, so that nothing is done
     /// that could not be recorded.
     pub fn check_appendable(&self) -> Result<(), AuditError> {
+        self.check_appendable_with(self.key().as_ref())
+    }
+
+    fn check_appendable_with(&self, key: Option<&AuditKey>) -> Result<(), AuditError> {
         let file = self.open()?;
         let _lock = Lock::exclusive(&file).map_err(self.io())?;
-        if let Tail::Torn { .. } = self.tail(&file)? {
+        let tail = self.tail(&file)?;
+        self.check_key(&tail, key)?;
+        if let Tail::Torn { .. } = tail {
             // The append would keep the torn bytes beside the log.
             let directory = self.directory();
             let denied = |source: io::Error| AuditError::KeepTorn {
@@ -207,14 +334,18 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Appends an entry chained to the last one, durably. A torn last line
-    /// (no newline, or not an entry) is moved aside first into a file
-    /// beside the log, and a recovery entry saying so is chained in before
-    /// this one.
+    /// Appends an entry chained to the last one, durably, with a MAC under
+    /// the log's key if it has one (without one, refused after a keyed
+    /// entry). A torn last line (no newline, or not an entry) is moved
+    /// aside first into a file beside the log, and a recovery entry saying
+    /// so is chained in before this one.
     pub fn append(&self, action: &str, details: Value, now: i64) -> Result<Appended, AuditError> {
+        let key = self.key();
         let file = self.open()?;
         let _lock = Lock::exclusive(&file).map_err(self.io())?;
-        let (last, recovered) = match self.tail(&file)? {
+        let tail = self.tail(&file)?;
+        self.check_key(&tail, key.as_ref())?;
+        let (last, recovered) = match tail {
             Tail::Last(last) => (last, None),
             Tail::Torn { previous, start } => {
                 let recovery = self.move_aside(&file, previous.as_ref(), start, now)?;
@@ -226,6 +357,7 @@ impl AuditLog {
                 let entry = self.write(
                     &file,
                     previous,
+                    key.as_ref(),
                     RECOVERED,
                     json!({ "file": name, "bytes": recovery.bytes }),
                     now,
@@ -233,8 +365,24 @@ impl AuditLog {
                 (Some(entry), Some(recovery))
             }
         };
-        let entry = self.write(&file, last, action, details, now)?;
+        let entry = self.write(&file, last, key.as_ref(), action, details, now)?;
         Ok(Appended { entry, recovered })
+    }
+
+    /// Refuses an entry without a MAC after a keyed one: the log would no
+    /// longer verify.
+    fn check_key(&self, tail: &Tail, key: Option<&AuditKey>) -> Result<(), AuditError> {
+        let last = match tail {
+            Tail::Last(last) => last.as_ref(),
+            Tail::Torn { previous, .. } => previous.as_ref(),
+        };
+        match (last.and_then(|last| last.key.as_ref()), key) {
+            (Some(keyed), None) => Err(AuditError::KeyNeeded {
+                path: self.path.clone(),
+                key: keyed.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn io(&self) -> impl FnOnce(io::Error) -> AuditError + '_ {
@@ -389,11 +537,12 @@ impl AuditLog {
         })
     }
 
-    /// Writes one entry after `last`, durably.
+    /// Writes one entry after `last`, durably, authenticated with `key`.
     fn write(
         &self,
         mut file: &File,
         last: Option<Entry>,
+        key: Option<&AuditKey>,
         action: &str,
         details: Value,
         now: i64,
@@ -403,10 +552,13 @@ impl AuditLog {
             time: UtcDateTime::from_unix_nanos(now).rfc3339(),
             action: action.to_owned(),
             details,
+            key: key.map(|key| key.id().to_owned()),
             prev: last.map_or_else(|| GENESIS.to_owned(), |last| last.hash),
             hash: String::new(),
+            mac: None,
         };
         entry.hash = entry.computed_hash();
+        entry.mac = key.map(|key| key.mac(&entry.hash).to_hex().to_string());
         let mut line = serde_json::to_vec(&entry).map_err(|error| self.io()(error.into()))?;
         line.push(b'\n');
         file.write_all(&line).map_err(self.io())?;
@@ -415,10 +567,14 @@ impl AuditLog {
     }
 }
 
-/// Checks every entry's hash and its link to the one before. Names the
-/// first line where the chain breaks and why; lists the torn entries that
-/// appends recovered.
-pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+/// Checks every entry's hash and its link to the one before, and every
+/// keyed entry's MAC with the one of `keys` it names. Names the first line
+/// where the chain breaks and why (an entry changed, removed, inserted,
+/// rebuilt without the key, or made with a key not given); lists the torn
+/// entries that appends recovered; counts the unauthenticated entries at
+/// the start. `head`, a hash kept from an earlier verification, is looked
+/// for: [`Verified::entries_after_head`].
+pub fn verify(path: &Path, keys: &[AuditKey], head: Option<&str>) -> Result<Verified, AuditError> {
     let broken = |line: u64, problem: String| AuditError::Broken {
         path: path.to_path_buf(),
         line,
@@ -434,7 +590,14 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
         entries: 0,
         last_hash: GENESIS.to_owned(),
         recoveries: Vec::new(),
+        unauthenticated: 0,
+        keys: Vec::new(),
+        entries_after_head: None,
     };
+    // The entry count at the head asked for (0: before the first entry).
+    let mut head_at = head.filter(|&head| head == GENESIS).map(|_| 0);
+    // The line of the first keyed entry.
+    let mut first_keyed = None;
     let mut line = Vec::new();
     let mut number = 0;
     loop {
@@ -487,6 +650,58 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
                 "this entry was changed after it was written".into(),
             ));
         }
+        match (&entry.key, &entry.mac) {
+            (None, None) => match first_keyed {
+                Some(keyed) => {
+                    return Err(broken(
+                        number,
+                        format!(
+                            "has no MAC, yet line {keyed} was authenticated and every entry \
+                             after a keyed one is keyed: this entry was rebuilt by someone \
+                             without the key"
+                        ),
+                    ));
+                }
+                None => verified.unauthenticated += 1,
+            },
+            (Some(id), Some(mac)) => {
+                let Some(key) = keys.iter().find(|key| key.id() == id) else {
+                    return Err(AuditError::UnknownKey {
+                        path: path.to_path_buf(),
+                        line: number,
+                        key: id.clone(),
+                        given: if keys.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            let ids: Vec<&str> = keys.iter().map(AuditKey::id).collect();
+                            ids.join(", ")
+                        },
+                    });
+                };
+                // blake3::Hash compares in constant time.
+                if blake3::Hash::from_hex(mac).ok() != Some(key.mac(&entry.hash)) {
+                    return Err(broken(
+                        number,
+                        format!(
+                            "its MAC does not match under audit key {id}: the entry was \
+                             changed, or the log rebuilt, by someone without the key"
+                        ),
+                    ));
+                }
+                first_keyed.get_or_insert(number);
+                if !verified.keys.contains(id) {
+                    verified.keys.push(id.clone());
+                }
+            }
+            _ => {
+                return Err(broken(
+                    number,
+                    "a key id without a MAC or a MAC without a key id: not an entry scrim \
+                     writes"
+                        .into(),
+                ));
+            }
+        }
         if entry.action == RECOVERED {
             let (Some(file), Some(bytes)) = (
                 entry.details["file"].as_str(),
@@ -503,9 +718,13 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
                 kept: directory.join(file),
             });
         }
-        verified.last_hash = entry.hash;
         verified.entries += 1;
+        if head == Some(entry.hash.as_str()) {
+            head_at = Some(verified.entries);
+        }
+        verified.last_hash = entry.hash;
     }
+    verified.entries_after_head = head_at.map(|at| verified.entries - at);
     Ok(verified)
 }
 
@@ -609,14 +828,14 @@ mod tests {
     #[test]
     fn an_untouched_log_verifies() {
         let (_directory, path) = written(5);
-        let verified = verify(&path).expect("verifies");
+        let verified = verify(&path, &[], None).expect("verifies");
         assert_eq!(verified.entries, 5);
         assert_eq!(verified.last_hash.len(), 64);
         // Appends carry on the chain, across opens.
         AuditLog::at(&path)
             .append("policy.load", json!({ "hash": "abc" }), 0)
             .expect("append");
-        assert_eq!(verify(&path).expect("verifies").entries, 6);
+        assert_eq!(verify(&path, &[], None).expect("verifies").entries, 6);
     }
 
     #[test]
@@ -625,7 +844,7 @@ mod tests {
         let mut edited = lines(&path);
         edited[2] = edited[2].replace("\"partition\":2", "\"partition\":7");
         rewrite(&path, &edited);
-        let error = verify(&path).expect_err("an edit went unnoticed");
+        let error = verify(&path, &[], None).expect_err("an edit went unnoticed");
         assert!(
             matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("changed")),
             "{error}"
@@ -638,7 +857,7 @@ mod tests {
         let mut shortened = lines(&path);
         shortened.remove(1);
         rewrite(&path, &shortened);
-        let error = verify(&path).expect_err("a removal went unnoticed");
+        let error = verify(&path, &[], None).expect_err("a removal went unnoticed");
         assert!(
             matches!(&error, AuditError::Broken { line: 2, problem, .. } if problem.contains("removed")),
             "{error}"
@@ -655,7 +874,7 @@ mod tests {
         entry.hash = entry.computed_hash();
         edited[0] = serde_json::to_string(&entry).expect("json");
         rewrite(&path, &edited);
-        let error = verify(&path).expect_err("a rehashed edit went unnoticed");
+        let error = verify(&path, &[], None).expect_err("a rehashed edit went unnoticed");
         assert!(
             matches!(error, AuditError::Broken { line: 2, .. }),
             "{error}"
@@ -713,7 +932,8 @@ mod tests {
                 "{case}"
             );
             assert_eq!(appended.entry.seq, 4, "{case}");
-            let verified = verify(&path).unwrap_or_else(|error| panic!("{case}: {error}"));
+            let verified =
+                verify(&path, &[], None).unwrap_or_else(|error| panic!("{case}: {error}"));
             assert_eq!(verified.entries, 5, "{case}");
             assert_eq!(
                 verified.recoveries,
@@ -733,7 +953,11 @@ mod tests {
                 .append("archive.export", json!({ "tenant": "acme" }), 8)
                 .expect("append");
             assert!(next.recovered.is_none(), "{case}");
-            assert_eq!(verify(&path).expect("verifies").entries, 6, "{case}");
+            assert_eq!(
+                verify(&path, &[], None).expect("verifies").entries,
+                6,
+                "{case}"
+            );
             let lines = lines(&path);
             let recorded: Entry = serde_json::from_str(&lines[3]).expect("entry");
             assert_eq!(recorded.action, RECOVERED);
@@ -754,7 +978,7 @@ mod tests {
             .append("policy.load", json!({}), 1)
             .expect("append");
         assert_eq!(appended.recovered.expect("recovered").line, 1);
-        let verified = verify(&path).expect("verifies");
+        let verified = verify(&path, &[], None).expect("verifies");
         assert_eq!(verified.entries, 2);
         assert_eq!(verified.recoveries[0].line, 1);
     }
@@ -762,7 +986,7 @@ mod tests {
     #[test]
     fn verify_names_an_unrecovered_torn_tail_by_its_line() {
         let (_directory, path) = torn(2, &half_an_entry());
-        let error = verify(&path).expect_err("a torn tail verified");
+        let error = verify(&path, &[], None).expect_err("a torn tail verified");
         assert!(
             matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("torn last entry")),
             "{error}"
@@ -776,7 +1000,7 @@ mod tests {
         let mut broken = lines(&path);
         broken[1] = "{\"seq\":1,".into();
         rewrite(&path, &broken);
-        let error = verify(&path).expect_err("a broken middle verified");
+        let error = verify(&path, &[], None).expect_err("a broken middle verified");
         assert!(
             matches!(&error, AuditError::Broken { line: 2, problem, .. } if problem.contains("not an audit entry")),
             "{error}"
@@ -852,5 +1076,230 @@ mod tests {
             matches!(&error, AuditError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOTDIR)),
             "{error}"
         );
+    }
+
+    fn key(byte: u8) -> AuditKey {
+        AuditKey::new(Zeroizing::new([byte; 32]))
+    }
+
+    /// `entries` retention entries, keyed with `key`.
+    fn written_keyed(entries: usize, key: &AuditKey) -> (tempfile::TempDir, PathBuf) {
+        let (directory, path) = written(0);
+        let log = AuditLog::at(&path);
+        log.set_key(Some(key.clone())).expect("set key");
+        for number in 0..entries {
+            log.append(
+                "retention.delete",
+                json!({ "tenant": "acme", "partition": number }),
+                1_795_633_169_000_000_000 + number as i64,
+            )
+            .expect("append");
+        }
+        (directory, path)
+    }
+
+    /// Lines from `from` on rewritten as whoever can write the file but
+    /// lacks the key would: the details changed, every hash recomputed so
+    /// the chain holds, and the MAC made by `forge` (`None`: dropped).
+    fn rebuild(path: &Path, from: usize, forge: Option<&AuditKey>) {
+        let mut lines = lines(path);
+        let mut prev = match from {
+            0 => GENESIS.to_owned(),
+            _ => {
+                serde_json::from_str::<Entry>(&lines[from - 1])
+                    .expect("entry")
+                    .hash
+            }
+        };
+        for line in &mut lines[from..] {
+            let mut entry: Entry = serde_json::from_str(line).expect("entry");
+            entry.details["partition"] = json!(99);
+            entry.prev = prev;
+            if forge.is_none() {
+                entry.key = None;
+            }
+            entry.hash = entry.computed_hash();
+            entry.mac = forge.map(|forged| forged.mac(&entry.hash).to_hex().to_string());
+            prev = entry.hash.clone();
+            *line = serde_json::to_string(&entry).expect("json");
+        }
+        rewrite(path, &lines);
+    }
+
+    #[test]
+    fn a_keyed_log_verifies_with_its_key_and_only_with_it() {
+        let acme = key(1);
+        let (_directory, path) = written_keyed(4, &acme);
+        let entry: Entry = serde_json::from_str(&lines(&path)[0]).expect("entry");
+        assert_eq!(entry.key.as_deref(), Some(acme.id()));
+        assert_eq!(entry.mac.as_ref().map(String::len), Some(64));
+        let verified = verify(&path, std::slice::from_ref(&acme), None).expect("verifies");
+        assert_eq!(verified.entries, 4);
+        assert_eq!(verified.unauthenticated, 0);
+        assert_eq!(verified.keys, [acme.id()]);
+
+        for keys in [vec![], vec![key(2)]] {
+            let error = verify(&path, &keys, None).expect_err("verified without its key");
+            assert!(
+                matches!(&error, AuditError::UnknownKey { line: 1, key, .. } if key == acme.id()),
+                "{error}"
+            );
+            assert!(error.to_string().contains("--key"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_log_rebuilt_without_the_key_fails_at_the_first_rebuilt_line() {
+        let acme = key(1);
+        // MACs forged under a key of the rebuilder's own, the id copied.
+        let (_directory, path) = written_keyed(5, &acme);
+        rebuild(&path, 2, Some(&key(9)));
+        assert!(verify(&path, &[], None).is_err());
+        let error = verify(&path, std::slice::from_ref(&acme), None).expect_err("rebuilt");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("MAC does not match")),
+            "{error}"
+        );
+
+        // The rebuilt tail downgraded to plainly hashed entries.
+        let (_directory, path) = written_keyed(5, &acme);
+        rebuild(&path, 2, None);
+        let error = verify(&path, std::slice::from_ref(&acme), None).expect_err("downgraded");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("has no MAC, yet line 1")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_edited_keyed_entry_fails_at_its_line() {
+        let acme = key(1);
+        let (_directory, path) = written_keyed(5, &acme);
+        // Its hash recomputed, but not its MAC (that needs the key).
+        let mut edited = lines(&path);
+        let mut entry: Entry = serde_json::from_str(&edited[2]).expect("entry");
+        entry.details["partition"] = json!(7);
+        entry.hash = entry.computed_hash();
+        edited[2] = serde_json::to_string(&entry).expect("json");
+        rewrite(&path, &edited);
+        let error = verify(&path, std::slice::from_ref(&acme), None).expect_err("edited");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("MAC")),
+            "{error}"
+        );
+        // A key id swapped for another's breaks the hash.
+        let mut swapped = lines(&path);
+        swapped[2] = swapped[2].replace(acme.id(), key(2).id());
+        rewrite(&path, &swapped);
+        let error =
+            verify(&path, &[acme.clone(), key(2)], None).expect_err("a swapped key id verified");
+        assert!(
+            matches!(&error, AuditError::Broken { line: 3, problem, .. } if problem.contains("changed")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_log_from_before_keying_verifies_unauthenticated_and_goes_on_keyed() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("audit.jsonl");
+        // Written by scrim before entries had MACs.
+        std::fs::write(&path, include_str!("../testdata/before-keying.jsonl")).expect("write");
+        let verified = verify(&path, &[], None).expect("an old log verifies");
+        assert_eq!((verified.entries, verified.unauthenticated), (3, 3));
+        assert!(verified.keys.is_empty());
+
+        // A keyed policy carries the chain on; what came before stays
+        // unauthenticated, and the log stays keyed.
+        let acme = key(1);
+        let log = AuditLog::at(&path);
+        log.set_key(Some(acme.clone())).expect("set key");
+        log.append("policy.load", json!({ "hash": "abc" }), 9)
+            .expect("append");
+        let verified = verify(&path, std::slice::from_ref(&acme), None).expect("verifies");
+        assert_eq!((verified.entries, verified.unauthenticated), (4, 3));
+        assert_eq!(verified.keys, [acme.id()]);
+        for error in [
+            log.set_key(None).expect_err("downgraded"),
+            AuditLog::at(&path)
+                .append("policy.load", json!({}), 10)
+                .expect_err("appended without a MAC after a keyed entry"),
+            AuditLog::at(&path)
+                .check_appendable()
+                .expect_err("appendable without a key"),
+        ] {
+            assert!(
+                matches!(&error, AuditError::KeyNeeded { key, .. } if key == acme.id()),
+                "{error}"
+            );
+        }
+        assert_eq!(lines(&path).len(), 4);
+        // A key rotated: both verify, each its own entries.
+        let rotated = key(2);
+        log.set_key(Some(rotated.clone())).expect("rotate");
+        log.append("policy.load", json!({ "hash": "def" }), 11)
+            .expect("append");
+        let both = [acme.clone(), rotated.clone()];
+        let verified = verify(&path, &both, None).expect("verifies");
+        assert_eq!(verified.keys, [acme.id(), rotated.id()]);
+        let error = verify(&path, std::slice::from_ref(&rotated), None).expect_err("old key");
+        assert!(
+            matches!(error, AuditError::UnknownKey { line: 4, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_of_a_keyed_log_is_recovered_under_the_key() {
+        let acme = key(1);
+        let (_directory, path) = written_keyed(2, &acme);
+        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
+        file.write_all(b"{\"seq\":2,").expect("tear");
+        let log = AuditLog::at(&path);
+        log.set_key(Some(acme.clone())).expect("set key");
+        let appended = log.append("archive.erase", json!({}), 3).expect("append");
+        assert!(appended.recovered.is_some());
+        let verified = verify(&path, std::slice::from_ref(&acme), None).expect("verifies");
+        assert_eq!((verified.entries, verified.unauthenticated), (4, 0));
+    }
+
+    #[test]
+    fn a_kept_head_is_found_with_the_entries_after_it() {
+        let acme = key(1);
+        let (_directory, path) = written_keyed(5, &acme);
+        let hashes: Vec<String> = lines(&path)
+            .iter()
+            .map(|line| serde_json::from_str::<Entry>(line).expect("entry").hash)
+            .collect();
+        let keys = std::slice::from_ref(&acme);
+        let at = |head: &str| {
+            verify(&path, keys, Some(head))
+                .expect("verifies")
+                .entries_after_head
+        };
+        assert_eq!(at(&hashes[4]), Some(0));
+        assert_eq!(at(&hashes[1]), Some(3));
+        assert_eq!(at(GENESIS), Some(5));
+        assert_eq!(at(&"f".repeat(64)), None);
+        // The tail cut off after the kept head: the head is not there.
+        let mut cut = lines(&path);
+        cut.truncate(3);
+        rewrite(&path, &cut);
+        assert_eq!(at(&hashes[4]), None);
+        assert_eq!(at(&hashes[2]), Some(0));
+    }
+
+    #[test]
+    fn a_key_id_is_a_fingerprint_apart_from_the_key() {
+        let acme = key(1);
+        assert_eq!(acme.id().len(), 16);
+        assert_eq!(acme.id(), key(1).id());
+        assert_ne!(acme.id(), key(2).id());
+        assert!(!hex(&[1; 32]).contains(acme.id()));
+        assert_eq!(format!("{acme:?}"), format!("AuditKey({})", acme.id()));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 }

@@ -31,9 +31,10 @@ use scrim_redaction::Pseudonymizer;
 use scrim_sinks::{
     ArchivePath, Bucket, Skipped, Subject, SubjectValues, erase_rows, export_rows, parquet_files,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
+    audit::{Operator, non_empty},
     capture::{audit_log_path, default_state_dir},
     outputs::{PolicyOutputs, SinkSettings},
     policy_source::PolicySource,
@@ -58,6 +59,11 @@ enum ArchiveCommand {
         /// List what would be removed; remove nothing, record nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        operator: Operator,
+        /// The change or ticket this pass is run under, if any (recorded).
+        #[arg(long, value_name = "REF", value_parser = non_empty)]
+        reference: Option<String>,
     },
     /// Write a data subject's rows in a tenant's archive as JSON lines
     /// (an access request); the export is recorded in the audit log.
@@ -90,6 +96,13 @@ struct SubjectArgs {
     /// `process.real_user.id=1000`.
     #[arg(long)]
     subject: String,
+    #[command(flatten)]
+    operator: Operator,
+    /// The data subject request this answers (its ticket or case number):
+    /// recorded, so that every export and erasure can be traced to the
+    /// request that asked for it (GDPR Art. 5(2), 12(3)).
+    #[arg(long, value_name = "REF", value_parser = non_empty)]
+    reference: String,
 }
 
 /// Which archives: the policy's, or one directory for every tenant (as
@@ -112,7 +125,16 @@ struct ArchiveLocation {
 
 pub fn run(args: ArchiveArgs) -> anyhow::Result<()> {
     match args.command {
-        ArchiveCommand::Retention { archives, dry_run } => retention(&archives, dry_run),
+        ArchiveCommand::Retention {
+            archives,
+            dry_run,
+            operator,
+            reference,
+        } => {
+            let mut requested = json!({});
+            operator.record(reference.as_deref(), &mut requested);
+            retention(&archives, dry_run, &requested)
+        }
         ArchiveCommand::Export {
             archives,
             subject,
@@ -215,6 +237,8 @@ impl SubjectRequest {
             format!("`{field_name}` is not a catalogue field (see scrim fields)")
         })?;
         let subject = subject(&policy, &args.tenant, field, value)?;
+        let audit = AuditLog::at(&audit_log_path(&location.state_dir));
+        audit.set_key(crate::audit::key_of(&policy))?;
         Ok(SubjectRequest {
             tenant: args.tenant.clone(),
             field: field.name,
@@ -224,7 +248,7 @@ impl SubjectRequest {
                 .iter()
                 .map(|target| Ok((target.root.clone(), target.open_bucket()?)))
                 .collect::<anyhow::Result<_>>()?,
-            audit: AuditLog::at(&audit_log_path(&location.state_dir)),
+            audit,
         })
     }
 
@@ -363,20 +387,19 @@ fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> 
         out.write(&line)?;
     }
     let written = out.finish()?;
-    let recorded = request.audit.append(
-        "archive.export",
-        json!({
-            "tenant": request.tenant,
-            "field": request.field,
-            "rows": rows,
-            "files": exported,
-            "skipped": skipped_names(&skipped),
-            "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
-            "spans": reach.as_ref().map_or(0, |reach| reach.spans.len()),
-            "not_reached": reach.as_ref().map(Reach::unreached_record),
-        }),
-        unix_now(),
-    );
+    let mut details = json!({
+        "tenant": request.tenant,
+        "field": request.field,
+        "rows": rows,
+        "files": exported,
+        "skipped": skipped_names(&skipped),
+        "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
+        "spans": reach.as_ref().map_or(0, |reach| reach.spans.len()),
+        "not_reached": reach.as_ref().map(Reach::unreached_record),
+    });
+    args.operator
+        .record(Some(args.reference.as_str()), &mut details);
+    let recorded = request.audit.append("archive.export", details, unix_now());
     let recorded = match recorded {
         Ok(recorded) => recorded,
         Err(error) => {
@@ -558,23 +581,22 @@ fn erase(location: &ArchiveLocation, args: &SubjectArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish();
-    let recorded = request.audit.append(
-        "archive.erase",
-        json!({
-            "tenant": request.tenant,
-            "field": request.field,
-            "rows_removed": rows,
-            "files_rewritten": rewritten,
-            "files_removed": removed,
-            "files_read": files.len(),
-            "skipped": skipped_names(&skipped),
-            "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
-            "files_completed_first": reach.as_ref().map_or(0, |reach| reach.files_completed),
-            "spans_erased": reach.as_ref().map_or(0, |reach| reach.spans_erased),
-            "not_reached": reach.as_ref().map(Reach::unreached_record),
-        }),
-        unix_now(),
-    )?;
+    let mut details = json!({
+        "tenant": request.tenant,
+        "field": request.field,
+        "rows_removed": rows,
+        "files_rewritten": rewritten,
+        "files_removed": removed,
+        "files_read": files.len(),
+        "skipped": skipped_names(&skipped),
+        "collector_running": reach.as_ref().is_some_and(|reach| reach.collector_running),
+        "files_completed_first": reach.as_ref().map_or(0, |reach| reach.files_completed),
+        "spans_erased": reach.as_ref().map_or(0, |reach| reach.spans_erased),
+        "not_reached": reach.as_ref().map(Reach::unreached_record),
+    });
+    args.operator
+        .record(Some(args.reference.as_str()), &mut details);
+    let recorded = request.audit.append("archive.erase", details, unix_now())?;
     report_recovery(&recorded);
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
@@ -693,12 +715,13 @@ fn settings(location: &ArchiveLocation) -> SinkSettings {
     }
 }
 
-fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
+/// `requested`: who asked, added to each entry.
+fn retention(location: &ArchiveLocation, dry_run: bool, requested: &Value) -> anyhow::Result<()> {
     let policy = PolicySource::new(location.policy.clone()).load()?;
     let outputs = PolicyOutputs::new(&policy, Vec::new(), &settings(location));
     let audit = AuditLog::at(&audit_log_path(&location.state_dir));
     if !dry_run {
-        audit.check_appendable()?;
+        audit.set_key(crate::audit::key_of(&policy))?;
     }
     let now = unix_now();
     let (mut partitions, mut files, mut bytes) = (0, 0, 0);
@@ -721,7 +744,7 @@ fn retention(location: &ArchiveLocation, dry_run: bool) -> anyhow::Result<()> {
                 .collect(),
             periods: &tenant.retention,
         }
-        .enforce_all(now, dry_run, (!dry_run).then_some(&audit))?;
+        .enforce_all(now, dry_run, (!dry_run).then_some((&audit, requested)))?;
         if let Some(recovery) = &enforced.recovered {
             eprintln!("scrim: audit log: {recovery}");
         }

@@ -207,6 +207,9 @@ impl Steering {
         policy: CompiledPolicy,
         probes: &mut Probes,
     ) -> anyhow::Result<PolicyOutputs> {
+        // Its entries are authenticated with its key from now on; a
+        // keyless policy cannot follow a keyed one (the log stays keyed).
+        self.audit.set_key(crate::audit::key_of(&policy))?;
         let policy = Arc::new(policy);
         let cgroups = list_cgroups(&self.cgroup_root).with_context(|| {
             format!(
@@ -436,7 +439,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Loads, retention removals and erasures are recorded there: a log that
     // cannot be appended stops the start, before anything is captured.
     let audit = AuditLog::at(&audit_log_path(&args.state_dir));
-    audit.check_appendable()?;
+    audit.set_key(crate::audit::key_of(&policy))?;
     let node_name = match args.node_name.clone() {
         Some(name) => name,
         None => host_name().context("cannot read this host's name (give --node-name)")?,

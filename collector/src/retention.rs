@@ -14,7 +14,7 @@ use scrim_event::{EventKind, UnixNanos, time::UtcDateTime};
 use scrim_sinks::{
     Bucket, Expired, ExpiredPartition, SinkError, Skipped, expired_partitions, remove_partition,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// One tenant's retention: its archives and how long each kind stays.
 pub struct TenantRetention<'a> {
@@ -85,7 +85,8 @@ impl TenantRetention<'_> {
         dry_run: bool,
         audit: Option<&AuditLog>,
     ) -> anyhow::Result<Vec<Removal>> {
-        let enforced = self.enforce_all(now, dry_run, audit)?;
+        let requested = json!({});
+        let enforced = self.enforce_all(now, dry_run, audit.map(|audit| (audit, &requested)))?;
         if let Some(recovery) = &enforced.recovered {
             tracing::warn!("audit log: {recovery}");
         }
@@ -102,13 +103,14 @@ impl TenantRetention<'_> {
     /// Finds the partitions past retention at `now`; unless `dry_run`,
     /// removes each and records it in `audit` (an entry per partition,
     /// written after the files are gone; a partition only partly removed is
-    /// recorded as such). Only a failed audit append stops the pass: an
-    /// action must not go unrecorded.
+    /// recorded as such), with the fields of the JSON object beside it (who
+    /// asked, for `scrim archive retention`). Only a failed audit append
+    /// stops the pass: an action must not go unrecorded.
     pub fn enforce_all(
         &self,
         now: UnixNanos,
         dry_run: bool,
-        audit: Option<&AuditLog>,
+        audit: Option<(&AuditLog, &Value)>,
     ) -> anyhow::Result<Enforced> {
         let mut enforced = Enforced {
             removals: Vec::new(),
@@ -152,7 +154,7 @@ impl TenantRetention<'_> {
                     };
                     // Whatever was removed is recorded, a part as a part.
                     if removed > 0
-                        && let Some(audit) = audit
+                        && let Some((audit, requested)) = audit
                     {
                         let mut details = json!({
                             "tenant": self.tenant,
@@ -165,6 +167,11 @@ impl TenantRetention<'_> {
                         });
                         if let Some(incomplete) = &incomplete {
                             details["incomplete"] = incomplete.clone().into();
+                        }
+                        if let (Value::Object(details), Value::Object(requested)) =
+                            (&mut details, requested)
+                        {
+                            details.extend(requested.clone());
                         }
                         let appended = audit.append("retention.delete", details, now)?;
                         enforced.recovered = enforced.recovered.take().or(appended.recovered);

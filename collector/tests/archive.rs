@@ -68,14 +68,19 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
     )
 }
 
-/// `scrim audit verify` finds `entries` entries and an intact chain.
-fn assert_audit_log_verifies(state: &Path, entries: usize) {
-    let (ok, said) = scrim(&[
+/// `scrim audit verify` finds `entries` entries and an intact chain,
+/// authenticated with `policy`'s key if given.
+fn assert_audit_log_verifies(state: &Path, policy: Option<&Path>, entries: usize) {
+    let mut args = vec![
         "audit",
         "verify",
         "--state-dir",
         state.to_str().expect("utf-8"),
-    ]);
+    ];
+    if let Some(policy) = policy {
+        args.extend(["--policy", policy.to_str().expect("utf-8")]);
+    }
+    let (ok, said) = scrim(&args);
     assert!(
         ok && said.contains(&format!("{entries} entries, chain intact")),
         "{said}"
@@ -148,7 +153,7 @@ fn retention_removes_what_is_past_it_records_each_removal_and_the_audit_log_catc
             .lines()
             .all(|line| line.contains("\"retention.delete\""))
     );
-    assert_audit_log_verifies(&state, 2);
+    assert_audit_log_verifies(&state, None, 2);
 
     // An edited entry is caught, by line.
     std::fs::write(&log, entries.replacen("\"files\":1", "\"files\":0", 1)).expect("edit");
@@ -220,6 +225,8 @@ fn a_subjects_rows_are_exported_then_erased_across_key_epochs_and_every_other_ro
             "acme".into(),
             "--subject".into(),
             "uid=1000".into(),
+            "--reference".into(),
+            "DSR-2026-0042".into(),
         ]
     };
     let run = |args: Vec<String>| {
@@ -272,7 +279,7 @@ fn a_subjects_rows_are_exported_then_erased_across_key_epochs_and_every_other_ro
             .is_empty()
     );
     // Export and erasure are in the audit log, and it verifies.
-    assert_audit_log_verifies(&state, 2);
+    assert_audit_log_verifies(&state, Some(&policy), 2);
     let log = std::fs::read_to_string(state.join("audit.jsonl")).expect("log");
     assert!(log.contains("\"archive.export\"") && log.contains("\"archive.erase\""));
     // What an entry says, without its time and hashes (whose digits may spell 1000).
@@ -380,7 +387,14 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
 
     // Access and erasure, through local copies of the objects.
     let exported = directory.path().join("subject.jsonl");
-    let subject = ["--tenant", "acme", "--subject", "uid=1000"];
+    let subject = [
+        "--tenant",
+        "acme",
+        "--subject",
+        "uid=1000",
+        "--reference",
+        "DSR-2026-0042",
+    ];
     let mut export = vec![
         "archive",
         "export",
@@ -412,5 +426,299 @@ fn retention_export_and_erasure_work_on_an_archive_in_object_storage() {
     left.sort();
     assert_eq!(left, other_pids);
     assert!(subject_pids.iter().all(|pid| !left.contains(pid)));
-    assert_audit_log_verifies(&state, 4);
+    assert_audit_log_verifies(&state, Some(&policy), 4);
+}
+
+/// The entries of an audit log, parsed.
+fn audit_entries(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .expect("audit log")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an entry"))
+        .collect()
+}
+
+/// Runs scrim as if `sudo` had been run by `sudo_user` (`None`: not
+/// through sudo).
+fn scrim_as(sudo_user: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut command = Command::new(SCRIM);
+    command.args(args).env_remove("SUDO_USER");
+    if let Some(user) = sudo_user {
+        command.env("SUDO_USER", user);
+    }
+    let output = command.output().expect("run scrim");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+/// The last hash `scrim audit verify` printed.
+fn last_hash(said: &str) -> String {
+    said.split("last hash ")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .unwrap_or_else(|| panic!("no last hash: {said}"))
+        .to_owned()
+}
+
+#[test]
+fn the_audit_log_is_keyed_names_who_asked_and_shows_a_rebuilt_log_and_a_cut_off_tail() {
+    let directory = scrim_testkit::keys::directory_with_master_key();
+    let (policy, _, _) = archive_of_two_subjects(directory.path());
+    let archive = directory.path().join("archive");
+    write_archive(&archive, &[45]);
+    let state = directory.path().join("state");
+    let log = state.join("audit.jsonl");
+    let policy_arg = policy.to_str().expect("utf-8");
+    let state_arg = state.to_str().expect("utf-8");
+    let exported = directory.path().join("subject.jsonl");
+    let export = |requested_by: &[&'static str]| {
+        let mut args = vec![
+            "archive",
+            "export",
+            "--policy",
+            policy_arg,
+            "--state-dir",
+            state_arg,
+            "--tenant",
+            "acme",
+            "--subject",
+            "uid=1000",
+            "--to",
+            exported.to_str().expect("utf-8"),
+            "--reference",
+            "DSR-2026-0042",
+        ];
+        args.extend(requested_by);
+        args
+    };
+
+    // Who asked and under which request go into each entry: as given, or
+    // the user sudo ran scrim for, or the user scrim runs as.
+    let (ok, said) = scrim_as(
+        None,
+        &[
+            "archive",
+            "retention",
+            "--policy",
+            policy_arg,
+            "--state-dir",
+            state_arg,
+            "--reference",
+            "CHG-7",
+        ],
+    );
+    assert!(ok && said.contains("removed "), "{said}");
+    let (ok, said) = scrim_as(Some("root-for-alice"), &export(&["--requested-by", "Dana"]));
+    assert!(ok, "{said}");
+    let (ok, said) = scrim_as(
+        Some("alice"),
+        &[
+            "archive",
+            "erase",
+            "--policy",
+            policy_arg,
+            "--state-dir",
+            state_arg,
+            "--tenant",
+            "acme",
+            "--subject",
+            "uid=1000",
+            "--reference",
+            "DSR-2026-0042",
+        ],
+    );
+    assert!(ok && said.contains("erased 6 rows"), "{said}");
+    let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout)
+        .expect("utf-8");
+    let entries = audit_entries(&log);
+    let asked: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|entry| {
+            (
+                entry["action"].as_str().unwrap_or_default(),
+                entry["details"]["requested_by"]
+                    .as_str()
+                    .unwrap_or_default(),
+                entry["details"]["reference"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("retention.delete", user.trim(), "CHG-7"),
+            ("archive.export", "Dana", "DSR-2026-0042"),
+            ("archive.erase", "alice", "DSR-2026-0042"),
+        ]
+    );
+    // An access or erasure request without its reference is refused, and
+    // nothing is recorded.
+    let mut unreferenced = export(&[]);
+    unreferenced.truncate(unreferenced.len() - 2);
+    let (ok, said) = scrim(&unreferenced);
+    assert!(!ok && said.contains("--reference"), "{said}");
+    assert_eq!(audit_entries(&log).len(), 3);
+
+    // Every entry names the key that authenticates it, never the key.
+    let master = std::fs::read(directory.path().join("master.key")).expect("key");
+    let master_hex: String = master.iter().map(|byte| format!("{byte:02x}")).collect();
+    for entry in &entries {
+        assert_eq!(entry["key"].as_str().map(str::len), Some(16), "{entry}");
+        assert_eq!(entry["mac"].as_str().map(str::len), Some(64), "{entry}");
+    }
+    assert!(
+        !std::fs::read_to_string(&log)
+            .expect("log")
+            .contains(&master_hex)
+    );
+
+    // Verifying needs the key: the policy's, or the master key file.
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--state-dir", state_arg];
+        args.extend(extra);
+        scrim(&args)
+    };
+    let (ok, said) = verify(&[]);
+    assert!(
+        !ok && said.contains("line 1: authenticated by audit key"),
+        "{said}"
+    );
+    assert!(said.contains("not among the keys given (none)"), "{said}");
+    let key_file = directory.path().join("master.key");
+    let key_arg = key_file.to_str().expect("utf-8");
+    let (ok, said) = verify(&["--key", key_arg]);
+    assert!(
+        ok && said.contains("3 entries authenticated (lines 1 to 3)"),
+        "{said}"
+    );
+    let (ok, said) = verify(&["--policy", policy_arg]);
+    assert!(ok && said.contains("3 entries, chain intact"), "{said}");
+    assert!(!said.contains("not authenticated"), "{said}");
+    let kept = last_hash(&said);
+
+    // A kept head: found with what came after it, or missing from a log
+    // whose tail was cut off.
+    let (ok, said) = scrim_as(Some("alice"), &export(&[]));
+    assert!(ok, "{said}");
+    let (ok, said) = verify(&["--policy", policy_arg, "--expect-head", &kept]);
+    assert!(
+        ok && said.contains(&format!(
+            "the kept head {kept} is in the log, with 1 entry appended after it"
+        )),
+        "{said}"
+    );
+    let (_, said) = verify(&["--policy", policy_arg]);
+    let head = last_hash(&said);
+    let (ok, said) = verify(&["--policy", policy_arg, "--expect-head", &head]);
+    assert!(ok && said.contains("is the last entry"), "{said}");
+    let full = std::fs::read_to_string(&log).expect("log");
+    let cut: String = full
+        .lines()
+        .take(3)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&log, &cut).expect("cut off the tail");
+    let (ok, said) = verify(&["--policy", policy_arg]);
+    assert!(ok, "a cut-off tail alone verifies: {said}");
+    let (ok, said) = verify(&["--policy", policy_arg, "--expect-head", &head]);
+    assert!(
+        !ok && said.contains("is not in the log: entries were cut off"),
+        "{said}"
+    );
+    std::fs::write(&log, &full).expect("restore");
+
+    // Whoever can write the log but lacks the key rebuilds it from line 2
+    // with scrim and a key of their own: verify fails at line 2.
+    let forger = scrim_testkit::keys::directory_with_master_key();
+    std::fs::write(forger.path().join("master.key"), [9u8; 32]).expect("another key");
+    let (forged_policy, _, _) = archive_of_two_subjects(forger.path());
+    std::fs::write(&log, full.lines().next().expect("line 1").to_owned() + "\n").expect("cut");
+    let mut forged = vec![
+        "archive",
+        "export",
+        "--policy",
+        forged_policy.to_str().expect("utf-8"),
+        "--state-dir",
+        state_arg,
+        "--tenant",
+        "acme",
+        "--subject",
+        "uid=1000",
+        "--reference",
+        "DSR-2026-0042",
+    ];
+    let (ok, said) = scrim(&forged);
+    assert!(ok, "{said}");
+    let (ok, said) = verify(&["--policy", policy_arg]);
+    assert!(
+        !ok && said.contains("line 2: authenticated by audit key"),
+        "a rebuilt log verified: {said}"
+    );
+    // Nor can it go on without a key (a policy without [keys]): refused,
+    // the log untouched.
+    let before = std::fs::read(&log).expect("log");
+    let keyless = directory.path().join("keyless.toml");
+    std::fs::write(
+        &keyless,
+        acme_policy(&archive, "", r#""event.name" = "keep""#),
+    )
+    .expect("policy");
+    forged[3] = keyless.to_str().expect("utf-8");
+    let (ok, said) = scrim(&forged);
+    assert!(!ok && said.contains("is keyed"), "{said}");
+    assert_eq!(std::fs::read(&log).expect("log"), before);
+}
+
+#[test]
+fn a_log_from_before_keying_verifies_unauthenticated_and_goes_on_keyed() {
+    let directory = scrim_testkit::keys::directory_with_master_key();
+    let (policy, _, _) = archive_of_two_subjects(directory.path());
+    let state = directory.path().join("state");
+    std::fs::create_dir(&state).expect("state");
+    let log = state.join("audit.jsonl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/testdata/before-keying.jsonl"),
+        &log,
+    )
+    .expect("an old log");
+    let state_arg = state.to_str().expect("utf-8");
+    let policy_arg = policy.to_str().expect("utf-8");
+    let (ok, said) = scrim(&["audit", "verify", "--state-dir", state_arg]);
+    assert!(ok && said.contains("3 entries, chain intact"), "{said}");
+    assert!(
+        said.contains(
+            "3 entries not authenticated (lines 1 to 3): written before the log was keyed"
+        ),
+        "{said}"
+    );
+    let (ok, said) = scrim(&[
+        "archive",
+        "erase",
+        "--policy",
+        policy_arg,
+        "--state-dir",
+        state_arg,
+        "--tenant",
+        "acme",
+        "--subject",
+        "uid=1000",
+        "--reference",
+        "DSR-2026-0042",
+    ]);
+    assert!(ok, "{said}");
+    let (ok, said) = scrim(&[
+        "audit",
+        "verify",
+        "--state-dir",
+        state_arg,
+        "--policy",
+        policy_arg,
+    ]);
+    assert!(ok && said.contains("4 entries, chain intact"), "{said}");
+    assert!(said.contains("1 entry authenticated (line 4)"), "{said}");
+    assert!(
+        said.contains("3 entries not authenticated (lines 1 to 3)"),
+        "{said}"
+    );
 }

@@ -192,6 +192,8 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
         "acme",
         "--subject",
         &format!("uid={SUBJECT}"),
+        "--reference",
+        "DSR-2026-0042",
     ]);
     assert!(ok, "{said}");
     assert!(said.contains("the running collector completed"), "{said}");

@@ -462,7 +462,7 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
         .collect();
     assert_eq!(loads.len(), 2, "{log}");
     assert!(loads[0].contains(&first_hash) && loads[1].contains(&second_hash));
-    scrim_audit::verify(&state.path().join("audit.jsonl")).expect("the chain verifies");
+    scrim_audit::verify(&state.path().join("audit.jsonl"), &[], None).expect("the chain verifies");
 }
 
 #[test]

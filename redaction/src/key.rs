@@ -108,7 +108,19 @@ impl MasterKey {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The key the audit log's entries are authenticated with
+    /// (`scrim_audit::AuditKey`). Its context is its own, never a
+    /// pseudonym key's: whoever verifies the log learns no pseudonym, and a
+    /// pseudonym key cannot forge an entry.
+    pub fn audit_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(blake3::derive_key(AUDIT_KEY_CONTEXT, self.bytes()))
+    }
 }
+
+/// The context of [`MasterKey::audit_key`]'s derivation; pseudonym keys'
+/// contexts start `scrim pseudonym key`.
+const AUDIT_KEY_CONTEXT: &str = "scrim audit key v1";
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,6 +186,32 @@ mod tests {
         let before = fs::read(&path).unwrap();
         assert!(MasterKey::generate(&path).is_err());
         assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn the_audit_key_is_no_pseudonym_key() {
+        let master = std::sync::Arc::new(MasterKey::from_bytes(vec![0x41; 32]).unwrap());
+        let audit = master.audit_key();
+        assert_ne!(audit.as_slice(), master.bytes());
+        assert_ne!(
+            *audit,
+            *MasterKey::from_bytes(vec![0x42; 32]).unwrap().audit_key()
+        );
+        // A pseudonym is a keyed hash under the tenant's epoch key, which
+        // is not the audit key: the same hash under the audit key differs.
+        let mut pseudonymizer =
+            crate::Pseudonymizer::new(master, "acme", std::time::Duration::from_secs(86_400));
+        let pseudonym = pseudonymizer.pseudonymize("process.real_user.id", b"1000", 0);
+        let under = |key: &[u8; 32]| {
+            let mut hasher = blake3::Hasher::new_keyed(key);
+            hasher.update(b"process.real_user.id\0");
+            hasher.update(b"1000");
+            hasher.finalize().to_hex()[..32].to_owned()
+        };
+        let epoch_key =
+            blake3::derive_key("scrim pseudonym key v1; tenant acme; epoch 0", &[0x41; 32]);
+        assert_eq!(&pseudonym.as_str()[3..], under(&epoch_key));
+        assert_ne!(&pseudonym.as_str()[3..], under(&audit));
     }
 
     #[test]

@@ -113,7 +113,14 @@ sinks = [{{ parquet = {{ path = "{}" }} }}]
             self.state.to_str().expect("utf-8"),
         ];
         if command != "retention" {
-            args.extend(["--tenant", "acme", "--subject", "uid=1000"]);
+            args.extend([
+                "--tenant",
+                "acme",
+                "--subject",
+                "uid=1000",
+                "--reference",
+                "DSR-2026-0042",
+            ]);
         }
         args.extend(extra);
         scrim(&args)
