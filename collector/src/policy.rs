@@ -124,6 +124,7 @@ fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow:
         &ReportSource {
             path: &file.display().to_string(),
             hash: &effective.hash,
+            keyed: effective.policy.keys.is_some(),
             overridden: effective.overridden,
             generated: &generated,
         },

@@ -10,8 +10,8 @@ use std::{
 };
 
 use common::{
-    SCRIM, entry_names, policy_file, start_capturing, start_capturing_with_env, start_with_policy,
-    start_with_policy_and, summary_numbers, two_sinks,
+    SCRIM, entry_names, policy_file, policy_hash, start_capturing, start_capturing_with_env,
+    start_with_policy, start_with_policy_and, summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{
@@ -423,8 +423,8 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let numbers = summary_numbers(&summary);
     assert_eq!(numbers.failed_reloads, 1, "one failed reload: {summary}");
 
-    let second_hash = blake3::hash(second.as_bytes()).to_hex().to_string();
-    let first_hash = blake3::hash(first.as_bytes()).to_hex().to_string();
+    let second_hash = policy_hash(policy.path(), &second);
+    let first_hash = policy_hash(policy.path(), &first);
     let rows = parquet_rows(output.path()).expect("read the archive");
     let under = |hash: &str| -> Vec<&scrim_testkit::archive::Row> {
         rows.iter()
@@ -542,8 +542,8 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert!(value(r#"scrim_tenant_events_total{tenant="b",outcome="received"}"#) >= 10);
     assert!(value(r#"scrim_kernel_filtered_total{reason="opted_out"}"#) >= 10);
     assert_eq!(value("scrim_cgroup_placements_failed_total"), 0);
-    let policy_text = std::fs::read(policy.path().join("policy.toml")).expect("policy");
-    let hash = blake3::hash(&policy_text).to_hex().to_string();
+    let policy_text = std::fs::read_to_string(policy.path().join("policy.toml")).expect("policy");
+    let hash = policy_hash(policy.path(), &policy_text);
     assert_eq!(value(&format!(r#"scrim_policy_info{{hash="{hash}"}}"#)), 1);
     let (status, summary, tenants) = collector.stop_with_tenants();
     assert!(status.success());

@@ -14,6 +14,11 @@ use std::{
 
 use zeroize::Zeroizing;
 
+/// What a key's fingerprint is derived under: a context of its own, so
+/// that publishing the fingerprint reveals nothing of any other key derived
+/// from the master key.
+const FINGERPRINT_CONTEXT: &str = "scrim master key fingerprint v1";
+
 /// Bytes a master key needs at least (BLAKE3 keys are 32 bytes).
 pub const MASTER_KEY_MIN_BYTES: usize = 32;
 
@@ -105,6 +110,18 @@ impl MasterKey {
             .map_err(create)
     }
 
+    /// A public name for this key (32 hex digits of a BLAKE3 key
+    /// derivation from it, never the key): it goes into the policy hash, so
+    /// replacing the key changes `scrim.policy.hash`, and into the audit
+    /// log, so every key change is on record.
+    pub fn fingerprint(&self) -> String {
+        let derived = Zeroizing::new(blake3::derive_key(FINGERPRINT_CONTEXT, &self.0));
+        derived[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
@@ -174,6 +191,19 @@ mod tests {
         let before = fs::read(&path).unwrap();
         assert!(MasterKey::generate(&path).is_err());
         assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_key_and_is_none_of_its_bytes() {
+        let key = MasterKey::from_bytes(vec![0x41; 32]).unwrap();
+        let fingerprint = key.fingerprint();
+        assert_eq!(fingerprint.len(), 32);
+        assert_eq!(fingerprint, key.fingerprint());
+        assert_ne!(
+            fingerprint,
+            MasterKey::from_bytes(vec![0x42; 32]).unwrap().fingerprint()
+        );
+        assert!(!fingerprint.contains("4141"));
     }
 
     #[test]
