@@ -60,15 +60,17 @@ pub(crate) enum KeySource {
 
 impl CompiledPolicy {
     /// The BLAKE3 hash of the policy file's bytes (and of its overrides,
-    /// if any, and of its master key's fingerprint, if it has keys), in
-    /// hex: every record's `scrim.policy.hash`. A replaced key changes it,
-    /// since every pseudonym changes with the key.
+    /// if any, and of its master key's fingerprint, if it has keys and the
+    /// key was read rather than the public test key), in hex: every
+    /// record's `scrim.policy.hash`. A replaced key changes it, since every
+    /// pseudonym changes with the key.
     pub fn hash(&self) -> &str {
         &self.hash
     }
 
     /// The public fingerprint of the master key pseudonyms are made with
-    /// (see [`MasterKey::fingerprint`]), if the policy has keys.
+    /// (see [`MasterKey::fingerprint`]), if the policy has keys (and they
+    /// are not the public test key).
     pub fn key_fingerprint(&self) -> Option<&str> {
         self.key_fingerprint.as_deref()
     }
@@ -159,7 +161,12 @@ pub(crate) fn compile(
                     None
                 }
             };
-            let fingerprint = master.as_ref().map(|master| master.fingerprint());
+            // The public test key is no master key: what `policy check`,
+            // `test` and `place` say is the hash of the text alone.
+            let fingerprint = match source {
+                KeySource::Bytes(_) => None,
+                _ => master.as_ref().map(|master| master.fingerprint()),
+            };
             (master, Some(duration(&file.rotation)), fingerprint)
         }
         (None, KeySource::Recorded(fingerprint)) => (None, None, fingerprint),

@@ -228,7 +228,7 @@ pub fn compile_source(source: &str, base: &Path) -> Result<CompiledPolicy, Vec<D
 
 /// [`compile`] for policy text. The hash is the BLAKE3 of `source` (what
 /// `b3sum FILE` prints), or of `source` and the overrides when there are
-/// any, and of the master key's fingerprint when the policy has keys.
+/// any, and of the master key's fingerprint when its key file is read.
 pub fn compile_text(
     source: &str,
     syntax: Syntax,

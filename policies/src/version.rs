@@ -102,15 +102,13 @@ impl PolicyVersion {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use crate::{Syntax, compile_text};
 
     use super::*;
 
     const POLICY: &str = r#"version = 1
 [keys]
-master_key_file = "/nonexistent/master.key"
+master_key_file = "master.key"
 rotation = "1d"
 [[tenant]]
 name = "acme"
@@ -126,14 +124,17 @@ sinks = [{ parquet = { path = "/tmp/archive" } }]
 
     #[test]
     fn rebuilds_the_rules_without_the_key_and_refuses_a_changed_version() {
+        let keys = scrim_testkit::keys::directory_with_master_key();
         let compiled = compile_text(
             POLICY,
             Syntax::Toml,
-            Path::new("/"),
+            keys.path(),
             &Overrides::default(),
-            KeyUse::Test,
+            KeyUse::Read,
         )
         .unwrap();
+        // Rebuilt where the key file is no more.
+        drop(keys);
         let version = compiled.version().clone();
         assert_eq!(version.hash, compiled.hash());
         assert_eq!(
