@@ -4,9 +4,11 @@
 //!   rather than at `scrim run`'s next pass (`--dry-run` lists it);
 //! - `export` and `erase`: answer a data subject's access (GDPR Art. 15)
 //!   and erasure (Art. 17) requests over a tenant's archive. The subject is
-//!   named by a value (`uid=1000`); where the tenant's policy pseudonymises
-//!   that field, its pseudonyms under every key epoch the retention window
-//!   spans are what is looked for.
+//!   named by a value (`uid=1000`), looked for as every version of the
+//!   policy that `scrim run` kept in the state directory wrote it: as
+//!   captured, or, where a version pseudonymised the field, as its
+//!   pseudonyms under every key (in force or kept) and every key epoch the
+//!   retention window spans.
 //!
 //! Each checks that the audit log can be appended before it acts, so that
 //! nothing is done without its record. A file that cannot be read (corrupt,
@@ -19,6 +21,7 @@ use std::{
     collections::HashSet,
     io::{self, Write as _},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -26,8 +29,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use scrim_audit::AuditLog;
 use scrim_event::{field::FieldType, time::UtcDateTime};
-use scrim_policies::{CompiledPolicy, model::Action};
-use scrim_redaction::Pseudonymizer;
+use scrim_policies::{CompiledPolicy, TenantPolicy, model::Action};
+use scrim_redaction::{MasterKey, Pseudonymizer};
 use scrim_sinks::{
     ArchivePath, Bucket, Skipped, Subject, SubjectValues, erase_rows, export_rows, parquet_files,
 };
@@ -236,7 +239,10 @@ impl SubjectRequest {
         let field = scrim_event::field::named(field_name).with_context(|| {
             format!("`{field_name}` is not a catalogue field (see scrim fields)")
         })?;
-        let subject = subject(&policy, &args.tenant, field, value)?;
+        let (stored, keys) =
+            versions_and_keys(&policy, &location.state_dir, &args.tenant, field.name)?;
+        let versions: Vec<&CompiledPolicy> = std::iter::once(&policy).chain(&stored).collect();
+        let subject = subject(&versions, &keys, &args.tenant, field, value)?;
         let audit = AuditLog::at(&audit_log_path(&location.state_dir));
         audit.set_key(crate::audit::key_of(&policy))?;
         Ok(SubjectRequest {
@@ -283,71 +289,165 @@ impl SubjectRequest {
     }
 }
 
-/// The values that mark the subject's rows in `field`'s column, as the
-/// tenant's policy wrote them.
+/// The values that mark the subject's rows in `field`'s column, under
+/// every version of the policy that can have written the tenant's archive
+/// (`versions`: the policy given and those `scrim run` kept) and every
+/// master key that can have pseudonymised them (`keys`): a uid kept as a
+/// number under one version and pseudonymised under another is looked for
+/// as both, each file matched by its column's type. `None` when no version
+/// lets the field out, so no row can be the subject's by it.
 pub fn subject(
-    policy: &CompiledPolicy,
+    versions: &[&CompiledPolicy],
+    keys: &[Arc<MasterKey>],
     tenant: &str,
     field: &'static scrim_event::field::Field,
     value: &str,
 ) -> anyhow::Result<Option<Subject>> {
-    let rules = &policy
-        .tenants()
-        .iter()
-        .find(|candidate| candidate.name == tenant)
-        .context("the policy has no such tenant")?;
     let integer = || -> anyhow::Result<i64> {
         value
             .parse()
             .with_context(|| format!("`{}` holds integers, not {value:?}", field.name))
     };
-    let values = match (rules.field_actions.get(field.name), field.field_type) {
-        (None | Some(Action::Drop), _) => return Ok(None),
-        (Some(Action::Keep), FieldType::Int) => SubjectValues::Ints(HashSet::from([integer()?])),
-        (Some(Action::Keep), FieldType::String | FieldType::Path | FieldType::IpAddress) => {
-            SubjectValues::Texts(HashSet::from([value.to_owned()]))
-        }
-        (Some(Action::Pseudonymize), field_type) => {
-            let (master, rotation) = policy
-                .keys()
-                .context("the policy pseudonymises without keys")?;
-            let mut pseudonymizer = Pseudonymizer::new(master, tenant, rotation);
-            // Every epoch a row still in the archive can come from.
-            let window = rules.retention.values().max().copied().unwrap_or_default() + rotation;
-            let now = unix_now();
-            let step = i64::try_from(rotation.as_nanos())
-                .unwrap_or(i64::MAX)
-                .max(1);
-            let oldest = now.saturating_sub(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX));
-            let number = match field_type {
-                FieldType::Int => Some(integer()?),
-                _ => None,
-            };
-            let mut pseudonyms = HashSet::new();
-            let mut at = now;
-            loop {
-                let pseudonym = match number {
-                    Some(number) => pseudonymizer.pseudonymize_int(field.name, number, at),
-                    _ => pseudonymizer.pseudonymize(field.name, value.as_bytes(), at),
-                };
-                pseudonyms.insert(pseudonym.as_str().to_owned());
-                if at <= oldest {
-                    break;
-                }
-                at = at.saturating_sub(step).max(oldest);
+    let ruled: Vec<(&CompiledPolicy, &TenantPolicy)> = versions
+        .iter()
+        .filter_map(|policy| {
+            let rules = policy.tenants().iter().find(|rules| rules.name == tenant)?;
+            Some((*policy, rules))
+        })
+        .collect();
+    anyhow::ensure!(!ruled.is_empty(), "the policy has no tenant `{tenant}`");
+    // Every epoch a row still in the archive can come from: the longest
+    // retention any version gave the tenant.
+    let longest = ruled
+        .iter()
+        .flat_map(|(_, rules)| rules.retention.values())
+        .max()
+        .copied()
+        .unwrap_or_default();
+    let mut values = SubjectValues::default();
+    let mut held = false;
+    for (policy, rules) in ruled {
+        match (rules.field_actions.get(field.name), field.field_type) {
+            (None | Some(Action::Drop), _) => continue,
+            (Some(Action::Keep), FieldType::Int) => {
+                values.ints.insert(integer()?);
             }
-            SubjectValues::Texts(pseudonyms)
+            (Some(Action::Keep), FieldType::String | FieldType::Path | FieldType::IpAddress) => {
+                values.texts.insert(value.to_owned());
+            }
+            (Some(Action::Pseudonymize), field_type) => {
+                let rotation = policy
+                    .key_rotation()
+                    .context("the policy pseudonymises without keys")?;
+                anyhow::ensure!(
+                    !keys.is_empty(),
+                    "tenant `{tenant}` pseudonymises `{}`, but no master key is at hand to find \
+                     the pseudonyms with",
+                    field.name
+                );
+                let number = match field_type {
+                    FieldType::Int => Some(integer()?),
+                    _ => None,
+                };
+                for key in keys {
+                    pseudonyms(
+                        Pseudonymizer::new(Arc::clone(key), tenant, rotation),
+                        longest + rotation,
+                        rotation,
+                        field,
+                        (number, value),
+                        &mut values.texts,
+                    );
+                }
+            }
+            (Some(action), _) => anyhow::bail!(
+                "tenant `{tenant}` keeps `{}` as {action:?} under policy {}: rows cannot be told \
+                 apart by it; name the subject by a field the policy keeps or pseudonymises",
+                field.name,
+                policy.hash()
+            ),
         }
-        (Some(action), _) => anyhow::bail!(
-            "tenant `{tenant}` keeps `{}` as {action:?}: rows cannot be told apart by it; \
-             name the subject by a field the policy keeps or pseudonymises",
-            field.name
-        ),
-    };
-    Ok(Some(Subject {
+        held = true;
+    }
+    Ok(held.then(|| Subject {
         column: field.name.to_owned(),
         values,
     }))
+}
+
+/// The pseudonyms of the subject's value under every epoch of `window`
+/// back from now.
+fn pseudonyms(
+    mut pseudonymizer: Pseudonymizer,
+    window: Duration,
+    rotation: Duration,
+    field: &scrim_event::field::Field,
+    (number, value): (Option<i64>, &str),
+    into: &mut HashSet<String>,
+) {
+    let now = unix_now();
+    let step = i64::try_from(rotation.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let oldest = now.saturating_sub(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX));
+    let mut at = now;
+    loop {
+        let pseudonym = match number {
+            Some(number) => pseudonymizer.pseudonymize_int(field.name, number, at),
+            _ => pseudonymizer.pseudonymize(field.name, value.as_bytes(), at),
+        };
+        into.insert(pseudonym.as_str().to_owned());
+        if at <= oldest {
+            break;
+        }
+        at = at.saturating_sub(step).max(oldest);
+    }
+}
+
+/// The policy versions `scrim run` kept in `state_dir` besides `policy`,
+/// and every master key at hand: `policy`'s and those kept wrapped under
+/// it. Says which stored versions pseudonymised `field` with a key that is
+/// at hand no more, whose rows a request cannot find.
+fn versions_and_keys(
+    policy: &CompiledPolicy,
+    state_dir: &Path,
+    tenant: &str,
+    field: &str,
+) -> anyhow::Result<(Vec<CompiledPolicy>, Vec<Arc<MasterKey>>)> {
+    let stored: Vec<CompiledPolicy> = crate::policy_versions::load_all(state_dir)?
+        .into_iter()
+        .filter(|version| version.hash() != policy.hash())
+        .collect();
+    let mut keys = Vec::new();
+    if let Some((current, _)) = policy.keys() {
+        let kept = crate::kept_keys::open_all(state_dir, &current)?;
+        keys.push(current);
+        keys.extend(kept.keys);
+        for fingerprint in kept.unopened {
+            eprintln!(
+                "scrim: kept master key {fingerprint} does not open with the key in force; rows \
+                 it pseudonymised cannot be found"
+            );
+        }
+    }
+    let at_hand: HashSet<String> = keys.iter().map(|key| key.fingerprint()).collect();
+    for version in &stored {
+        let pseudonymised = version.tenants().iter().any(|rules| {
+            rules.name == tenant && rules.field_actions.get(field) == Some(&Action::Pseudonymize)
+        });
+        if let Some(fingerprint) = version
+            .key_fingerprint()
+            .filter(|fingerprint| pseudonymised && !at_hand.contains(*fingerprint))
+        {
+            eprintln!(
+                "scrim: rows written under policy {} pseudonymised `{field}` with master key \
+                 {fingerprint}, which is neither in force nor kept: they cannot be found by \
+                 the subject's pseudonyms",
+                version.hash()
+            );
+        }
+    }
+    Ok((stored, keys))
 }
 
 fn export(location: &ArchiveLocation, args: &SubjectArgs, to: Option<&Path>) -> anyhow::Result<()> {
@@ -640,7 +740,8 @@ fn never_held(request: &SubjectRequest) -> String {
     match request.subject {
         Some(_) => String::new(),
         None => format!(
-            " (tenant `{}`'s policy never lets `{}` out, so no row is the subject's by it)",
+            " (no version of tenant `{}`'s policy ever let `{}` out, so no row is the \
+             subject's by it)",
             request.tenant, request.field
         ),
     }

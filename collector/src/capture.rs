@@ -189,6 +189,12 @@ struct Steering {
     policy_hash: String,
     /// The hash the audit log last recorded as in force.
     audited_hash: String,
+    /// The policy `apply` put in force, and the one the audit log last
+    /// recorded (whose key a key change retires).
+    in_force: Option<Arc<CompiledPolicy>>,
+    recorded: Option<Arc<CompiledPolicy>>,
+    /// Where versions of the policy and replaced keys are kept.
+    state_dir: PathBuf,
     kubernetes: KubernetesMode,
     node_name: String,
     /// The watch of this node's pods, while the policy needs it.
@@ -219,6 +225,7 @@ impl Steering {
         })?;
         self.tenancy.apply(Arc::clone(&policy), probes, &cgroups)?;
         self.policy_hash = policy.hash().to_owned();
+        self.in_force = Some(Arc::clone(&policy));
         let outputs = PolicyOutputs::new(&policy, self.tenancy.tenant_of_slot(), &self.settings);
         self.describe(&policy);
         Ok(outputs)
@@ -226,30 +233,136 @@ impl Steering {
 
     /// Records the policy in force in the audit log, once its sinks are
     /// open: a start or reload that failed put nothing in force, so it
-    /// records nothing. Reloading the same file is no change.
+    /// records nothing. Reloading the same file is no change. Before the
+    /// record, the policy's version is kept in the state directory (so the
+    /// rules of every hash the log names can be rebuilt) and a replaced
+    /// master key is kept, wrapped under the new one; kept keys whose rows
+    /// are all past retention go, each removal recorded.
     fn record_policy_in_force(&mut self) -> anyhow::Result<()> {
         if self.audited_hash == self.policy_hash {
             return Ok(());
         }
-        let origin = self
-            .source
-            .path()
-            .map_or("built-in default".to_owned(), |path| {
-                path.display().to_string()
-            });
-        let appended = self.audit.append(
-            "policy.load",
-            serde_json::json!({ "policy": origin, "hash": self.policy_hash }),
-            unix_now(),
-        )?;
+        let policy = Arc::clone(
+            self.in_force
+                .as_ref()
+                .context("no policy was put in force")?,
+        );
+        crate::policy_versions::store(&self.state_dir, policy.version())?;
+        let now = unix_now();
+        let longest = longest_retention(&policy);
+        let fingerprint = policy.key_fingerprint();
+        let mut details = serde_json::json!({
+            "policy": self.origin(),
+            "hash": self.policy_hash,
+            "master_key_fingerprint": fingerprint,
+        });
+        let last_in_force = crate::kept_keys::swap_in_force(&self.state_dir, fingerprint)?;
+        let previous = self.recorded.clone();
+        match &previous {
+            Some(previous) => {
+                let (before, after) = (previous.version(), policy.version());
+                details["previous_hash"] = previous.hash().into();
+                details["change"] = if before.only_key_differs(after) {
+                    "master key only"
+                } else if before.master_key_fingerprint != after.master_key_fingerprint {
+                    "policy and master key"
+                } else {
+                    "policy"
+                }
+                .into();
+                if let Some(kept) = self.retire_key(previous, &policy, now)? {
+                    details["replaced_master_key"] = kept;
+                }
+            }
+            None => {
+                // A key replaced while no collector ran cannot be kept now.
+                if let Some(before) = last_in_force.filter(|before| {
+                    Some(before.as_str()) != fingerprint
+                        && !crate::kept_keys::is_kept(&self.state_dir, before)
+                }) {
+                    tracing::warn!(
+                        "master key {before} was in force when scrim last ran and is not kept: \
+                         rows it pseudonymised cannot be found by a subject request; replace \
+                         keys while scrim runs (a reload) to keep the old one"
+                    );
+                    details["replaced_master_key"] = serde_json::json!({
+                        "fingerprint": before,
+                        "kept": false,
+                    });
+                }
+            }
+        }
+        let appended = self.audit.append("policy.load", details, now)?;
         if let Some(recovery) = &appended.recovered {
             tracing::warn!("audit log: {recovery}");
         }
         self.audited_hash.clone_from(&self.policy_hash);
+        self.recorded = Some(policy);
+        for expired in crate::kept_keys::expire(&self.state_dir, longest, now)? {
+            tracing::info!(
+                "kept master key {} removed: every row it pseudonymised is past retention",
+                expired.fingerprint
+            );
+            self.audit.append(
+                "key.removed",
+                serde_json::json!({
+                    "fingerprint": expired.fingerprint,
+                    "retired": scrim_event::time::UtcDateTime::from_unix_nanos(expired.retired)
+                        .rfc3339(),
+                }),
+                now,
+            )?;
+        }
         Ok(())
     }
 
-    /// Where the policy in force came from, as `scrim status` says it.
+    /// Keeps the key `previous` pseudonymised with, if `policy` brings
+    /// another: what the audit entry says of it.
+    fn retire_key(
+        &self,
+        previous: &CompiledPolicy,
+        policy: &CompiledPolicy,
+        now: i64,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some((old, _)) = previous.keys() else {
+            return Ok(None);
+        };
+        if previous.key_fingerprint() == policy.key_fingerprint() {
+            return Ok(None);
+        }
+        let fingerprint = old.fingerprint();
+        let Some((new, _)) = policy.keys() else {
+            tracing::warn!(
+                "the policy has no master key any more: the replaced key {fingerprint} cannot be \
+                 kept wrapped; keep its file to answer subject requests over the rows it \
+                 pseudonymised"
+            );
+            return Ok(Some(
+                serde_json::json!({ "fingerprint": fingerprint, "kept": false }),
+            ));
+        };
+        let retention = longest_retention(previous).max(longest_retention(policy));
+        let unopened = crate::kept_keys::retire(&self.state_dir, &old, &new, retention, now)?;
+        for lost in &unopened {
+            tracing::warn!(
+                "kept master key {lost} does not open with the key it was wrapped under; left \
+                 as it is, but no longer usable"
+            );
+        }
+        tracing::info!(
+            "master key {fingerprint} replaced by {}: kept wrapped under the new key until its \
+             rows are past retention",
+            new.fingerprint()
+        );
+        Ok(Some(serde_json::json!({
+            "fingerprint": fingerprint,
+            "kept": true,
+            "unusable_kept_keys": unopened,
+        })))
+    }
+
+    /// The policy file in force, or the built-in default: what the audit
+    /// log and `scrim status` name.
     fn origin(&self) -> String {
         self.source
             .path()
@@ -466,6 +579,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failed_placements: 0,
         policy_hash: String::new(),
         audited_hash: String::new(),
+        in_force: None,
+        recorded: None,
+        state_dir: args.state_dir.clone(),
         kubernetes: args.kubernetes,
         node_name,
         pods: None,
@@ -805,6 +921,17 @@ pub fn default_state_dir() -> PathBuf {
         (false, None, Some(home)) => PathBuf::from(home).join(".local/state/scrim"),
         _ => PathBuf::from("/var/lib/scrim/state"),
     }
+}
+
+/// The longest a policy keeps any tenant's rows of any kind.
+fn longest_retention(policy: &CompiledPolicy) -> Duration {
+    policy
+        .tenants()
+        .iter()
+        .flat_map(|tenant| tenant.retention.values())
+        .max()
+        .copied()
+        .unwrap_or_default()
 }
 
 pub fn audit_log_path(state_dir: &Path) -> PathBuf {

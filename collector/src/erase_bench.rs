@@ -13,7 +13,13 @@ pub fn run(events: u64) -> anyhow::Result<()> {
     let written = write_synthetic(events, 1)?;
     let field = scrim_event::field::named("process.real_user.id")
         .ok_or_else(|| anyhow::anyhow!("no uid field in the catalogue"))?;
-    let subject = subject(&written.policy, "tenant-0", field, "1000")?
+    let keys: Vec<_> = written
+        .policy
+        .keys()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    let subject = subject(&[&written.policy], &keys, "tenant-0", field, "1000")?
         .ok_or_else(|| anyhow::anyhow!("the benchmark policy does not let uids out"))?;
     let files = parquet_files(&written.root(), "tenant-0")?.files;
     let started = Instant::now();

@@ -55,6 +55,11 @@ enum PolicyCommand {
         /// Write here instead of to standard output.
         #[arg(long)]
         to: Option<PathBuf>,
+        /// Read the master key, as `scrim run` does, and state the hash
+        /// the rows carry, which covers the key's fingerprint (on the
+        /// node; without it the report needs no secret).
+        #[arg(long)]
+        with_keys: bool,
     },
     /// Run a policy's test cases: each case file in DIR gives an event and the
     /// exact record the policy must make of it (or that it is dropped).
@@ -105,7 +110,12 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             kubernetes,
             node_name,
         ),
-        PolicyCommand::Report { file, format, to } => write_report(&file, format, to.as_deref()),
+        PolicyCommand::Report {
+            file,
+            format,
+            to,
+            with_keys,
+        } => write_report(&file, format, to.as_deref(), with_keys),
         PolicyCommand::Explain { file } => {
             let effective = read(&file)?.effective()?;
             stdio::print(&crate::explain::explain(&Processing::of(&effective.policy)))?;
@@ -116,14 +126,26 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
 
 /// The record of processing of the policy as `scrim run` would run it in
 /// this environment: the same overrides, so the same hash.
-fn write_report(file: &Path, format: ReportFormat, to: Option<&Path>) -> anyhow::Result<()> {
-    let effective = read(file)?.effective()?;
+fn write_report(
+    file: &Path,
+    format: ReportFormat,
+    to: Option<&Path>,
+    with_keys: bool,
+) -> anyhow::Result<()> {
+    let text = read(file)?;
+    let effective = text.effective()?;
+    // With the key at hand, the hash is the one `scrim run` stamps.
+    let hash = match with_keys {
+        true => text.compile(KeyUse::Read)?.hash().to_owned(),
+        false => effective.hash.clone(),
+    };
     let generated = scrim_event::time::UtcDateTime::from_unix_nanos(unix_now()).rfc3339();
     let text = report(
         &Processing::of(&effective.policy),
         &ReportSource {
             path: &file.display().to_string(),
-            hash: &effective.hash,
+            hash: &hash,
+            keyed: effective.policy.keys.is_some() && !with_keys,
             overridden: effective.overridden,
             generated: &generated,
         },

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use scrim_event::time::UtcDateTime;
 use scrim_files::{FilesError, StateLock};
 use scrim_otlp::{SentRecord, Span, Spool};
-use scrim_sinks::{Subject, SubjectValues};
+use scrim_sinks::Subject;
 use serde_json::{Value, json};
 
 use crate::control::{self, Hold, Reached, SubjectMarks, SubjectQuestion};
@@ -40,15 +40,11 @@ pub struct Reach {
 
 /// The marks of `subject` for the collector and the spools.
 pub fn marks_of(subject: &Subject) -> SubjectMarks {
-    let mut marks = SubjectMarks {
+    SubjectMarks {
         field: subject.column.clone(),
-        ..SubjectMarks::default()
-    };
-    match &subject.values {
-        SubjectValues::Ints(values) => marks.ints.clone_from(values),
-        SubjectValues::Texts(values) => marks.texts.clone_from(values),
+        ints: subject.values.ints.clone(),
+        texts: subject.values.texts.clone(),
     }
-    marks
 }
 
 /// Reaches the state directory's collector and the tenant's spools for a

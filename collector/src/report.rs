@@ -24,8 +24,12 @@ use crate::{
 pub struct ReportSource<'a> {
     pub path: &'a str,
     /// The hash `scrim run` stamps in `scrim.policy.hash` of every row the
-    /// policy produces: of its file, and of its overrides if any.
+    /// policy produces: of its file, and of its overrides if any; for a
+    /// policy with keys, the hash of this and of the key's fingerprint.
     pub hash: &'a str,
+    /// Whether the policy has `[keys]`, whose fingerprint the report
+    /// cannot know without the key.
+    pub keyed: bool,
     /// Whether `SCRIM_POLICY_*` overrides were applied.
     pub overridden: bool,
     /// RFC 3339, UTC.
@@ -92,10 +96,17 @@ fn document(processing: &Processing, source: &ReportSource) -> Document {
             ("Policy file", Text::default().code(source.path)),
             (
                 "Policy hash (BLAKE3)",
-                Text::default()
-                    .code(source.hash)
-                    .plain(format!("{overrides}: every archived row carries it in "))
-                    .code("scrim.policy.hash"),
+                if source.keyed {
+                    Text::default().code(source.hash).plain(format!(
+                        "{overrides}; archived rows carry the hash of it and of the master \
+                         key's fingerprint in "
+                    ))
+                } else {
+                    Text::default()
+                        .code(source.hash)
+                        .plain(format!("{overrides}: every archived row carries it in "))
+                }
+                .code("scrim.policy.hash"),
             ),
             ("Generated", source.generated.into()),
             (

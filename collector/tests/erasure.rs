@@ -1,15 +1,18 @@
 //! A data subject's erasure while a collector writes their rows: real
 //! probes, real cgroups, processes run under the subject's uid and another
-//! one, a Parquet archive whose files are still open, and an OTLP backend
-//! (a receiver on the official protobufs, on loopback) that took some of
-//! the spans and then went down, so the rest wait in the spool. After the
-//! erasure nothing of the subject is left anywhere scrim holds (DuckDB over
-//! the archive, a byte search over the state directory), everyone else's
-//! rows are, and the audit log says what was erased and what scrim cannot
-//! reach.
+//! one, across a policy change (the uid kept, then pseudonymised) and a
+//! key change (both reloads of the running collector), into a Parquet
+//! archive whose last file is still open and an OTLP backend (a receiver on
+//! the official protobufs, on loopback) that took some of the spans and
+//! then went down, so the rest wait in the spool. After the erasure nothing
+//! of the subject is left anywhere scrim holds (DuckDB over the archive, a
+//! byte search over the state directory), everyone else's rows are, in
+//! every shape, and the audit log says what was erased and what scrim
+//! cannot reach.
 mod common;
 
 use std::{
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Command,
     thread,
@@ -27,7 +30,7 @@ const SCRIM: &str = env!("CARGO_BIN_EXE_scrim");
 const SUBJECT: u32 = 1000;
 const OTHER: u32 = 1001;
 
-fn policy(archive: &Path, endpoint: &str) -> String {
+fn policy(archive: &Path, endpoint: &str, uid_rule: &str) -> String {
     format!(
         r#"version = 1
 [defaults]
@@ -49,7 +52,7 @@ sinks = [{{ parquet = {{ path = "{archive}" }} }}, {{ otlp = {{ endpoint = "{end
 "event.name" = "keep"
 "process.pid" = "keep"
 "process.executable.name" = "keep"
-"process.real_user.id" = "pseudonymize"
+"process.real_user.id" = "{uid_rule}"
 "#,
         me = std::process::id(),
         archive = archive.display()
@@ -77,6 +80,24 @@ fn run_as(group: &TestCgroup, uid: u32) {
         .status()
         .expect("setpriv");
     assert!(status.success());
+}
+
+/// Has the running collector put the policy file in force again.
+fn reload(collector: &mut common::Collector, until: &str) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(collector.child.id() as i32, libc::SIGHUP) };
+    collector
+        .wait_for(until)
+        .unwrap_or_else(|seen| panic!("no reload reported:\n{seen}"));
+    thread::sleep(Duration::from_millis(300));
+}
+
+/// Runs the subject's and the other user's processes `times` times.
+fn both(group: &TestCgroup, times: usize) {
+    for _ in 0..times {
+        run_as(group, SUBJECT);
+        run_as(group, OTHER);
+    }
 }
 
 /// The pseudonym of `uid` today, as `scrim keys pseudonym` gives it.
@@ -116,8 +137,8 @@ fn files_under(directory: &Path) -> Vec<PathBuf> {
 /// Rows of `archive` whose uid column holds `pseudonym`.
 fn rows_of(archive: &Path, pseudonym: &str) -> u64 {
     let rows = duckdb_query(&format!(
-        "SELECT count(*) FROM read_parquet('{}/**/*.parquet', hive_partitioning = true) \
-         WHERE \"process.real_user.id\" = '{pseudonym}'",
+        "SELECT count(*) FROM read_parquet('{}/**/*.parquet', hive_partitioning = true, \
+         union_by_name = true) WHERE CAST(\"process.real_user.id\" AS VARCHAR) = '{pseudonym}'",
         archive.display()
     ))
     .expect("DuckDB reads the archive");
@@ -134,11 +155,13 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
     let directory = policy_file("");
     let archive = directory.path().join("archive");
     let policy_path = directory.path().join("policy.toml");
-    std::fs::write(&policy_path, policy(&archive, &receiver.grpc_endpoint())).expect("policy");
+    let endpoint = receiver.grpc_endpoint();
+    std::fs::write(&policy_path, policy(&archive, &endpoint, "keep")).expect("policy");
     let state = tempfile::tempdir().expect("state");
     let state_dir = state.path().to_str().expect("utf-8").to_owned();
-    // Files stay open for the whole test: the erasure must reach them.
-    let Some(collector) = start_with_policy_and(
+    // Files roll only when a reload changes their schema: the last one is
+    // still open when the erasure comes.
+    let Some(mut collector) = start_with_policy_and(
         test,
         &directory,
         None,
@@ -149,22 +172,30 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
     let group = TestCgroup::create("erasure").expect("cgroup");
     thread::sleep(Duration::from_millis(200));
 
-    // The backend takes the first spans...
-    for _ in 0..3 {
-        run_as(&group, SUBJECT);
-        run_as(&group, OTHER);
-    }
+    // Version 1, the uid as captured: the backend takes the spans.
+    both(&group, 2);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while receiver.spans().len() < 6 {
+    while receiver.spans().len() < 4 {
         assert!(Instant::now() < deadline, "spans never arrived");
         thread::sleep(Duration::from_millis(100));
     }
-    // ...then goes down: the next ones wait in the spool.
+    // Version 2: the uid pseudonymised.
+    std::fs::write(&policy_path, policy(&archive, &endpoint, "pseudonymize")).expect("v2");
+    reload(&mut collector, "scrim: policy ");
+    both(&group, 2);
+    let first_key = (
+        pseudonym(&policy_path, SUBJECT),
+        pseudonym(&policy_path, OTHER),
+    );
+    // Version 3: the same text under a new master key.
+    let key = directory.path().join("master.key");
+    std::fs::write(&key, [0x5a; 32]).expect("a new key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    reload(&mut collector, "kept wrapped under the new key");
+    both(&group, 2);
+    // The backend goes down: what comes next waits in the spool.
     receiver.pause();
-    for _ in 0..3 {
-        run_as(&group, SUBJECT);
-        run_as(&group, OTHER);
-    }
+    both(&group, 2);
     let spool = state.path().join("spool");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !files_under(&spool).iter().any(|path| {
@@ -174,12 +205,6 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
         assert!(Instant::now() < deadline, "nothing was spooled");
         thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        files_under(&archive).iter().all(|path| path
-            .extension()
-            .is_none_or(|extension| extension != "parquet")),
-        "no file is complete yet"
-    );
 
     let (ok, said) = scrim(&[
         "archive",
@@ -208,21 +233,35 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
     let (status, summary) = collector.stop();
     assert!(status.success(), "{summary}");
 
-    // Nothing of the subject in the archive, everyone else's rows there.
-    let (subject, other) = (
+    // Nothing of the subject in the archive, in any shape; everyone
+    // else's rows there, in every shape.
+    let second_key = (
         pseudonym(&policy_path, SUBJECT),
         pseudonym(&policy_path, OTHER),
     );
-    assert_eq!(rows_of(&archive, &subject), 0);
-    assert!(rows_of(&archive, &other) >= 12, "exec and exit of six runs");
+    assert_ne!(first_key, second_key, "the key changed the pseudonyms");
+    let subject_marks = [SUBJECT.to_string(), first_key.0, second_key.0];
+    for mark in &subject_marks {
+        assert_eq!(rows_of(&archive, mark), 0, "{mark}");
+    }
+    assert!(rows_of(&archive, &OTHER.to_string()) >= 4, "version 1 rows");
+    assert!(rows_of(&archive, &first_key.1) >= 4, "version 2 rows");
+    assert!(rows_of(&archive, &second_key.1) >= 8, "version 3 rows");
     // Nor in any byte scrim keeps in its state directory (spools, the
-    // audit log, the sent records), the archive's JSON-free files aside.
+    // audit log, the kept policies and keys, the sent records).
     for path in files_under(state.path()) {
-        let bytes = std::fs::read(&path).expect("read");
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+        for mark in &subject_marks[1..] {
+            assert!(
+                !text.contains(mark.as_str()),
+                "{} holds {mark}",
+                path.display()
+            );
+        }
+        let as_captured = format!(r#"{{"Int":{SUBJECT}}}"#);
         assert!(
-            !text.contains(&subject),
-            "{} holds the subject",
+            !text.contains(&as_captured),
+            "{} holds the uid",
             path.display()
         );
     }
@@ -235,7 +274,7 @@ fn a_subject_erased_while_a_collector_writes_their_rows_leaves_nothing_scrim_hol
         .map(|path| std::fs::read_to_string(path).expect("batch"))
         .collect();
     assert!(
-        spooled.contains(&other),
+        spooled.contains(&second_key.1),
         "the other user's spans wait: {spooled}"
     );
 

@@ -10,8 +10,8 @@ use std::{
 };
 
 use common::{
-    SCRIM, entry_names, policy_file, start_capturing, start_capturing_with_env, start_with_policy,
-    start_with_policy_and, summary_numbers, two_sinks,
+    SCRIM, entry_names, policy_file, policy_hash, start_capturing, start_capturing_with_env,
+    start_with_policy, start_with_policy_and, summary_numbers, two_sinks,
 };
 
 use scrim_testkit::{
@@ -423,8 +423,8 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
     let numbers = summary_numbers(&summary);
     assert_eq!(numbers.failed_reloads, 1, "one failed reload: {summary}");
 
-    let second_hash = blake3::hash(second.as_bytes()).to_hex().to_string();
-    let first_hash = blake3::hash(first.as_bytes()).to_hex().to_string();
+    let second_hash = policy_hash(policy.path(), &second);
+    let first_hash = policy_hash(policy.path(), &first);
     let rows = parquet_rows(output.path()).expect("read the archive");
     let under = |hash: &str| -> Vec<&scrim_testkit::archive::Row> {
         rows.iter()
@@ -462,7 +462,18 @@ fn reloads_a_changed_policy_and_keeps_the_running_one_when_the_new_one_is_bad() 
         .collect();
     assert_eq!(loads.len(), 2, "{log}");
     assert!(loads[0].contains(&first_hash) && loads[1].contains(&second_hash));
-    scrim_audit::verify(&state.path().join("audit.jsonl"), &[], None).expect("the chain verifies");
+    // Keyed under the policy's master key: verified with it.
+    let verified = Command::new(SCRIM)
+        .args(["audit", "verify", "--policy"])
+        .arg(&policy_path)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .expect("run scrim audit verify");
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned()
+        + &String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success(), "{said}");
+    assert!(said.contains("chain intact"), "{said}");
 }
 
 #[test]
@@ -542,8 +553,8 @@ cgroup_path = ["/scrim-test-iso-out-{me}-*"]
     assert!(value(r#"scrim_tenant_events_total{tenant="b",outcome="received"}"#) >= 10);
     assert!(value(r#"scrim_kernel_filtered_total{reason="opted_out"}"#) >= 10);
     assert_eq!(value("scrim_cgroup_placements_failed_total"), 0);
-    let policy_text = std::fs::read(policy.path().join("policy.toml")).expect("policy");
-    let hash = blake3::hash(&policy_text).to_hex().to_string();
+    let policy_text = std::fs::read_to_string(policy.path().join("policy.toml")).expect("policy");
+    let hash = policy_hash(policy.path(), &policy_text);
     assert_eq!(value(&format!(r#"scrim_policy_info{{hash="{hash}"}}"#)), 1);
     let (status, summary, tenants) = collector.stop_with_tenants();
     assert!(status.success());
@@ -827,7 +838,7 @@ fn the_record_of_processing_states_the_hash_a_run_with_overrides_stamps() {
     let report = |env: Option<&Path>| {
         let mut command = Command::new(SCRIM);
         command
-            .args(["policy", "report", "--format", "md"])
+            .args(["policy", "report", "--with-keys", "--format", "md"])
             .arg(&policy_path);
         if let Some(value) = env {
             command.env(variable, value);

@@ -8,7 +8,7 @@ use scrim_redaction::{MasterKey, PathGeneralizer, Pseudonymizer, Scrubber};
 use toml::Spanned;
 
 use crate::{
-    CapturePlan, Diagnostic,
+    CapturePlan, Diagnostic, PolicyVersion,
     model::{Action, PolicyFile, Sink, Tenant},
     placement::{OptOuts, TenantSelector, UidRule, uid_rules},
     record_plan::{KindPlan, RecordPlan, Step},
@@ -39,16 +39,51 @@ pub struct CompiledPolicy {
     pub(crate) opt_outs: OptOuts,
     pub(crate) uid_rules: Vec<UidRule>,
     master_key: Option<Arc<MasterKey>>,
-    rotation: Duration,
+    /// The rotation of `[keys]`, if the policy has keys.
+    rotation: Option<Duration>,
+    key_fingerprint: Option<String>,
+    version: PolicyVersion,
     scrubber: Arc<Scrubber>,
     warnings: Vec<Diagnostic>,
 }
 
+/// Where a compiled policy's master key comes from.
+pub(crate) enum KeySource {
+    /// The policy's master key file, read.
+    File,
+    /// These bytes: the public test key.
+    Bytes([u8; 32]),
+    /// No key at all: a stored version rebuilt for its rules alone, whose
+    /// key (if it had one) had this fingerprint.
+    Recorded(Option<String>),
+}
+
 impl CompiledPolicy {
     /// The BLAKE3 hash of the policy file's bytes (and of its overrides,
-    /// if any), in hex: every record's `scrim.policy.hash`.
+    /// if any, and of its master key's fingerprint, if it has keys and the
+    /// key was read rather than the public test key), in hex: every
+    /// record's `scrim.policy.hash`. A replaced key changes it, since every
+    /// pseudonym changes with the key.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// The public fingerprint of the master key pseudonyms are made with
+    /// (see [`MasterKey::fingerprint`]), if the policy has keys (and they
+    /// are not the public test key).
+    pub fn key_fingerprint(&self) -> Option<&str> {
+        self.key_fingerprint.as_deref()
+    }
+
+    /// How often pseudonym keys rotate, if the policy has keys (also for a
+    /// version rebuilt without its key, see [`PolicyVersion::rebuild`]).
+    pub fn key_rotation(&self) -> Option<Duration> {
+        self.rotation
+    }
+
+    /// What rebuilds this policy's rules later, without its key file.
+    pub fn version(&self) -> &PolicyVersion {
+        &self.version
     }
 
     /// What the checks advise without refusing the policy.
@@ -69,9 +104,7 @@ impl CompiledPolicy {
     /// The master key and rotation period pseudonyms are made with, if the
     /// policy has keys.
     pub fn keys(&self) -> Option<(Arc<MasterKey>, Duration)> {
-        self.master_key
-            .as_ref()
-            .map(|master| (Arc::clone(master), self.rotation))
+        Some((Arc::clone(self.master_key.as_ref()?), self.rotation?))
     }
 
     /// A fresh record plan for each tenant, index for index. Each thread
@@ -80,9 +113,9 @@ impl CompiledPolicy {
         self.tenants
             .iter()
             .map(|tenant| {
-                let pseudonymizer = self.master_key.as_ref().map(|master| {
-                    Pseudonymizer::new(Arc::clone(master), &tenant.name, self.rotation)
-                });
+                let pseudonymizer = self
+                    .keys()
+                    .map(|(master, rotation)| Pseudonymizer::new(master, &tenant.name, rotation));
                 RecordPlan::new(
                     tenant.kinds.clone(),
                     pseudonymizer,
@@ -95,38 +128,57 @@ impl CompiledPolicy {
 }
 
 /// Builds the runnable policy from a checked one (`source` is the TOML its
-/// spans point into, `hash` what records will carry), its paths resolved.
-/// Pseudonyms are made with `test_key` if given, else with the master key
-/// file, whose reading fails with diagnostics for what only reading it
-/// shows (a key file owned by someone else).
+/// spans point into, `hasher` has hashed its text and overrides), its
+/// paths resolved. Pseudonyms are made with the key `keys` says; reading
+/// the key file fails with diagnostics for what only reading it shows (a
+/// key file owned by someone else). The key's fingerprint completes the
+/// hash, which `version` is stamped with.
 pub(crate) fn compile(
     policy: &PolicyFile,
     source: &str,
-    hash: &str,
-    test_key: Option<[u8; 32]>,
+    mut hasher: blake3::Hasher,
+    keys: KeySource,
     warnings: Vec<Diagnostic>,
+    mut version: PolicyVersion,
 ) -> Result<CompiledPolicy, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut error = |span: Range<usize>, message: String| {
         diagnostics.push(Diagnostic::at(source, span, message));
     };
-    let (master_key, rotation) = match &policy.keys {
-        Some(keys) => {
-            let loaded = match test_key {
-                Some(bytes) => MasterKey::from_bytes(bytes.to_vec()),
-                None => MasterKey::load(Path::new(keys.master_key_file.get_ref())),
+    let (master_key, rotation, key_fingerprint) = match (&policy.keys, keys) {
+        (Some(file), KeySource::Recorded(fingerprint)) => {
+            (None, Some(duration(&file.rotation)), fingerprint)
+        }
+        (Some(file), source) => {
+            let loaded = match source {
+                KeySource::Bytes(bytes) => MasterKey::from_bytes(bytes.to_vec()),
+                _ => MasterKey::load(Path::new(file.master_key_file.get_ref())),
             };
             let master = match loaded {
                 Ok(master) => Some(Arc::new(master)),
                 Err(problem) => {
-                    error(keys.master_key_file.span(), problem.to_string());
+                    error(file.master_key_file.span(), problem.to_string());
                     None
                 }
             };
-            (master, duration(&keys.rotation))
+            // The public test key is no master key: what `policy check`,
+            // `test` and `place` say is the hash of the text alone.
+            let fingerprint = match source {
+                KeySource::Bytes(_) => None,
+                _ => master.as_ref().map(|master| master.fingerprint()),
+            };
+            (master, Some(duration(&file.rotation)), fingerprint)
         }
-        None => (None, Duration::ZERO),
+        (None, KeySource::Recorded(fingerprint)) => (None, None, fingerprint),
+        (None, _) => (None, None, None),
     };
+    if let Some(fingerprint) = &key_fingerprint {
+        hasher.update(b"\n# master key\n");
+        hasher.update(fingerprint.as_bytes());
+    }
+    let hash = hasher.finalize().to_hex().to_string();
+    version.hash.clone_from(&hash);
+    version.master_key_fingerprint.clone_from(&key_fingerprint);
     let opt_outs = OptOuts::compile(&policy.opt_outs, &mut error);
     let uid_rules = uid_rules(
         &policy.opt_outs,
@@ -161,6 +213,8 @@ pub(crate) fn compile(
         uid_rules,
         master_key,
         rotation,
+        key_fingerprint,
+        version,
         scrubber: shared_scrubber(),
         warnings,
     })

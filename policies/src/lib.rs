@@ -23,6 +23,7 @@ mod plan;
 mod record_plan;
 mod schema;
 mod validate;
+mod version;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -35,9 +36,11 @@ pub use placement::{Placed, Placement, PodFacts, Rule, UidRule, Workload};
 pub use plan::CapturePlan;
 pub use record_plan::{POLICY_HASH_COLUMN, PlannedRecord, RecordPlan};
 pub use schema::json_schema;
+pub use version::{PolicyVersion, VersionError};
 
 /// How a policy file is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Syntax {
     Toml,
     Yaml,
@@ -195,8 +198,10 @@ pub struct EffectivePolicy {
     /// The file with its overrides applied and its relative paths made
     /// relative to its directory.
     pub policy: PolicyFile,
-    /// What [`CompiledPolicy::hash`] would be: every row's
-    /// `scrim.policy.hash`.
+    /// What [`CompiledPolicy::hash`] would be, every row's
+    /// `scrim.policy.hash`, for a policy without keys; a policy with keys
+    /// adds its master key's fingerprint, which only `scrim run` (or
+    /// `scrim policy check --with-keys`) reads.
     pub hash: String,
     /// Whether `SCRIM_POLICY_*` overrides were applied.
     pub overridden: bool,
@@ -223,7 +228,7 @@ pub fn compile_source(source: &str, base: &Path) -> Result<CompiledPolicy, Vec<D
 
 /// [`compile`] for policy text. The hash is the BLAKE3 of `source` (what
 /// `b3sum FILE` prints), or of `source` and the overrides when there are
-/// any.
+/// any, and of the master key's fingerprint when its key file is read.
 pub fn compile_text(
     source: &str,
     syntax: Syntax,
@@ -234,15 +239,24 @@ pub fn compile_text(
     let prepared = prepare(source, syntax, base, overrides, keys)?;
     let text = prepared.toml.text(source);
     let key = match keys {
-        KeyUse::Read => None,
-        KeyUse::Test => Some(test_master_key()),
+        KeyUse::Read => compile::KeySource::File,
+        KeyUse::Test => compile::KeySource::Bytes(test_master_key()),
+    };
+    let version = PolicyVersion {
+        hash: String::new(),
+        syntax,
+        base: base.to_path_buf(),
+        source: source.to_owned(),
+        overrides: overrides.clone(),
+        master_key_fingerprint: None,
     };
     compile::compile(
         &prepared.policy,
         text,
-        &prepared.hash,
+        prepared.hasher,
         key,
         prepared.warnings,
+        version,
     )
     .map_err(|diagnostics| prepared.toml.locate(diagnostics))
 }
@@ -253,7 +267,10 @@ pub fn compile_text(
 struct Prepared {
     toml: TomlText,
     policy: PolicyFile,
+    /// Of the text and overrides: the hash of a policy without keys.
     hash: String,
+    /// What made `hash`, for compiling to add the key's fingerprint to.
+    hasher: blake3::Hasher,
     warnings: Vec<Diagnostic>,
 }
 
@@ -288,6 +305,7 @@ fn prepare(
         toml,
         policy,
         hash,
+        hasher,
         warnings,
     })
 }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use figment::{Figment, providers::Env};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::{
@@ -28,7 +28,7 @@ use crate::{
 /// The prefix of every override variable.
 pub const ENV_PREFIX: &str = "SCRIM_POLICY_";
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Overrides {
     pub master_key_file: Option<String>,
     /// By normalised tenant name (lowercase, `-` and `.` as `_`).
@@ -36,7 +36,7 @@ pub struct Overrides {
     pub sinks: BTreeMap<String, SinkOverrides>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkOverrides {
     pub parquet: Option<String>,

@@ -14,6 +14,11 @@ use std::{
 
 use zeroize::Zeroizing;
 
+/// What a key's fingerprint is derived under: a context of its own, so
+/// that publishing the fingerprint reveals nothing of any other key derived
+/// from the master key.
+const FINGERPRINT_CONTEXT: &str = "scrim master key fingerprint v1";
+
 /// Bytes a master key needs at least (BLAKE3 keys are 32 bytes).
 pub const MASTER_KEY_MIN_BYTES: usize = 32;
 
@@ -103,6 +108,18 @@ impl MasterKey {
         file.write_all(random.as_ref())
             .and_then(|()| file.sync_all())
             .map_err(create)
+    }
+
+    /// A public name for this key (32 hex digits of a BLAKE3 key
+    /// derivation from it, never the key): it goes into the policy hash, so
+    /// replacing the key changes `scrim.policy.hash`, and into the audit
+    /// log, so every key change is on record.
+    pub fn fingerprint(&self) -> String {
+        let derived = Zeroizing::new(blake3::derive_key(FINGERPRINT_CONTEXT, &self.0));
+        derived[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -212,6 +229,19 @@ mod tests {
             blake3::derive_key("scrim pseudonym key v1; tenant acme; epoch 0", &[0x41; 32]);
         assert_eq!(&pseudonym.as_str()[3..], under(&epoch_key));
         assert_ne!(&pseudonym.as_str()[3..], under(&audit));
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_key_and_is_none_of_its_bytes() {
+        let key = MasterKey::from_bytes(vec![0x41; 32]).unwrap();
+        let fingerprint = key.fingerprint();
+        assert_eq!(fingerprint.len(), 32);
+        assert_eq!(fingerprint, key.fingerprint());
+        assert_ne!(
+            fingerprint,
+            MasterKey::from_bytes(vec![0x42; 32]).unwrap().fingerprint()
+        );
+        assert!(!fingerprint.contains("4141"));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!
 //! - [`MasterKey`] and [`Pseudonymizer`]: keyed BLAKE3 pseudonyms, one key
 //!   per tenant and rotation epoch, derived from one master key;
+//! - [`WrappedKey`]: a replaced master key kept encrypted under the one
+//!   that replaced it, so rows written under it can still be found;
 //! - [`truncate_ip`]: keep an address's network prefix;
 //! - [`coarsen`]: round a time down to a granularity;
 //! - [`PathGeneralizer`]: cut a path to a depth, or hide the user part of
@@ -18,6 +20,7 @@ mod key;
 mod pseudonym;
 mod scrub;
 mod truncate;
+mod wrap;
 
 pub use coarsen::coarsen;
 pub use generalize::{GeneralizeError, PathGeneralizer};
@@ -25,3 +28,4 @@ pub use key::{KeyError, MASTER_KEY_MIN_BYTES, MasterKey};
 pub use pseudonym::{PSEUDONYM_LEN, PSEUDONYM_PREFIX, Pseudonym, Pseudonymizer};
 pub use scrub::{Detector, Scrubber};
 pub use truncate::truncate_ip;
+pub use wrap::{WrapError, WrappedKey};

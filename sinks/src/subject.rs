@@ -33,14 +33,17 @@ use scrim_files::Beneath;
 
 use crate::{SinkError, parquet::writer_properties, retention::hour_start};
 
-/// What a subject's rows hold in one column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SubjectValues {
-    /// The column holds the value as captured.
-    Ints(HashSet<i64>),
-    /// The column holds text: the value, or its pseudonyms (one per key
-    /// epoch).
-    Texts(HashSet<String>),
+/// What a subject's rows hold in one column, in each shape a version of
+/// the policy may have written it: a file's column type says which
+/// applies (a uid kept as a number under one version, pseudonymised text
+/// under another).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectValues {
+    /// The value as captured, where the column holds integers.
+    pub ints: HashSet<i64>,
+    /// The value as text, or its pseudonyms (one per key and key epoch),
+    /// where the column holds text.
+    pub texts: HashSet<String>,
 }
 
 /// How to tell a subject's rows.
@@ -73,8 +76,9 @@ impl Subject {
         let Some(column) = batch.column_by_name(&self.column) else {
             return Ok(BooleanArray::from(vec![false; batch.num_rows()]));
         };
-        match (&self.values, column.data_type()) {
-            (SubjectValues::Ints(values), DataType::Int64) => {
+        match column.data_type() {
+            DataType::Int64 => {
+                let values = &self.values.ints;
                 let column = column
                     .as_any()
                     .downcast_ref::<Int64Array>()
@@ -84,7 +88,8 @@ impl Subject {
                     .map(|value| Some(value.is_some_and(|value| values.contains(&value))))
                     .collect())
             }
-            (SubjectValues::Texts(values), DataType::Utf8) => {
+            DataType::Utf8 => {
+                let values = &self.values.texts;
                 let column = column
                     .as_any()
                     .downcast_ref::<StringArray>()
@@ -94,7 +99,7 @@ impl Subject {
                     .map(|value| Some(value.is_some_and(|value| values.contains(value))))
                     .collect())
             }
-            (_, other) => Err(format!(
+            other => Err(format!(
                 "column `{}` holds {other}, which this subject's values cannot match",
                 self.column
             )),

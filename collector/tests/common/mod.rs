@@ -311,6 +311,16 @@ pub fn policy_file(text: &str) -> tempfile::TempDir {
     directory
 }
 
+/// What `scrim run` stamps on every row of the TOML policy `text` in
+/// `directory` (whose master key it reads): the hash of the text and, with
+/// keys, of the key's fingerprint.
+pub fn policy_hash(directory: &Path, text: &str) -> String {
+    scrim_policies::compile_source(text, directory)
+        .expect("a valid policy")
+        .hash()
+        .to_owned()
+}
+
 /// Two tenants' sink directories in a fresh temporary directory.
 pub fn two_sinks(first: &str, second: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let sinks = tempfile::tempdir().expect("tempdir");
