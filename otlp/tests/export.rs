@@ -47,11 +47,15 @@ fn workload(pid: i64) -> Vec<Event> {
     workload_of(pid, None)
 }
 
+/// One event of a workload: its name, when (after the start), its pid, and
+/// its other fields.
+type Step<'a> = (&'a str, i64, i64, Vec<(&'a str, FixtureValue)>);
+
 /// [`workload`], each event carrying `uid` if given.
 fn workload_of(pid: i64, uid: Option<i64>) -> Vec<Event> {
     let text = |value: &str| FixtureValue::Text(value.into());
     let child = pid + 1;
-    let events: [(&str, i64, i64, Vec<(&str, FixtureValue)>); 6] = [
+    let events: [Step; 6] = [
         (
             "process.exec",
             0,
