@@ -17,7 +17,10 @@
 use std::{
     collections::HashSet,
     io::{BufRead as _, BufReader, Write as _},
-    os::unix::{fs::PermissionsExt as _, net::UnixStream as StdUnixStream},
+    os::unix::{
+        fs::{MetadataExt as _, PermissionsExt as _},
+        net::UnixStream as StdUnixStream,
+    },
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -308,6 +311,18 @@ fn exchange(
     question: &Question,
 ) -> anyhow::Result<Option<(StdUnixStream, Answer)>> {
     let path = state_dir.join(SOCKET);
+    // Only a socket of root's or this user's is a collector's to ask.
+    if let Ok(metadata) = std::fs::symlink_metadata(&path) {
+        // SAFETY: geteuid has no preconditions.
+        let own = unsafe { libc::geteuid() };
+        anyhow::ensure!(
+            metadata.uid() == own || metadata.uid() == 0,
+            "{} belongs to uid {}, not to root or this user: it is no collector's, and is not \
+             asked",
+            path.display(),
+            metadata.uid()
+        );
+    }
     let stream = match StdUnixStream::connect(&path) {
         Ok(stream) => stream,
         Err(error)

@@ -56,6 +56,12 @@ pub fn reach(
     marks: &SubjectMarks,
     erase: bool,
 ) -> anyhow::Result<Reach> {
+    // Whoever else can write the state directory could pose as its
+    // collector (a lock and a socket of theirs) and be told the subject's
+    // pseudonyms: it must be scrim's alone, as `scrim run` demands.
+    scrim_files::create_private_dir_all(state_dir)
+        .and_then(|()| scrim_files::check_private(state_dir, None))
+        .context("the state directory (--state-dir)")?;
     let spools = tenant_spools(state_dir, tenant);
     let mut reach = match StateLock::acquire(state_dir) {
         Ok(lock) => {

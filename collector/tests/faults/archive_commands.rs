@@ -155,6 +155,14 @@ fn uids(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The bytes of each of `files`.
+fn contents_of(files: &[PathBuf]) -> Vec<Vec<u8>> {
+    files
+        .iter()
+        .map(|file| std::fs::read(file).expect("read"))
+        .collect()
+}
+
 /// Lines of a JSON-lines export.
 fn exported_rows(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -520,10 +528,7 @@ fn an_audit_log_that_cannot_be_appended_stops_export_erase_and_retention_before_
 fn a_collector_that_holds_the_state_directory_and_does_not_answer_makes_export_and_erase_refuse() {
     let fixture = Fixture::new(&[2], 2);
     let files = fixture.files();
-    let before: Vec<Vec<u8>> = files
-        .iter()
-        .map(|file| std::fs::read(file).expect("read"))
-        .collect();
+    let before = contents_of(&files);
     std::fs::create_dir(&fixture.state).expect("state");
     std::fs::set_permissions(&fixture.state, std::fs::Permissions::from_mode(0o700))
         .expect("private");
@@ -570,10 +575,7 @@ fn a_collector_that_holds_the_state_directory_and_does_not_answer_makes_export_a
         );
         assert!(!to.exists(), "{command}");
     }
-    let after: Vec<Vec<u8>> = files
-        .iter()
-        .map(|file| std::fs::read(file).expect("read"))
-        .collect();
+    let after = contents_of(&files);
     assert_eq!(after, before, "nothing erased");
     let log = std::fs::read_to_string(fixture.audit_log()).unwrap_or_default();
     assert!(!log.contains("archive."), "nothing recorded as done: {log}");
@@ -645,4 +647,26 @@ fn with_no_collector_running_an_erasure_rewrites_the_spools_and_names_the_backen
         "{log}"
     );
     assert!(log.contains(r#""spans_erased":2"#), "{log}");
+}
+
+#[test]
+fn a_state_directory_others_can_write_is_refused_before_anything_is_asked_or_erased() {
+    let fixture = Fixture::new(&[2], 1);
+    let files = fixture.files();
+    let before = contents_of(&files);
+    // Anyone could plant a lock and a socket there, pose as the collector,
+    // and be sent the subject's pseudonyms.
+    std::fs::create_dir(&fixture.state).expect("state");
+    std::fs::set_permissions(&fixture.state, std::fs::Permissions::from_mode(0o777))
+        .expect("world-writable");
+    for command in ["erase", "export"] {
+        let (ok, said) = fixture.archive(command, &[]);
+        assert!(!ok, "{command}: {said}");
+        assert!(
+            said.contains("the state directory (--state-dir)"),
+            "{command}: {said}"
+        );
+    }
+    let after = contents_of(&files);
+    assert_eq!(after, before, "nothing erased");
 }
