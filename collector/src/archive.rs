@@ -264,7 +264,7 @@ impl SubjectRequest {
     fn reach(&self, state_dir: &Path, erase: bool) -> anyhow::Result<Option<Reach>> {
         self.subject
             .as_ref()
-            .map(|subject| reach::reach(state_dir, &self.tenant, &reach::marks_of(subject), erase))
+            .map(|subject| reach::reach(state_dir, &self.tenant, subject, erase))
             .transpose()
     }
 

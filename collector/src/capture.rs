@@ -723,9 +723,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         tracing::info!(
                             tenant = question.tenant,
                             "a subject request on `{}`: completing the tenant's files",
-                            question.marks.field
+                            question.subject.column
                         );
-                        let matches = question.marks.span_match();
+                        let matches = control::span_match(&question.subject);
                         dispatcher.subject(&question.tenant, matches, question.erase, answer);
                     }
                     control::Request::Status { json, answer } => {

@@ -15,7 +15,6 @@
 //! nobody else can write; the collector also checks each peer's uid
 //! (`SO_PEERCRED`) and answers only its own user and root.
 use std::{
-    collections::HashSet,
     io::{BufRead as _, BufReader, Write as _},
     os::unix::{
         fs::{MetadataExt as _, PermissionsExt as _},
@@ -28,6 +27,7 @@ use std::{
 
 use anyhow::Context as _;
 use scrim_otlp::{AttributeValue, Span, SpanMatch};
+use scrim_sinks::Subject;
 use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _},
@@ -46,33 +46,22 @@ const QUESTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// tenant's open files may take a while under load.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The values that mark a subject's rows and spans in one field, as
-/// integers (a field kept) and as texts (pseudonyms, or a text kept).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SubjectMarks {
-    pub field: String,
-    pub ints: HashSet<i64>,
-    pub texts: HashSet<String>,
-}
-
-impl SubjectMarks {
-    /// Picks the spans that carry one of the marks in the field, on the
-    /// span or on any of its events.
-    pub fn span_match(&self) -> Arc<SpanMatch> {
-        let marks = self.clone();
-        Arc::new(move |span: &Span| {
-            let events = span.events.iter().flat_map(|event| &event.attributes);
-            span.attributes
-                .iter()
-                .chain(events)
-                .filter(|attribute| attribute.key == marks.field)
-                .any(|attribute| match &attribute.value {
-                    AttributeValue::Int(value) => marks.ints.contains(value),
-                    AttributeValue::Text(value) => marks.texts.contains(&**value),
-                    _ => false,
-                })
-        })
-    }
+/// Picks the spans that carry one of `subject`'s values in its column's
+/// attribute, on the span or on any of its events.
+pub fn span_match(subject: &Subject) -> Arc<SpanMatch> {
+    let Subject { column, values } = subject.clone();
+    Arc::new(move |span: &Span| {
+        let events = span.events.iter().flat_map(|event| &event.attributes);
+        span.attributes
+            .iter()
+            .chain(events)
+            .filter(|attribute| attribute.key == column)
+            .any(|attribute| match &attribute.value {
+                AttributeValue::Int(value) => values.ints.contains(value),
+                AttributeValue::Text(value) => values.texts.contains(&**value),
+                _ => false,
+            })
+    })
 }
 
 /// What a command asks of the collector.
@@ -90,7 +79,7 @@ pub enum Question {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SubjectQuestion {
     pub tenant: String,
-    pub marks: SubjectMarks,
+    pub subject: Subject,
     /// Erase the subject's spans (an erasure), or give them (an access
     /// request).
     pub erase: bool,

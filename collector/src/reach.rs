@@ -18,7 +18,7 @@ use scrim_otlp::{SentRecord, Span, Spool};
 use scrim_sinks::Subject;
 use serde_json::{Value, json};
 
-use crate::control::{self, Hold, Reached, SubjectMarks, SubjectQuestion};
+use crate::control::{self, Hold, Reached, SubjectQuestion};
 
 /// A subject request's hold on the state directory, and what the spools
 /// gave: kept until the command's work on the files is done.
@@ -38,22 +38,13 @@ pub struct Reach {
     pub sent: Vec<SentRecord>,
 }
 
-/// The marks of `subject` for the collector and the spools.
-pub fn marks_of(subject: &Subject) -> SubjectMarks {
-    SubjectMarks {
-        field: subject.column.clone(),
-        ints: subject.values.ints.clone(),
-        texts: subject.values.texts.clone(),
-    }
-}
-
 /// Reaches the state directory's collector and the tenant's spools for a
-/// request on `marks`; `erase` removes the subject's spans, otherwise they
+/// request on `subject`; `erase` removes the subject's spans, otherwise they
 /// are gathered.
 pub fn reach(
     state_dir: &Path,
     tenant: &str,
-    marks: &SubjectMarks,
+    subject: &Subject,
     erase: bool,
 ) -> anyhow::Result<Reach> {
     // Whoever else can write the state directory could pose as its
@@ -65,7 +56,7 @@ pub fn reach(
     let spools = tenant_spools(state_dir, tenant);
     let mut reach = match StateLock::acquire(state_dir) {
         Ok(lock) => {
-            let (spans_erased, spans) = spools_here(&spools, marks, erase)?;
+            let (spans_erased, spans) = spools_here(&spools, subject, erase)?;
             Reach {
                 _lock: Some(lock),
                 _hold: None,
@@ -79,7 +70,7 @@ pub fn reach(
         Err(FilesError::Locked { holder, .. }) => {
             let question = SubjectQuestion {
                 tenant: tenant.to_owned(),
-                marks: marks.clone(),
+                subject: subject.clone(),
                 erase,
             };
             match control::ask(state_dir, question)? {
@@ -160,12 +151,8 @@ fn tenant_spools(state_dir: &Path, tenant: &str) -> PathBuf {
 
 /// Works on the spools directly (no collector runs: this command holds
 /// the lock).
-fn spools_here(
-    spools: &Path,
-    marks: &SubjectMarks,
-    erase: bool,
-) -> anyhow::Result<(u64, Vec<Span>)> {
-    let matches = marks.span_match();
+fn spools_here(spools: &Path, subject: &Subject, erase: bool) -> anyhow::Result<(u64, Vec<Span>)> {
+    let matches = control::span_match(subject);
     let (mut erased, mut spans) = (0, Vec::new());
     let entries = match std::fs::read_dir(spools) {
         Ok(entries) => entries,

@@ -37,7 +37,7 @@ use crate::{SinkError, parquet::writer_properties, retention::hour_start};
 /// the policy may have written it: a file's column type says which
 /// applies (a uid kept as a number under one version, pseudonymised text
 /// under another).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubjectValues {
     /// The value as captured, where the column holds integers.
     pub ints: HashSet<i64>,
@@ -46,8 +46,9 @@ pub struct SubjectValues {
     pub texts: HashSet<String>,
 }
 
-/// How to tell a subject's rows.
-#[derive(Clone, Debug)]
+/// How to tell a subject's rows (and, by the same column's attribute,
+/// their spans); sent as is to a running collector.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subject {
     pub column: String,
     pub values: SubjectValues,
